@@ -1,0 +1,19 @@
+"""The pass registry: pass name -> its class, imported only when the pass is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from pimc.pass_manager import ModulePass
+
+_MODULES = {
+    "canonicalize": ("pimc.passes.canonicalize", "Canonicalize"),
+}
+
+
+def _loader(module: str, cls: str) -> Callable[[], type[ModulePass]]:
+    return lambda: getattr(importlib.import_module(module), cls)
+
+
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {name: _loader(*where) for name, where in _MODULES.items()}

@@ -1,0 +1,3 @@
+from pimc.cli import main
+
+raise SystemExit(main())

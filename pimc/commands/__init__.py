@@ -1,0 +1,1 @@
+"""Subcommands of `pimc`; each has HELP, `add_arguments(parser)` and `run(args) -> int`."""

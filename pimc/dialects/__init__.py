@@ -1,0 +1,1 @@
+"""Dialects: one module each, listing its op classes in `OPS`."""

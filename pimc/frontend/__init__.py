@@ -1,0 +1,1 @@
+"""Front end: ONNX models to the `nn` dialect."""

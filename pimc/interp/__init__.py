@@ -1,0 +1,1 @@
+"""Reference interpreter: runs IR functions on numpy arrays."""

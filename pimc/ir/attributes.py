@@ -1,0 +1,94 @@
+"""Attributes are plain immutable Python values.
+
+An attribute is an `int`, `float`, `bool`, `str`, a `Type`, a `SymbolRef`, or a
+tuple of attributes: `{strides = [1, 1], mode = "nearest", w = @main}`.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+from pimc.ir.types import ScalarType, TensorType
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRef:
+    """A reference to a symbol by name: `@main`."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"@{self.name}"
+
+
+Attr = int | float | bool | str | ScalarType | TensorType | SymbolRef | tuple
+
+
+def is_attr(value: object) -> bool:
+    """Whether `value` is a well-formed attribute value."""
+    if isinstance(value, tuple):
+        return all(is_attr(v) for v in value)
+    return isinstance(value, (int, float, str, ScalarType, TensorType, SymbolRef))
+
+
+def format_float(value: float) -> str:
+    """The shortest MLIR float literal that reads back as `value`; hex bits if not finite."""
+    if not math.isfinite(value):
+        return "0x%016X : f64" % struct.unpack("<Q", struct.pack("<d", value))[0]
+    text = repr(value)
+    if "." in text:
+        return text
+    mantissa, _, exponent = text.partition("e")
+    return f"{mantissa}.0" + (f"e{exponent}" if exponent else "")
+
+
+def float_from_bits(bits: int) -> float:
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
+
+
+def escape_string(text: str) -> str:
+    """Quote as MLIR does: printable ASCII kept, `"` and `\\` escaped, other bytes as `\\XX`."""
+    out = []
+    for byte in text.encode():
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append("\\%02X" % byte)
+    return '"' + "".join(out) + '"'
+
+
+def unescape_string(quoted: str) -> str:
+    """Inverse of `escape_string`; also reads `\\n` and `\\t`."""
+    body, out, i = quoted[1:-1], bytearray(), 0
+    simple = {"n": b"\n", "t": b"\t", '"': b'"', "\\": b"\\"}
+    while i < len(body):
+        if body[i] != "\\":
+            out += body[i].encode()
+            i += 1
+        elif body[i + 1] in simple:
+            out += simple[body[i + 1]]
+            i += 2
+        else:
+            out.append(int(body[i + 1 : i + 3], 16))
+            i += 3
+    return out.decode(errors="surrogateescape")
+
+
+def format_attr(value: Attr) -> str:
+    """The textual form of an attribute value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_float(value)
+    if isinstance(value, str):
+        return escape_string(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(format_attr(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,1 @@
+"""The textual IR: a lark grammar, a parser that builds IR, and a printer."""

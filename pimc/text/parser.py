@@ -1,0 +1,298 @@
+"""Text -> IR. lark parses (LALR) and calls `_Builder` as it reduces, so ops are built in text order.
+
+    module @m { func.func @main(%x: tensor<2xf32>) -> tensor<2xf32> { func.return(%x) : (tensor<2xf32>) -> () } }
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, v_args
+from lark.exceptions import VisitError
+
+from pimc.context import Context
+from pimc.diagnostics import error_at
+from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.func import FuncOp
+from pimc.ir.attributes import SymbolRef, float_from_bits, unescape_string
+from pimc.ir.core import Block, Operation, Region, Value
+from pimc.ir.location import FileLoc, FusedLoc, NameLoc, UnknownLoc
+from pimc.ir.types import parse_type
+
+TOKEN_NAMES = {
+    "VALUE": "SSA value", "OP_NAME": "op name", "SYMBOL": "symbol", "STRING": "string",
+    "INT": "integer", "FLOAT": "float", "HEX": "hex literal", "TENSOR_TYPE": "type",
+    "SCALAR_TYPE": "type", "BARE_ID": "attribute name", "BLOCK_ID": "block label",
+    "MODULE": "'module'", "FUNC": "'func.func'", "$END": "end of file",
+}
+
+
+@cache
+def _grammar() -> Lark:
+    return Lark.open("ir.lark", rel_to=__file__, parser="lalr")
+
+
+def parse_module(text: str, filename: str = "<stdin>", ctx: Context | None = None, line_offset: int = 0) -> ModuleOp:
+    """Parse one module; raise DiagnosticError with file:line:col on any error."""
+    if not text.strip():
+        raise error_at(FileLoc(filename, line_offset + 1, 1), "expected 'module', but the input is empty")
+    try:
+        tree = _grammar().parse(text)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, text, filename, line_offset) from None
+    try:
+        return _Builder(filename, ctx or Context(), line_offset).transform(tree)
+    except VisitError as error:
+        raise error.orig_exc from None
+
+
+def parse_file(path: str, ctx: Context | None = None) -> ModuleOp:
+    return parse_module(read_text(path), path, ctx)
+
+
+def read_text(path: str) -> str:
+    """The file as text; bytes that are not UTF-8 are a diagnostic at their position."""
+    data = open(path, "rb").read() if path != "-" else __import__("sys").stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        col = error.start - (before.rfind(b"\n") + 1) + 1
+        byte = data[error.start]
+        raise error_at(FileLoc(path, line, col), f"invalid UTF-8 byte 0x{byte:02x}; is this a binary file?") from None
+
+
+def _syntax_error(error: UnexpectedInput, text: str, filename: str, offset: int):
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream]
+        return error_at(FileLoc(filename, error.line + offset, error.column), f"unexpected character {char!r}")
+    expected = sorted({TOKEN_NAMES.get(t, _literal(t)) for t in error.expected if t in TOKEN_NAMES or _literal(t)})
+    wanted = " or ".join(expected[:6]) if len(expected) <= 6 else "one of " + ", ".join(expected[:6]) + ", ..."
+    token = getattr(error, "token", None)
+    at_end = isinstance(error, UnexpectedEOF) or token is None or token.type == "$END"
+    if at_end:
+        lines = text.split("\n")
+        return error_at(FileLoc(filename, len(lines) + offset, len(lines[-1]) + 1), f"unexpected end of file; expected {wanted}")
+    return error_at(FileLoc(filename, token.line + offset, token.column), f"expected {wanted}, but got '{token}'")
+
+
+def _literal(terminal: str) -> str:
+    for definition in _grammar().terminals:
+        if definition.name == terminal and definition.pattern.type == "str":
+            return f"'{definition.pattern.value}'"
+    return ""
+
+
+class _Scope:
+    """SSA names visible in one region, chained to the enclosing one unless isolated."""
+
+    def __init__(self, parent: _Scope | None) -> None:
+        self.parent = parent
+        self.values: dict[str, Value] = {}
+
+    def find(self, name: str) -> Value | None:
+        scope = self
+        while scope is not None:
+            if name in scope.values:
+                return scope.values[name]
+            scope = scope.parent
+        return None
+
+
+@v_args(inline=True)
+class _Builder(Transformer):
+    """Builds IR bottom-up; children are built left to right, so headers open scopes before bodies."""
+
+    def __init__(self, filename: str, ctx: Context, line_offset: int) -> None:
+        super().__init__()
+        self.filename, self.ctx, self.offset = filename, ctx, line_offset
+        self.scope: _Scope | None = None
+
+    def _loc(self, token: Token) -> FileLoc:
+        return FileLoc(self.filename, token.line + self.offset, token.column)
+
+    def _define(self, token: Token, value: Value) -> None:
+        name = token[1:]
+        if self.scope.find(name) is not None:
+            raise error_at(self._loc(token), f"redefinition of value '{token}'")
+        self.scope.values[name] = value
+        value.name_hint = None if name.isdigit() else name
+
+    def _use(self, token: Token) -> Value:
+        value = self.scope.find(token[1:])
+        if value is None:
+            raise error_at(self._loc(token), f"use of undefined value '{token}'")
+        return value
+
+    # ------------------------------------------------------------------ module and func
+
+    def module_header(self, keyword: Token, symbol: Token | None, attrs: dict | None) -> ModuleOp:
+        self.scope = _Scope(None)
+        module = ModuleOp.empty(_symbol(symbol) if symbol else None, **(attrs or {}))
+        module.span = self._loc(keyword)
+        return module
+
+    def module(self, module: ModuleOp, *ops: Operation) -> ModuleOp:
+        for op in ops:
+            module.body.append(op)
+        return module
+
+    def func_header(self, keyword: Token, symbol: Token, *rest) -> FuncOp:
+        *args, results, attrs = rest
+        args = [a for a in args if a is not None]
+        func = FuncOp.create(_symbol(symbol), [t for _, t in args], results or ())
+        func.attributes.update(attrs or {})
+        func.span = self._loc(keyword)
+        self.scope = _Scope(self.scope)
+        for (token, _), value in zip(args, func.arguments):
+            self._define(token, value)
+        return func
+
+    def func(self, func: FuncOp, *ops: Operation) -> FuncOp:
+        for op in ops:
+            func.body.append(op)
+        self.scope = self.scope.parent
+        return func
+
+    def arg(self, token: Token, type_):
+        return token, type_
+
+    def func_results(self, *types):
+        return tuple(t for t in types if t is not None)
+
+    # ------------------------------------------------------------------ ops
+
+    def op(self, results: list[Token] | None, name: tuple[Token, str], *rest) -> Operation:
+        *operand_tokens, regions, attrs, (input_types, result_types), location = rest
+        token, op_name = name
+        operands = [self._use(t) for t in operand_tokens if t is not None]
+        where = self._loc(results[0] if results else token)
+        if len(input_types) != len(operands):
+            raise error_at(where, f"'{op_name}' has {len(operands)} operands but its type lists {len(input_types)}")
+        for index, (value, declared) in enumerate(zip(operands, input_types)):
+            if value.type != declared:
+                raise error_at(where, f"operand #{index} of '{op_name}' has type {value.type}, but the op's type says {declared}")
+        results = results or []
+        if len(results) != len(result_types):
+            raise error_at(where, f"'{op_name}' defines {len(results)} results but its type lists {len(result_types)}")
+        op_class = self._op_class(token, op_name)
+        op = op_class(operands, result_types, attrs or {}, regions or (), location or UnknownLoc(), op_name)
+        op.span = where
+        for result_token, value in zip(results, op.results):
+            self._define(result_token, value)
+        return op
+
+    def _op_class(self, token: Token, op_name: str) -> type[Operation]:
+        found = self.ctx.lookup(op_name)
+        if found is not None:
+            return found
+        if self.ctx.allow_unregistered:
+            return Operation
+        hint = self.ctx.closest(op_name)
+        suffix = f"; did you mean '{hint}'?" if hint else ""
+        raise error_at(self._loc(token), f"unknown operation '{op_name}'{suffix}")
+
+    def op_results(self, *tokens: Token) -> list[Token]:
+        return list(tokens)
+
+    def op_name(self, token: Token) -> tuple[Token, str]:
+        return token, unescape_string(token) if token.type == "STRING" else str(token)
+
+    def regions(self, *regions: Region) -> list[Region]:
+        return list(regions)
+
+    def region_open(self, *rest) -> Block:
+        label, *args = rest
+        block = Block(t for arg in args if arg is not None for _, t in [arg])
+        self.scope = _Scope(self.scope)
+        for (token, _), value in zip((a for a in args if a is not None), block.args):
+            self._define(token, value)
+        return block
+
+    def region(self, block: Block, *ops: Operation) -> Region:
+        for op in ops:
+            block.append(op)
+        self.scope = self.scope.parent
+        return Region([block])
+
+    def fn_type(self, *rest):
+        *inputs, results = rest
+        return tuple(t for t in inputs if t is not None), results
+
+    def results_type(self, *types):
+        return tuple(t for t in types if t is not None)
+
+    # ------------------------------------------------------------------ locations
+
+    def loc(self, location):
+        return location
+
+    def name_loc(self, name: Token, child=None):
+        return NameLoc(unescape_string(name), child)
+
+    def file_loc(self, name: Token, line: Token, col: Token):
+        return FileLoc(unescape_string(name), int(line), int(col))
+
+    def unknown_loc(self):
+        return UnknownLoc()
+
+    def fused_loc(self, *locations):
+        return FusedLoc(tuple(locations))
+
+    # ------------------------------------------------------------------ attributes and types
+
+    def attr_dict(self, *entries) -> dict:
+        result = {}
+        for entry in entries:
+            if entry is None:
+                continue
+            (token, key), value = entry
+            if key in result:
+                raise error_at(self._loc(token), f"duplicate attribute '{key}'")
+            result[key] = value
+        return result
+
+    def attr_entry(self, key: Token, value):
+        return (key, unescape_string(key) if key.type == "STRING" else str(key)), value
+
+    def int(self, token: Token) -> int:
+        return int(token)
+
+    def float(self, token: Token) -> float:
+        return float(token)
+
+    def hex_float(self, token: Token) -> float:
+        return float_from_bits(int(token, 16))
+
+    def string(self, token: Token) -> str:
+        return unescape_string(token)
+
+    def true(self) -> bool:
+        return True
+
+    def false(self) -> bool:
+        return False
+
+    def symbol(self, token: Token) -> SymbolRef:
+        return SymbolRef(_symbol(token))
+
+    def array(self, *items) -> tuple:
+        return tuple(i for i in items if i is not None)
+
+    def type_attr(self, type_):
+        return type_
+
+    def type(self, token: Token):
+        try:
+            return parse_type(str(token))
+        except ValueError as error:
+            raise error_at(self._loc(token), str(error)) from None
+
+    def start(self, module: ModuleOp) -> ModuleOp:
+        return module
+
+
+def _symbol(token: Token) -> str:
+    text = token[1:]
+    return unescape_string(text) if text.startswith('"') else text

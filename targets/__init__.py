@@ -1,0 +1,1 @@
+"""Targets: one folder per accelerator."""
