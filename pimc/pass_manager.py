@@ -108,7 +108,7 @@ def _convert_one(where: str, hint: object, text: str) -> object:
 
 @cache
 def _pipeline_grammar() -> Lark:
-    return Lark.open("text/pipeline.lark", rel_to=__file__, parser="lalr", start="pipeline")
+    return Lark.open("text/pipeline.lark", rel_to=__file__, parser="lalr", start="pipeline", cache=True)
 
 
 def parse_pipeline(spec: str, registry: dict[str, Callable[[], type[ModulePass]]]) -> list[ModulePass]:

@@ -20,8 +20,9 @@ class ModuleOp(DeclaredOp):
     sym_name = attr(STR, default=None)
 
     @classmethod
-    def empty(cls, name: str | None = None, **attributes: object) -> ModuleOp:
-        attrs = {"sym_name": name, **attributes} if name else dict(attributes)
+    def empty(cls, name: str | None = None, attributes: dict | None = None) -> ModuleOp:
+        attrs = {"sym_name": name} if name else {}
+        attrs.update(attributes or {})
         return cls([], [], attrs, [Region([Block()])])
 
     @property

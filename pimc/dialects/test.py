@@ -12,7 +12,7 @@ from pimc.ir.irdl import (
 
 
 @irdl_op("test.op", pure=False, open_attributes=True)
-class TestOp(DeclaredOp):
+class AnyOp(DeclaredOp):
     """Any operands, results and attributes; never removed as dead.
 
     %0 = test.op(%x) : (tensor<2xf32>) -> i32
@@ -63,4 +63,4 @@ class TypedOp(DeclaredOp):
             raise VerifyError(f"count must be non-negative, got {self.count}")
 
 
-OPS = (TestOp, PureOp, RegionOp, TypedOp)
+OPS = (AnyOp, PureOp, RegionOp, TypedOp)

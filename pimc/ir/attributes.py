@@ -7,6 +7,7 @@ tuple of attributes: `{strides = [1, 1], mode = "nearest", w = @main}`.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from dataclasses import dataclass
 
@@ -20,7 +21,9 @@ class SymbolRef:
     name: str
 
     def __str__(self) -> str:
-        return f"@{self.name}"
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$-]*", self.name):
+            return f"@{self.name}"
+        return "@" + escape_string(self.name)
 
 
 Attr = int | float | bool | str | ScalarType | TensorType | SymbolRef | tuple

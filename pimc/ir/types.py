@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-
-import numpy as np
 
 _SCALAR = re.compile(r"(f16|bf16|f32|f64|index|none|(?:[su]?i)([1-9][0-9]*))")
 _TENSOR = re.compile(r"tensor<((?:(?:[0-9]+|\?)x)*)([a-z0-9]+)>")
@@ -44,8 +43,10 @@ class ScalarType:
             return _FLOATS[self.name]
         return int(self.name.lstrip("sui")) if self.is_integer else 64
 
-    def numpy_dtype(self) -> np.dtype:
+    def numpy_dtype(self):
         """The narrowest numpy dtype that holds every value of this type."""
+        import numpy as np
+
         if self.is_float:
             return np.dtype("float32" if self.name == "bf16" else f"float{self.width}")
         if self.name == "i1":
@@ -75,7 +76,7 @@ class TensorType:
 
     @property
     def num_elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
 
 Type = ScalarType | TensorType

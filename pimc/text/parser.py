@@ -24,12 +24,13 @@ TOKEN_NAMES = {
     "INT": "integer", "FLOAT": "float", "HEX": "hex literal", "TENSOR_TYPE": "type",
     "SCALAR_TYPE": "type", "BARE_ID": "attribute name", "BLOCK_ID": "block label",
     "MODULE": "'module'", "FUNC": "'func.func'", "$END": "end of file",
+    "<END-OF-FILE>": "end of file",
 }
 
 
 @cache
 def _grammar() -> Lark:
-    return Lark.open("ir.lark", rel_to=__file__, parser="lalr")
+    return Lark.open("ir.lark", rel_to=__file__, parser="lalr", cache=True)
 
 
 def parse_module(text: str, filename: str = "<stdin>", ctx: Context | None = None, line_offset: int = 0) -> ModuleOp:
@@ -129,7 +130,7 @@ class _Builder(Transformer):
 
     def module_header(self, keyword: Token, symbol: Token | None, attrs: dict | None) -> ModuleOp:
         self.scope = _Scope(None)
-        module = ModuleOp.empty(_symbol(symbol) if symbol else None, **(attrs or {}))
+        module = ModuleOp.empty(_symbol(symbol) if symbol else None, attrs)
         module.span = self._loc(keyword)
         return module
 

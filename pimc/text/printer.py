@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp
-from pimc.ir.attributes import escape_string, format_attr
+from pimc.ir.attributes import SymbolRef, escape_string, format_attr
 from pimc.ir.core import Block, Operation, Value
 from pimc.ir.location import UnknownLoc
 
@@ -121,7 +121,7 @@ def _key(key: str) -> str:
 
 
 def _symbol(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$-]*", name) else escape_string(name)
+    return str(SymbolRef(name))[1:]
 
 
 def print_module(module: ModuleOp, generic: bool = False, print_loc: bool = False) -> str:

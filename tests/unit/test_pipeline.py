@@ -1,0 +1,71 @@
+"""Pipeline strings: parsing, typed options, printing back, and the errors a user can make."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from pimc.pass_manager import ModulePass, PipelineError, parse_pipeline
+
+
+@dataclass(frozen=True)
+class Slice(ModulePass):
+    """A pass with one option of every kind."""
+
+    name = "slice-weights"
+    rows: int = 128
+    scale: float = 1.0
+    signed: bool = False
+    sizes: tuple[int, ...] = (1, 2)
+    mode: Literal["greedy", "balanced"] = "greedy"
+
+    def apply(self, module) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Plain(ModulePass):
+    """No options."""
+
+    name = "plain"
+
+    def apply(self, module) -> None:
+        pass
+
+
+REGISTRY = {"slice-weights": lambda: Slice, "plain": lambda: Plain}
+
+
+def test_options_are_typed():
+    (only,) = parse_pipeline("slice-weights{rows=64 scale=0.5 signed=true sizes=3,4,5 mode=balanced}", REGISTRY)
+    assert only == Slice(rows=64, scale=0.5, signed=True, sizes=(3, 4, 5), mode="balanced")
+
+
+def test_str_prints_the_spec_back():
+    passes = parse_pipeline("plain,slice-weights{rows=32}", REGISTRY)
+    assert [str(p) for p in passes] == ["plain", "slice-weights{rows=32 scale=1.0 signed=false sizes=1,2 mode=greedy}"]
+    assert parse_pipeline(",".join(map(str, passes)), REGISTRY) == passes
+
+
+def test_flag_without_value_means_true():
+    (only,) = parse_pipeline("slice-weights{signed}", REGISTRY)
+    assert only.signed is True
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("slice-weight", "unknown pass 'slice-weight'; did you mean 'slice-weights'?"),
+        ("slice-weights{row=3}", "pass 'slice-weights' has no option 'row'; did you mean 'rows'?"),
+        ("slice-weights{rows=x}", "option 'rows' of pass 'slice-weights' must be an integer, got 'x'"),
+        ("slice-weights{scale=big}", "option 'scale' of pass 'slice-weights' must be a number, got 'big'"),
+        ("slice-weights{signed=maybe}", "option 'signed' of pass 'slice-weights' must be true or false, got 'maybe'"),
+        ("slice-weights{mode=fast}", "option 'mode' of pass 'slice-weights' must be one of greedy, balanced, got 'fast'"),
+        ("slice-weights{rows=1,2}", "option 'rows' of pass 'slice-weights' takes one value, got 2"),
+        ("plain{", "malformed pipeline at column 6"),
+    ],
+)
+def test_errors_name_the_problem(spec, message):
+    with pytest.raises(PipelineError) as error:
+        parse_pipeline(spec, REGISTRY)
+    assert message in str(error.value)
