@@ -12,6 +12,8 @@ DIALECTS = {
     "builtin": "pimc.dialects.builtin",
     "func": "pimc.dialects.func",
     "test": "pimc.dialects.test",
+    "nn": "pimc.dialects.nn",
+    "onnx": "pimc.dialects.onnx",
 }
 
 

@@ -68,6 +68,8 @@ def escape_string(text: str) -> str:
 def unescape_string(quoted: str) -> str:
     """Inverse of `escape_string`; also reads `\\n` and `\\t`."""
     body, out, i = quoted[1:-1], bytearray(), 0
+    if "\\" not in body:
+        return body
     simple = {"n": b"\n", "t": b"\t", '"': b'"', "\\": b"\\"}
     while i < len(body):
         if body[i] != "\\":

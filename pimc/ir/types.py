@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ def tensor(*shape: int | None, element: ScalarType | str = f32) -> TensorType:
     return TensorType(tuple(shape), element)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_type(text: str) -> Type:
     """Parse a type spelled as MLIR spells it; raise ValueError if it is not one."""
     if not (text.startswith("tensor<") and text.endswith(">")):

@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
+import functools
+import gc
+import re
 from functools import cache
 
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, v_args
-from lark.exceptions import VisitError
 
 from pimc.context import Context
-from pimc.diagnostics import error_at
+from pimc.diagnostics import DiagnosticError, error_at
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp
-from pimc.ir.attributes import SymbolRef, float_from_bits, unescape_string
+from pimc.ir.attributes import Attr, SymbolRef, float_from_bits, unescape_string
 from pimc.ir.core import Block, Operation, Region, Value
 from pimc.ir.location import FileLoc, FusedLoc, NameLoc, UnknownLoc
 from pimc.ir.types import parse_type
@@ -24,27 +26,44 @@ TOKEN_NAMES = {
     "INT": "integer", "FLOAT": "float", "HEX": "hex literal", "TENSOR_TYPE": "type",
     "SCALAR_TYPE": "type", "BARE_ID": "attribute name", "BLOCK_ID": "block label",
     "MODULE": "'module'", "FUNC": "'func.func'", "$END": "end of file",
-    "<END-OF-FILE>": "end of file",
+    "<END-OF-FILE>": "end of file", "OPERANDS": "operand list", "FN_TYPE": "type signature",
+    "ATTR_DICT": "attribute dictionary",
 }
 
 
+def _parser(builder: Transformer | None = None, start: str = "start") -> Lark:
+    """The LALR parser; with a builder, lark calls it at each reduction and builds no tree."""
+    return Lark.open("ir.lark", rel_to=__file__, parser="lalr", cache=True, transformer=builder, start=start)
+
+
 @cache
-def _grammar() -> Lark:
-    return Lark.open("ir.lark", rel_to=__file__, parser="lalr", cache=True)
+def _attr_dict_parser() -> Lark:
+    return _parser(_AttrBuilder(), "attr_dict")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _attr_dict(text: str) -> tuple[tuple[str, Attr], ...]:
+    """The entries of `{a = 1, b = [2, 3]}`; errors are placed relative to the text."""
+    try:
+        return _attr_dict_parser().parse(text)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, text, "", 0) from None
 
 
 def parse_module(text: str, filename: str = "<stdin>", ctx: Context | None = None, line_offset: int = 0) -> ModuleOp:
     """Parse one module; raise DiagnosticError with file:line:col on any error."""
     if not text.strip():
         raise error_at(FileLoc(filename, line_offset + 1, 1), "expected 'module', but the input is empty")
+    parser = _parser(_Builder(filename, ctx or Context(), line_offset))
+    collecting = gc.isenabled()
+    gc.disable()  # the parse allocates millions of objects and frees none: cycle collection is wasted work
     try:
-        tree = _grammar().parse(text)
+        return parser.parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, filename, line_offset) from None
-    try:
-        return _Builder(filename, ctx or Context(), line_offset).transform(tree)
-    except VisitError as error:
-        raise error.orig_exc from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def parse_file(path: str, ctx: Context | None = None) -> ModuleOp:
@@ -65,194 +84,58 @@ def read_text(path: str) -> str:
 
 
 def _syntax_error(error: UnexpectedInput, text: str, filename: str, offset: int):
+    wanted = error.allowed if isinstance(error, UnexpectedCharacters) else error.expected
+    at = text[error.pos_in_stream : error.pos_in_stream + 1] if getattr(error, "line", -1) > 0 else ""
+    for terminal, (opener, shape) in COMPOSITE_SHAPES.items():
+        if terminal in wanted and at == opener:
+            return error_at(FileLoc(filename, error.line + offset, error.column), f"malformed {shape}")
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream]
-        return error_at(FileLoc(filename, error.line + offset, error.column), f"unexpected character {char!r}")
-    expected = sorted({TOKEN_NAMES.get(t, _literal(t)) for t in error.expected if t in TOKEN_NAMES or _literal(t)})
-    wanted = " or ".join(expected[:6]) if len(expected) <= 6 else "one of " + ", ".join(expected[:6]) + ", ..."
+        where = FileLoc(filename, error.line + offset, error.column)
+        word = re.match(r"\S{1,20}", text[error.pos_in_stream :])
+        return error_at(where, f"expected {_expected(error.allowed)}, but got {word.group()!r}")
     token = getattr(error, "token", None)
-    at_end = isinstance(error, UnexpectedEOF) or token is None or token.type == "$END"
-    if at_end:
+    if isinstance(error, UnexpectedEOF) or token is None or token.type in ("$END", "<END-OF-FILE>"):
         lines = text.split("\n")
-        return error_at(FileLoc(filename, len(lines) + offset, len(lines[-1]) + 1), f"unexpected end of file; expected {wanted}")
-    return error_at(FileLoc(filename, token.line + offset, token.column), f"expected {wanted}, but got '{token}'")
+        where = FileLoc(filename, len(lines) + offset, len(lines[-1]) + 1)
+        return error_at(where, f"unexpected end of file; expected {_expected(error.expected)}")
+    return error_at(FileLoc(filename, token.line + offset, token.column), f"expected {_expected(error.expected)}, but got '{token}'")
 
 
+def _expected(terminals) -> str:
+    names = sorted({TOKEN_NAMES.get(t) or _literal(t) for t in terminals} - {"", None})
+    return " or ".join(names) if len(names) <= 6 else "one of " + ", ".join(names[:6]) + ", ..."
+
+
+@cache
 def _literal(terminal: str) -> str:
-    for definition in _grammar().terminals:
+    """The text of a keyword or punctuation terminal, quoted; '' for pattern terminals."""
+    for definition in _parser().terminals:
         if definition.name == terminal and definition.pattern.type == "str":
             return f"'{definition.pattern.value}'"
     return ""
 
 
-class _Scope:
-    """SSA names visible in one region, chained to the enclosing one unless isolated."""
-
-    def __init__(self, parent: _Scope | None) -> None:
-        self.parent = parent
-        self.values: dict[str, Value] = {}
-
-    def find(self, name: str) -> Value | None:
-        scope = self
-        while scope is not None:
-            if name in scope.values:
-                return scope.values[name]
-            scope = scope.parent
-        return None
+COMPOSITE_SHAPES = {
+    "ATTR_DICT": ("{", "attribute dictionary; expected '{name = value, ...}' on one line"),
+    "OPERANDS": ("(", "operand list; expected '(%a, %b, ...)'"),
+    "FN_TYPE": ("(", "type signature; expected '(type, ...) -> type' or '(type, ...) -> (type, ...)'"),
+}
 
 
 @v_args(inline=True)
-class _Builder(Transformer):
-    """Builds IR bottom-up; children are built left to right, so headers open scopes before bodies."""
+class _AttrBuilder(Transformer):
+    """Builds attribute values and types; shared by the module parse and the attr_dict parse."""
 
-    def __init__(self, filename: str, ctx: Context, line_offset: int) -> None:
-        super().__init__()
-        self.filename, self.ctx, self.offset = filename, ctx, line_offset
-        self.scope: _Scope | None = None
-
-    def _loc(self, token: Token) -> FileLoc:
-        return FileLoc(self.filename, token.line + self.offset, token.column)
-
-    def _define(self, token: Token, value: Value) -> None:
-        name = token[1:]
-        if self.scope.find(name) is not None:
-            raise error_at(self._loc(token), f"redefinition of value '{token}'")
-        self.scope.values[name] = value
-        value.name_hint = None if name.isdigit() else name
-
-    def _use(self, token: Token) -> Value:
-        value = self.scope.find(token[1:])
-        if value is None:
-            raise error_at(self._loc(token), f"use of undefined value '{token}'")
-        return value
-
-    # ------------------------------------------------------------------ module and func
-
-    def module_header(self, keyword: Token, symbol: Token | None, attrs: dict | None) -> ModuleOp:
-        self.scope = _Scope(None)
-        module = ModuleOp.empty(_symbol(symbol) if symbol else None, attrs)
-        module.span = self._loc(keyword)
-        return module
-
-    def module(self, module: ModuleOp, *ops: Operation) -> ModuleOp:
-        for op in ops:
-            module.body.append(op)
-        return module
-
-    def func_header(self, keyword: Token, symbol: Token, *rest) -> FuncOp:
-        *args, results, attrs = rest
-        args = [a for a in args if a is not None]
-        func = FuncOp.create(_symbol(symbol), [t for _, t in args], results or ())
-        func.attributes.update(attrs or {})
-        func.span = self._loc(keyword)
-        self.scope = _Scope(self.scope)
-        for (token, _), value in zip(args, func.arguments):
-            self._define(token, value)
-        return func
-
-    def func(self, func: FuncOp, *ops: Operation) -> FuncOp:
-        for op in ops:
-            func.body.append(op)
-        self.scope = self.scope.parent
-        return func
-
-    def arg(self, token: Token, type_):
-        return token, type_
-
-    def func_results(self, *types):
-        return tuple(t for t in types if t is not None)
-
-    # ------------------------------------------------------------------ ops
-
-    def op(self, results: list[Token] | None, name: tuple[Token, str], *rest) -> Operation:
-        *operand_tokens, regions, attrs, (input_types, result_types), location = rest
-        token, op_name = name
-        operands = [self._use(t) for t in operand_tokens if t is not None]
-        where = self._loc(results[0] if results else token)
-        if len(input_types) != len(operands):
-            raise error_at(where, f"'{op_name}' has {len(operands)} operands but its type lists {len(input_types)}")
-        for index, (value, declared) in enumerate(zip(operands, input_types)):
-            if value.type != declared:
-                raise error_at(where, f"operand #{index} of '{op_name}' has type {value.type}, but the op's type says {declared}")
-        results = results or []
-        if len(results) != len(result_types):
-            raise error_at(where, f"'{op_name}' defines {len(results)} results but its type lists {len(result_types)}")
-        op_class = self._op_class(token, op_name)
-        op = op_class(operands, result_types, attrs or {}, regions or (), location or UnknownLoc(), op_name)
-        op.span = where
-        for result_token, value in zip(results, op.results):
-            self._define(result_token, value)
-        return op
-
-    def _op_class(self, token: Token, op_name: str) -> type[Operation]:
-        found = self.ctx.lookup(op_name)
-        if found is not None:
-            return found
-        if self.ctx.allow_unregistered:
-            return Operation
-        hint = self.ctx.closest(op_name)
-        suffix = f"; did you mean '{hint}'?" if hint else ""
-        raise error_at(self._loc(token), f"unknown operation '{op_name}'{suffix}")
-
-    def op_results(self, *tokens: Token) -> list[Token]:
-        return list(tokens)
-
-    def op_name(self, token: Token) -> tuple[Token, str]:
-        return token, unescape_string(token) if token.type == "STRING" else str(token)
-
-    def regions(self, *regions: Region) -> list[Region]:
-        return list(regions)
-
-    def region_open(self, *rest) -> Block:
-        label, *args = rest
-        block = Block(t for arg in args if arg is not None for _, t in [arg])
-        self.scope = _Scope(self.scope)
-        for (token, _), value in zip((a for a in args if a is not None), block.args):
-            self._define(token, value)
-        return block
-
-    def region(self, block: Block, *ops: Operation) -> Region:
-        for op in ops:
-            block.append(op)
-        self.scope = self.scope.parent
-        return Region([block])
-
-    def fn_type(self, *rest):
-        *inputs, results = rest
-        return tuple(t for t in inputs if t is not None), results
-
-    def results_type(self, *types):
-        return tuple(t for t in types if t is not None)
-
-    # ------------------------------------------------------------------ locations
-
-    def loc(self, location):
-        return location
-
-    def name_loc(self, name: Token, child=None):
-        return NameLoc(unescape_string(name), child)
-
-    def file_loc(self, name: Token, line: Token, col: Token):
-        return FileLoc(unescape_string(name), int(line), int(col))
-
-    def unknown_loc(self):
-        return UnknownLoc()
-
-    def fused_loc(self, *locations):
-        return FusedLoc(tuple(locations))
-
-    # ------------------------------------------------------------------ attributes and types
-
-    def attr_dict(self, *entries) -> dict:
-        result = {}
+    def attr_dict(self, *entries) -> tuple[tuple[str, Attr], ...]:
+        seen = set()
         for entry in entries:
             if entry is None:
                 continue
-            (token, key), value = entry
-            if key in result:
-                raise error_at(self._loc(token), f"duplicate attribute '{key}'")
-            result[key] = value
-        return result
+            (token, key), _ = entry
+            if key in seen:
+                raise error_at(FileLoc("", token.line, token.column), f"duplicate attribute '{key}'")
+            seen.add(key)
+        return tuple((key, value) for (_, key), value in filter(None, entries))
 
     def attr_entry(self, key: Token, value):
         return (key, unescape_string(key) if key.type == "STRING" else str(key)), value
@@ -290,8 +173,197 @@ class _Builder(Transformer):
         except ValueError as error:
             raise error_at(self._loc(token), str(error)) from None
 
+    def _loc(self, token: Token) -> FileLoc:
+        return FileLoc("", token.line, token.column)
+
+
+
+class _Scope:
+    """SSA names visible in one region, chained to the enclosing one unless isolated."""
+
+    def __init__(self, parent: _Scope | None) -> None:
+        self.parent = parent
+        self.values: dict[str, Value] = {}
+
+    def find(self, name: str) -> Value | None:
+        scope = self
+        while scope is not None:
+            if name in scope.values:
+                return scope.values[name]
+            scope = scope.parent
+        return None
+
+
+@v_args(inline=True)
+class _Builder(_AttrBuilder):
+    """Builds IR bottom-up; children are built left to right, so headers open scopes before bodies."""
+
+    def __init__(self, filename: str, ctx: Context, line_offset: int) -> None:
+        super().__init__()
+        self.filename, self.ctx, self.offset = filename, ctx, line_offset
+        self.scope: _Scope | None = None
+
+    def _loc(self, token: Token) -> FileLoc:
+        return FileLoc(self.filename, token.line + self.offset, token.column)
+
+    def _attributes(self, token: Token | None) -> dict:
+        """The attributes an ATTR_DICT token spells, with errors placed in the file."""
+        if token is None:
+            return {}
+        try:
+            return dict(_attr_dict(str(token)))
+        except DiagnosticError as error:
+            inner = error.diagnostic.location
+            where = FileLoc(self.filename, token.line + self.offset, token.column + inner.col - 1)
+            raise error_at(where, error.diagnostic.message) from None
+
+    def _define(self, token: Token, value: Value) -> None:
+        name = token[1:]
+        if self.scope.find(name) is not None:
+            raise error_at(self._loc(token), f"redefinition of value '{token}'")
+        self.scope.values[name] = value
+        value.name_hint = None if name.isdigit() else name
+
+    def _use(self, token: Token) -> Value:
+        value = self.scope.find(token[1:])
+        if value is None:
+            raise error_at(self._loc(token), f"use of undefined value '{token}'")
+        return value
+
+    # ------------------------------------------------------------------ module and func
+
+    def module_header(self, keyword: Token, symbol: Token | None, attrs: Token | None) -> ModuleOp:
+        self.scope = _Scope(None)
+        module = ModuleOp.empty(_symbol(symbol) if symbol else None, self._attributes(attrs))
+        module.span = self._loc(keyword)
+        return module
+
+    def module(self, module: ModuleOp, *ops: Operation) -> ModuleOp:
+        for op in ops:
+            module.body.append(op)
+        return module
+
+    def func_header(self, keyword: Token, symbol: Token, *rest) -> FuncOp:
+        *args, results, attrs = rest
+        args = [a for a in args if a is not None]
+        func = FuncOp.create(_symbol(symbol), [t for _, t in args], results or ())
+        func.attributes.update(self._attributes(attrs))
+        func.span = self._loc(keyword)
+        self.scope = _Scope(self.scope)
+        for (token, _), value in zip(args, func.arguments):
+            self._define(token, value)
+        return func
+
+    def func(self, func: FuncOp, *ops: Operation) -> FuncOp:
+        for op in ops:
+            func.body.append(op)
+        self.scope = self.scope.parent
+        return func
+
+    def arg(self, token: Token, type_):
+        return token, type_
+
+    def func_results(self, *types):
+        return tuple(t for t in types if t is not None)
+
+    # ------------------------------------------------------------------ ops
+
+    def op(self, results, name, operands: Token, regions, attrs, signature: Token, location) -> Operation:
+        token, op_name = name
+        operands = [self._use(t) for t in _split(operands, VALUE_WORD)]
+        input_types, result_types = self._signature(signature)
+        where = self._loc(results[0] if results else token)
+        if len(input_types) != len(operands):
+            raise error_at(where, f"'{op_name}' has {len(operands)} operands but its type lists {len(input_types)}")
+        for index, (value, declared) in enumerate(zip(operands, input_types)):
+            if value.type != declared:
+                raise error_at(where, f"operand #{index} of '{op_name}' has type {value.type}, but the op's type says {declared}")
+        results = results or []
+        if len(results) != len(result_types):
+            raise error_at(where, f"'{op_name}' defines {len(results)} results but its type lists {len(result_types)}")
+        op_class = self._op_class(token, op_name)
+        op = op_class(operands, result_types, self._attributes(attrs), regions or (), location or UnknownLoc(), op_name)
+        op.span = where
+        for result_token, value in zip(results, op.results):
+            self._define(result_token, value)
+        return op
+
+    def _signature(self, token: Token) -> tuple[list, list]:
+        """`(t1, t2) -> t3` or `(...) -> (t3, t4)` into input and result types."""
+        arrow = token.start_pos + token.index("->")
+        inputs, results = [], []
+        for word in _split(token, TYPE_WORD):
+            try:
+                parsed = parse_type(str(word))
+            except ValueError as error:
+                raise error_at(self._loc(word), str(error)) from None
+            (inputs if word.start_pos < arrow else results).append(parsed)
+        return inputs, results
+
+    def _op_class(self, token: Token, op_name: str) -> type[Operation]:
+        found = self.ctx.lookup(op_name)
+        if found is not None:
+            return found
+        if self.ctx.allow_unregistered:
+            return Operation
+        hint = self.ctx.closest(op_name)
+        suffix = f"; did you mean '{hint}'?" if hint else ""
+        raise error_at(self._loc(token), f"unknown operation '{op_name}'{suffix}")
+
+    def op_results(self, *tokens: Token) -> list[Token]:
+        return list(tokens)
+
+    def op_name(self, token: Token) -> tuple[Token, str]:
+        return token, unescape_string(token) if token.type == "STRING" else str(token)
+
+    def regions(self, *regions: Region) -> list[Region]:
+        return list(regions)
+
+    def region_open(self, *rest) -> Block:
+        label, *args = rest
+        block = Block(t for arg in args if arg is not None for _, t in [arg])
+        self.scope = _Scope(self.scope)
+        for (token, _), value in zip((a for a in args if a is not None), block.args):
+            self._define(token, value)
+        return block
+
+    def region(self, block: Block, *ops: Operation) -> Region:
+        for op in ops:
+            block.append(op)
+        self.scope = self.scope.parent
+        return Region([block])
+
+    # ------------------------------------------------------------------ locations
+
+    def loc(self, location):
+        return location
+
+    def name_loc(self, name: Token, child=None):
+        return NameLoc(unescape_string(name), child)
+
+    def file_loc(self, name: Token, line: Token, col: Token):
+        return FileLoc(unescape_string(name), int(line), int(col))
+
+    def unknown_loc(self):
+        return UnknownLoc()
+
+    def fused_loc(self, *locations):
+        return FusedLoc(tuple(locations))
+
     def start(self, module: ModuleOp) -> ModuleOp:
         return module
+
+
+VALUE_WORD = re.compile(r"%[A-Za-z0-9_.$-]+")
+TYPE_WORD = re.compile(r"tensor<[^>\s]*>|[a-z][a-z0-9]*")
+
+
+def _split(token: Token, word: re.Pattern) -> list[Token]:
+    """The words of a one-line composite token, each a Token at its own column."""
+    return [
+        Token(token.type, m.group(), token.start_pos + m.start(), token.line, token.column + m.start())
+        for m in word.finditer(token)
+    ]
 
 
 def _symbol(token: Token) -> str:

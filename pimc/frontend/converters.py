@@ -1,0 +1,11 @@
+"""Every converter, registered by importing the modules that define them.
+
+    CONVERTERS["Conv"].function(importer, x, w, b, pads=(1, 1, 1, 1))
+"""
+
+from __future__ import annotations
+
+from pimc.frontend import ops_elementwise, ops_nn, ops_tensor  # noqa: F401  (they register converters)
+from pimc.frontend.registry import CONVERTERS
+
+CLAIMED = frozenset(CONVERTERS) | {"Constant"}  # op types pimc imports as nn ops (Constant always folds)

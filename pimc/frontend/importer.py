@@ -1,0 +1,233 @@
+"""ONNX -> the `nn` dialect. Nodes are visited in order; each one is folded, converted, or kept generic.
+
+    %c = nn.conv2d(%x, %w) {pads = [1, 1, 1, 1]} : (...) -> tensor<1x4x4x4xf32> loc("/features/features.0/Conv")
+
+A node whose inputs are all constants is evaluated (onnx's reference
+implementation) and never appears in the IR. Otherwise the converter for its
+op type (see `converters`) builds `nn` ops, or declines, and then the node
+becomes a generic `onnx.<OpType>` op that runs on the host. Every op gets
+the node's name as its location, every result the ONNX tensor name as its
+name hint. Afterwards `canonicalize` folds BatchNormalization and other
+per-channel Mul/Add chains into the conv or gemm before them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+
+import numpy as np
+import onnx
+
+from pimc.diagnostics import error_at
+from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.func import FuncOp, ReturnOp
+from pimc.dialects.nn_base import NnOp
+from pimc.dialects.nn_conv import WeightOp
+from pimc.dialects.onnx import RESERVED, OnnxOp, from_onnx_attribute
+from pimc.frontend import converters
+from pimc.frontend.load import first_line, load_onnx
+from pimc.frontend.nodes import NONDETERMINISTIC, evaluate, infer_types
+from pimc.frontend.prepare import Prepared, prepare
+from pimc.frontend.types import UnsupportedType, array_type, element_type, shape_of
+from pimc.ir.core import Operation, Value
+from pimc.ir.irdl import VerifyError
+from pimc.ir.location import NameLoc, UnknownLoc
+from pimc.ir.types import TensorType
+from pimc.weights import WeightStore
+
+
+class Tensor:
+    """An ONNX tensor during import: a constant array, an IR value, or both once the constant is used."""
+
+    __slots__ = ("name", "const", "value")
+
+    def __init__(self, name: str, const: np.ndarray | None = None, value: Value | None = None) -> None:
+        self.name, self.const, self.value = name, const, value
+
+    @property
+    def type(self) -> TensorType:
+        return self.value.type if self.value is not None else array_type(self.const)
+
+
+def import_onnx(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> ModuleOp:
+    """Import the ONNX file at `path`; the module is named after the file."""
+    name = re.sub(r"[^A-Za-z0-9_.$-]", "_", os.path.splitext(os.path.basename(path))[0]) or "model"
+    return import_model(load_onnx(path), input_shapes or {}, name)
+
+
+def import_model(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]], name: str = "model") -> ModuleOp:
+    """Check, normalize and import `model`; DiagnosticError on anything pimc cannot take."""
+    from pimc.ir.verifier import verify
+    from pimc.passes.canonicalize import Canonicalize
+
+    module = Importer(prepare(model, input_shapes), name).run()
+    verify(module)
+    Canonicalize().apply(module)
+    used = {op.ref for op in module.walk() if isinstance(op, WeightOp)}
+    module.weights = WeightStore({ref: module.weights[ref] for ref in sorted(used)})
+    return module
+
+
+def host_ops(module: ModuleOp) -> Counter:
+    """How many ops of each generic `onnx.*` kind the module has: they run on the host."""
+    return Counter(op.op_name for op in module.walk() if isinstance(op, OnnxOp))
+
+
+class Importer:
+    """Builds one module from a prepared graph; converters call `emit`, `value` and `weight`."""
+
+    def __init__(self, prepared: Prepared, name: str) -> None:
+        self.prepared = prepared
+        self.opsets = prepared.opsets
+        self.module = ModuleOp.empty(name, stage="nn")
+        self.func = FuncOp.create("main", [t for _, t in prepared.inputs], [])
+        self.module.body.append(self.func)
+        self.block = self.func.body
+        self.tensors = {name: Tensor(name, const) for name, const in prepared.constants.items()}
+        for (input_name, _), arg in zip(prepared.inputs, self.func.arguments):
+            arg.name_hint = input_name
+            self.tensors[input_name] = Tensor(input_name, value=arg)
+        self.location = UnknownLoc()
+        self.node = onnx.NodeProto()
+
+    def run(self) -> ModuleOp:
+        for index, node in enumerate(self.prepared.graph.node):
+            self.node, self.location = node, NameLoc(node.name or f"{node.op_type}_{index}")
+            try:
+                self._import_node(node)
+            except UnsupportedType as failure:
+                raise error_at(self.location, f"{node.op_type}: a tensor has {failure}") from None
+        self.location = UnknownLoc()
+        results = [self.value(self._tensor(output.name)) for output in self.prepared.graph.output]
+        self.func.attributes["result_types"] = tuple(v.type for v in results)
+        self.block.append(ReturnOp(results))
+        return self.module
+
+    # ------------------------------------------------------------------ the converter API
+
+    def emit(self, op_class: type[NnOp], operands: list, **attributes) -> list[Value]:
+        """Append an `nn` op at the current node's location; operands are Tensors or Values."""
+        values = [self.value(o) if isinstance(o, Tensor) else o for o in operands if o is not None]
+        try:
+            op = op_class.create(values, self.location, **attributes)
+        except VerifyError as failure:
+            raise error_at(self.location, f"{self.node.op_type} does not fit '{op_class.name}': {failure}") from None
+        self.block.append(op)
+        return list(op.results)
+
+    def append(self, op: Operation) -> list[Value]:
+        """Append an op built by hand (e.g. `nn.cast`) at the current node's location."""
+        op.location = self.location
+        self.block.append(op)
+        return list(op.results)
+
+    def value(self, tensor: Tensor) -> Value:
+        """The IR value of `tensor`; a constant becomes an `nn.weight` at its first use."""
+        if tensor.value is None:
+            ref = self.module.weights.add(tensor.name, tensor.const)
+            op = WeightOp.build([], [tensor.type], ref=ref)
+            op.result.name_hint = tensor.name
+            self.block.append(op)
+            tensor.value = op.result
+        return tensor.value
+
+    def weight(self, array: np.ndarray, hint: str) -> Tensor:
+        """A new constant computed by a converter (a folded scale, a reshaped kernel, ...)."""
+        return Tensor(hint, np.ascontiguousarray(array))
+
+    # ------------------------------------------------------------------ one node
+
+    def _tensor(self, name: str) -> Tensor:
+        if name not in self.tensors:
+            raise error_at(self.location, f"tensor '{name}' is used before any node produces it")
+        return self.tensors[name]
+
+    def _import_node(self, node: onnx.NodeProto) -> None:
+        inputs = [self._tensor(name) if name else None for name in node.input]
+        default_domain = node.domain in ("", "ai.onnx")
+        if default_domain and node.op_type not in NONDETERMINISTIC and all(t is None or t.const is not None for t in inputs):
+            self._fold(node, inputs)
+            return
+        results = self._convert(node, inputs) if default_domain else None
+        if results is None:
+            results = self._generic(node, inputs)
+        for name, result in zip([n for n in node.output if n], results):
+            self._bind(name, result)
+
+    def _bind(self, name: str, result: Value | Tensor | np.ndarray) -> None:
+        if isinstance(result, Tensor):
+            self.tensors[name] = result
+        elif isinstance(result, np.ndarray):
+            self.tensors[name] = Tensor(name, result)
+        else:
+            if result.name_hint is None:
+                result.name_hint = name
+            self.tensors[name] = Tensor(name, value=result)
+
+    def _fold(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> None:
+        constants = {t.name: t.const for t in inputs if t is not None}
+        try:
+            arrays = evaluate(node, constants, self.opsets)
+        except Exception as failure:  # the reference implementation raises anything
+            raise error_at(self.location, f"cannot evaluate constant {node.op_type}: {first_line(failure)}") from None
+        for name, array in zip(node.output, arrays):
+            if name:
+                self.tensors[name] = Tensor(name, array)
+
+    def _convert(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> list | None:
+        spec = converters.CONVERTERS.get(node.op_type)
+        if spec is None or sum(1 for n in node.output if n) > spec.outputs:
+            return None
+        try:
+            attributes = {a.name: from_onnx_attribute(a) for a in node.attribute}
+        except ValueError:
+            return None
+        if not spec.accepts(attributes):
+            return None
+        results = spec.function(self, *inputs, **attributes)
+        if results is not None and len(results) < sum(1 for n in node.output if n):
+            return None
+        return results
+
+    def _generic(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> list[Value]:
+        where = self.location
+        try:
+            attributes = {a.name: from_onnx_attribute(a) for a in node.attribute}
+        except ValueError as failure:
+            raise error_at(where, f"cannot import {node.op_type}: its {failure}") from None
+        clash = [k for k in attributes if k in RESERVED]
+        if clash:
+            raise error_at(where, f"cannot import {node.op_type}: attribute '{clash[0]}' is reserved by pimc")
+        types = self._generic_types(node, inputs)
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        attributes["opset"] = self.opsets.get(domain, 1)
+        if domain:
+            attributes["domain"] = domain
+        slots = [i for i, t in enumerate(inputs) if t is not None]
+        if slots != list(range(len(slots))):
+            attributes["operand_slots"] = tuple(slots)
+        outs = [i for i, n in enumerate(node.output) if n]
+        if outs != list(range(len(outs))):
+            attributes["result_slots"] = tuple(outs)
+        operands = [self.value(t) for t in inputs if t is not None]
+        op = OnnxOp(operands, types, attributes, location=where, op_name=f"onnx.{node.op_type}")
+        self.block.append(op)
+        return list(op.results)
+
+    def _generic_types(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> list[TensorType]:
+        present = [t for t in inputs if t is not None]
+        types = {t.name: t.type for t in present}
+        constants = {t.name: t.const for t in present if t.const is not None}
+        try:
+            inferred = infer_types(node, types, constants, self.opsets)
+        except Exception as failure:  # shape inference raises InferenceError, RuntimeError, ...
+            raise error_at(self.location, f"{node.op_type}: {first_line(failure)}") from None
+        result = []
+        for name, proto in zip([n for n in node.output if n], inferred):
+            dims = shape_of(proto) if proto is not None and proto.HasField("tensor_type") else None
+            if dims is None or not all(isinstance(d, int) for d in dims):
+                raise error_at(self.location, f"{node.op_type}: cannot infer a static shape for output '{name}'")
+            result.append(TensorType(tuple(dims), element_type(proto.tensor_type.elem_type)))
+        return result

@@ -1,0 +1,49 @@
+"""One ONNX node on its own: evaluate it on constants, infer its output types, keep it as `onnx.<OpType>`.
+
+    evaluate(shape_node, {"x": array}, {"": 17})  ->  [array([1, 3, 8, 8])]
+
+Both build a one-node model and hand it to onnx: the reference evaluator
+computes, shape inference types. Constant inputs go in as initializers, so
+shapes that depend on their values (Reshape, Expand, ...) come out static.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from pimc.frontend.types import value_info
+from pimc.ir.types import TensorType
+
+NONDETERMINISTIC = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"})
+
+
+def one_node_model(node: onnx.NodeProto, inputs: list, initializers: list, opsets: dict[str, int]) -> onnx.ModelProto:
+    """A model holding only `node`, with the given graph inputs (ValueInfoProto) and initializers."""
+    outputs = [helper.make_empty_tensor_value_info(name) for name in node.output if name]
+    graph = helper.make_graph([node], "node", inputs, outputs, initializers)
+    imports = [helper.make_opsetid(domain, version) for domain, version in opsets.items()]
+    return helper.make_model(graph, opset_imports=imports, ir_version=onnx.IR_VERSION)
+
+
+def evaluate(node: onnx.NodeProto, constants: dict[str, np.ndarray], opsets: dict[str, int]) -> list[np.ndarray]:
+    """Run `node` on constant inputs with onnx's reference implementation."""
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {name: constants[name] for name in node.input if name}
+    inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for name, a in feeds.items()]
+    model = one_node_model(node, inputs, [], opsets)
+    return [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
+
+
+def infer_types(node: onnx.NodeProto, types: dict[str, TensorType], constants: dict[str, np.ndarray],
+                opsets: dict[str, int]) -> list[onnx.TypeProto | None]:
+    """The TypeProto onnx shape inference gives each present output of `node` (None where it gives none)."""
+    present = dict.fromkeys(name for name in node.input if name)
+    inputs = [value_info(name, types[name]) for name in present if name not in constants]
+    initializers = [numpy_helper.from_array(constants[name], name) for name in present if name in constants]
+    model = one_node_model(node, inputs, initializers, opsets)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    found = {info.name: info.type for info in (*inferred.graph.output, *inferred.graph.value_info)}
+    return [found.get(name) for name in node.output if name]
