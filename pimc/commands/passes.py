@@ -13,14 +13,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import typing
+
     from pimc.pass_manager import _format_value, _kebab
     from pimc.passes import PASSES
 
     for name in sorted(PASSES):
         cls = PASSES[name]()
         print(f"{name}: {cls.summary()}")
+        hints = typing.get_type_hints(cls)
         for option in dataclasses.fields(cls):
-            shown = _format_value(option.default)
+            kind = getattr(hints[option.name], "__name__", None) or str(hints[option.name]).replace("typing.", "")
             doc = option.metadata.get("doc", "")
-            print(f"  {_kebab(option.name)}={shown}" + (f"  {doc}" if doc else ""))
+            print(f"  {_kebab(option.name)}: {kind} = {_format_value(option.default)}" + (f"  -- {doc}" if doc else ""))
     return 0

@@ -105,4 +105,8 @@ def parse_type(text: str) -> Type:
     if match is None:
         raise ValueError(f"'{text}' has a malformed shape")
     dims = match.group(1).split("x")[:-1]
-    return TensorType(tuple(None if d == "?" else int(d) for d in dims), ScalarType(match.group(2)))
+    try:
+        element = ScalarType(match.group(2))
+    except ValueError as error:
+        raise ValueError(f"'{text}': {error}") from None
+    return TensorType(tuple(None if d == "?" else int(d) for d in dims), element)
