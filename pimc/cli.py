@@ -9,11 +9,14 @@ import argparse
 import importlib
 import sys
 
-from pimc.diagnostics import DiagnosticError
+from pimc.diagnostics import DiagnosticError, UserError
 
 COMMANDS = {
     "opt": "pimc.commands.opt",
     "passes": "pimc.commands.passes",
+    "targets": "pimc.commands.targets",
+    "import": "pimc.commands.import_onnx",
+    "verify": "pimc.commands.verify",
 }
 
 
@@ -39,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"pimc {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except UserError as error:
+        print(f"pimc {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except DiagnosticError as error:
         print(error.diagnostic.render(getattr(args, "source_name", "<input>")), file=sys.stderr)
         return 1

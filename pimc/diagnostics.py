@@ -48,6 +48,10 @@ def _read(path: str) -> str:
         return ""
 
 
+class UserError(Exception):
+    """A one-line error about the user's input that is not tied to an op, e.g. a bad option value; exit 1."""
+
+
 class DiagnosticError(Exception):
     """A user-facing error; the command line renders it and exits with status 1."""
 

@@ -6,27 +6,19 @@ A pass is a frozen dataclass whose fields are its options; a pipeline is a strin
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 import sys
 import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from typing import ClassVar, Literal, get_args, get_origin
-
-from lark import Lark, UnexpectedInput
+from typing import ClassVar
 
 from pimc.diagnostics import Diagnostic, DiagnosticError
 from pimc.dialects.builtin import ModuleOp
 from pimc.ir.verifier import verify
+from pimc.options import OptionError, convert_options, did_you_mean, parse_specs, spec_of
 from pimc.text.printer import print_module
-
-
-class PipelineError(Exception):
-    """A pipeline string names an unknown pass or option, or gives a bad value."""
 
 
 @dataclass(frozen=True)
@@ -39,94 +31,24 @@ class ModulePass:
         raise NotImplementedError
 
     def __str__(self) -> str:
-        options = [f"{_kebab(f.name)}={_format_value(getattr(self, f.name))}" for f in dataclasses.fields(self)]
-        return self.name + ("{" + " ".join(options) + "}" if options else "")
+        return spec_of(self.name, self)
 
     @classmethod
     def summary(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0]
 
-    @classmethod
-    def from_options(cls, options: dict[str, list[str]]) -> ModulePass:
-        fields = {_kebab(f.name): f for f in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls)
-        values = {}
-        for key, raw in options.items():
-            if key not in fields:
-                raise PipelineError(f"pass '{cls.name}' has no option '{key}'{_did_you_mean(key, fields)}")
-            values[fields[key].name] = _convert(cls.name, key, hints[fields[key].name], raw)
-        try:
-            return cls(**values)
-        except ValueError as error:
-            raise PipelineError(f"pass '{cls.name}': {error}") from None
-
-
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _format_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(_format_value(v) for v in value)
-    return str(value)
-
-
-def _convert(pass_name: str, key: str, hint: object, raw: list[str]) -> object:
-    """Turn the option's text into the type its field declares."""
-    where = f"option '{key}' of pass '{pass_name}'"
-    if get_origin(hint) is tuple:
-        element = get_args(hint)[0]
-        return tuple(_convert_one(where, element, item) for item in raw)
-    if len(raw) != 1:
-        raise PipelineError(f"{where} takes one value, got {len(raw)}")
-    return _convert_one(where, hint, raw[0])
-
-
-def _convert_one(where: str, hint: object, text: str) -> object:
-    if get_origin(hint) is Literal:
-        if text not in get_args(hint):
-            raise PipelineError(f"{where} must be one of {', '.join(get_args(hint))}, got '{text}'")
-        return text
-    if hint is bool:
-        if text not in ("true", "false", "1", "0"):
-            raise PipelineError(f"{where} must be true or false, got '{text}'")
-        return text in ("true", "1")
-    if hint in (int, float):
-        try:
-            return hint(text)
-        except ValueError:
-            raise PipelineError(f"{where} must be {'an integer' if hint is int else 'a number'}, got '{text}'") from None
-    return text.strip('"')
-
-
-@cache
-def _pipeline_grammar() -> Lark:
-    return Lark.open("text/pipeline.lark", rel_to=__file__, parser="lalr", start="pipeline", cache=True)
-
 
 def parse_pipeline(spec: str, registry: dict[str, Callable[[], type[ModulePass]]]) -> list[ModulePass]:
-    """`'a,b{x=1 y=2,3}'` -> [A(), B(x=1, y=(2, 3))]; raise PipelineError on anything unknown."""
-    try:
-        tree = _pipeline_grammar().parse(spec)
-    except UnexpectedInput as error:
-        raise PipelineError(f"malformed pipeline at column {error.column}: {spec!r}") from None
+    """`'a,b{x=1 y=2,3}'` -> [A(), B(x=1, y=(2, 3))]; raise OptionError on anything unknown."""
     passes = []
-    for pass_spec in (c for c in tree.children if c is not None):
-        name, *options = pass_spec.children
+    for name, options in parse_specs(spec, "pipeline"):
         if name not in registry:
-            raise PipelineError(f"unknown pass '{name}'{_did_you_mean(name, registry)}")
-        values = {}
-        for option in (o for o in options if o is not None):
-            key, *raw = option.children
-            values[str(key)] = [str(v.children[0]) for v in raw if v is not None] or ["true"]
-        passes.append(registry[name]().from_options(values))
+            raise OptionError(f"unknown pass '{name}'{did_you_mean(name, registry)}")
+        cls = registry[name]()
+        try:
+            passes.append(cls(**convert_options(cls, f"pass '{name}'", options)))
+        except ValueError as error:
+            raise OptionError(f"pass '{name}': {error}") from None
     return passes
 
 

@@ -55,12 +55,13 @@ def instrumentation(args: argparse.Namespace):
 def pipeline(spec: str):
     """Parse a pipeline string; a bad one is a usage error."""
     from pimc.cli import UsageError
-    from pimc.pass_manager import PipelineError, parse_pipeline
+    from pimc.options import OptionError
+    from pimc.pass_manager import parse_pipeline
     from pimc.passes import PASSES
 
     try:
         return parse_pipeline(spec, PASSES)
-    except PipelineError as error:
+    except OptionError as error:
         raise UsageError(str(error)) from None
 
 

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import typing
 
-    from pimc.pass_manager import _format_value, _kebab
+    from pimc.options import format_value, option_name
     from pimc.passes import PASSES
 
     for name in sorted(PASSES):
@@ -25,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
         for option in dataclasses.fields(cls):
             kind = getattr(hints[option.name], "__name__", None) or str(hints[option.name]).replace("typing.", "")
             doc = option.metadata.get("doc", "")
-            print(f"  {_kebab(option.name)}: {kind} = {_format_value(option.default)}" + (f"  -- {doc}" if doc else ""))
+            print(f"  {option_name(option.name)}: {kind} = {format_value(option.default)}" + (f"  -- {doc}" if doc else ""))
     return 0

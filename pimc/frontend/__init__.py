@@ -1,1 +1,1 @@
-"""Front end: ONNX models to the `nn` dialect."""
+"""The ONNX front end: `importer.import_onnx(path, input_shapes)` returns an `nn`-dialect module."""

@@ -8,4 +8,5 @@ from __future__ import annotations
 from pimc.frontend import ops_elementwise, ops_nn, ops_tensor  # noqa: F401  (they register converters)
 from pimc.frontend.registry import CONVERTERS
 
-CLAIMED = frozenset(CONVERTERS) | {"Constant"}  # op types pimc imports as nn ops (Constant always folds)
+# op types pimc imports as nn ops; Constant and ConstantOfShape (whose input is a shape) always fold away
+CLAIMED = frozenset(CONVERTERS) | {"Constant", "ConstantOfShape"}

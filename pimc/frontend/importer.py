@@ -53,8 +53,12 @@ class Tensor:
 
 def import_onnx(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> ModuleOp:
     """Import the ONNX file at `path`; the module is named after the file."""
-    name = re.sub(r"[^A-Za-z0-9_.$-]", "_", os.path.splitext(os.path.basename(path))[0]) or "model"
-    return import_model(load_onnx(path), input_shapes or {}, name)
+    return import_model(load_onnx(path), input_shapes or {}, module_name(path))
+
+
+def module_name(path: str) -> str:
+    """`models/resnet-50.onnx` -> `resnet-50`."""
+    return re.sub(r"[^A-Za-z0-9_.$-]", "_", os.path.splitext(os.path.basename(path))[0]) or "model"
 
 
 def import_model(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]], name: str = "model") -> ModuleOp:
@@ -81,7 +85,7 @@ class Importer:
     def __init__(self, prepared: Prepared, name: str) -> None:
         self.prepared = prepared
         self.opsets = prepared.opsets
-        self.module = ModuleOp.empty(name, stage="nn")
+        self.module = ModuleOp.empty(name, {"stage": "nn"})
         self.func = FuncOp.create("main", [t for _, t in prepared.inputs], [])
         self.module.body.append(self.func)
         self.block = self.func.body

@@ -49,6 +49,8 @@ def prepare(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) ->
     if opsets.get("", TARGET_OPSET) < TARGET_OPSET:
         skeleton = _upgrade(skeleton, opsets[""])
         opsets[""] = TARGET_OPSET
+        added = [init for init in skeleton.graph.initializer if init.name not in constants]
+        constants.update((init.name, numpy_helper.to_array(init)) for init in added)
     return Prepared(skeleton.graph, opsets, constants, inputs)
 
 
@@ -85,8 +87,10 @@ def _input_types(inputs, input_shapes: dict[str, tuple[int, ...]]) -> list[tuple
 
 def _input_type(info, given: tuple[int, ...] | None) -> TensorType:
     name = info.name
-    if info.type.WhichOneof("value") != "tensor_type":
-        raise error(f"input '{name}' is a {info.type.WhichOneof('value') or 'value without type'}; pimc imports tensors only")
+    kind = info.type.WhichOneof("value")
+    if kind != "tensor_type":
+        what = {None: "value without a type", "optional_type": "an optional"}.get(kind, f"a {str(kind).removesuffix('_type')}")
+        raise error(f"input '{name}' is {what}; pimc imports tensors only")
     try:
         element = element_type(info.type.tensor_type.elem_type)
     except UnsupportedType as failure:

@@ -1,1 +1,1 @@
-"""Reference interpreter: runs IR functions on numpy arrays."""
+"""The reference interpreter: `Interpreter(module).run(inputs)` on numpy arrays; `.values` by name hint."""

@@ -5,7 +5,8 @@ from typing import Literal
 
 import pytest
 
-from pimc.pass_manager import ModulePass, PipelineError, parse_pipeline
+from pimc.options import OptionError
+from pimc.pass_manager import ModulePass, parse_pipeline
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,6 @@ def test_flag_without_value_means_true():
     ],
 )
 def test_errors_name_the_problem(spec, message):
-    with pytest.raises(PipelineError) as error:
+    with pytest.raises(OptionError) as error:
         parse_pipeline(spec, REGISTRY)
     assert message in str(error.value)

@@ -1,0 +1,77 @@
+"""How close two tensors are: max abs / rel error, cosine similarity, top-1 agreement, and a verdict.
+
+    c = compare("logits", reference, computed, rtol=1e-4, atol=1e-5)   # c.ok, c.max_rel_error, ...
+
+The relative error is normwise: max |computed - reference| / max |reference|.
+An elementwise ratio would blow up wherever the reference is near zero, which
+says nothing about the model. A tensor passes when
+max |computed - reference| <= atol + rtol * max |reference|, so
+`max_rel_error <= rtol` is what passing means for any tensor that is not tiny.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The agreement of one computed tensor with its reference."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+    max_rel_error: float
+    cosine: float
+    top1: tuple[int, int] | None  # (rows whose argmax agrees, rows) for N x C classifier outputs
+    ok: bool
+
+    @property
+    def top1_agreement(self) -> float | None:
+        return None if self.top1 is None else self.top1[0] / max(self.top1[1], 1)
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name, "shape": list(self.shape), "ok": self.ok,
+            "max_abs_error": finite(self.max_abs_error), "max_rel_error": finite(self.max_rel_error),
+            "cosine": finite(self.cosine), "top1_agreement": self.top1_agreement,
+        }
+
+
+def finite(value: float) -> float | None:
+    """JSON has no inf or nan: they become null."""
+    return value if math.isfinite(value) else None
+
+
+def compare(name: str, reference: np.ndarray, computed: np.ndarray, rtol: float, atol: float) -> Comparison:
+    reference, computed = np.asarray(reference), np.asarray(computed)
+    if reference.shape != computed.shape:
+        return Comparison(name, computed.shape, math.inf, math.inf, 0.0, None, False)
+    ref, got = reference.astype(np.float64).ravel(), computed.astype(np.float64).ravel()
+    diff = np.abs(got - ref)
+    same = (ref == got) | (np.isnan(ref) & np.isnan(got))
+    diff = np.where(same, 0.0, np.nan_to_num(diff, nan=math.inf))
+    max_abs = float(diff.max(initial=0.0))
+    scale = float(np.abs(ref[np.isfinite(ref)]).max(initial=0.0))
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
+    ok = max_abs <= atol + rtol * scale
+    return Comparison(name, reference.shape, max_abs, max_rel, _cosine(ref, got), _top1(reference, computed), ok)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    finite_values = np.isfinite(a) & np.isfinite(b)
+    a, b = a[finite_values], b[finite_values]
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if norms == 0:
+        return 1.0 if not a.any() and not b.any() else 0.0
+    return float(np.dot(a, b) / norms)
+
+
+def _top1(reference: np.ndarray, computed: np.ndarray) -> tuple[int, int] | None:
+    if reference.ndim != 2 or reference.shape[1] < 2 or reference.dtype.kind != "f":
+        return None
+    agree = int((reference.argmax(axis=1) == computed.argmax(axis=1)).sum())
+    return agree, reference.shape[0]

@@ -1,0 +1,95 @@
+"""The reference interpreter: runs a function on numpy arrays, one registered implementation per op class.
+
+    @impl(ReluOp)
+    def relu(interp, op, x):
+        return np.maximum(x, 0)
+
+An implementation receives the interpreter, the op and its operand arrays, and
+returns one array per result. The interpreter casts each to the result's
+element type, checks its shape against the result type, and records it under
+the value's name hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pimc.diagnostics import Diagnostic, DiagnosticError, op_error
+from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.func import FuncOp, ReturnOp
+from pimc.ir.core import Operation, Value
+
+IMPLS: dict[type[Operation], Callable] = {}
+
+
+def impl(*op_classes: type[Operation]) -> Callable[[Callable], Callable]:
+    """Register the decorated function as the implementation of `op_classes`."""
+
+    def wrap(function: Callable) -> Callable:
+        for op_class in op_classes:
+            IMPLS[op_class] = function
+        return function
+
+    return wrap
+
+
+class Interpreter:
+    """Runs functions of one module; `values` maps name hints to the arrays of the last run."""
+
+    def __init__(self, module: ModuleOp, record: bool = True) -> None:
+        from pimc.interp import nn_ops, nn_tensor, onnx_ops  # noqa: F401  (they register implementations)
+
+        self.module = module
+        self.record = record
+        self.values: dict[str, np.ndarray] = {}
+        self.cache: dict[Operation, object] = {}
+
+    def run(self, inputs: Sequence[np.ndarray], func_name: str = "main") -> list[np.ndarray]:
+        """The results of `func_name` on `inputs`, which must match its argument types."""
+        func = self._func(func_name)
+        if len(inputs) != len(func.arguments):
+            raise _error(f"@{func_name} takes {len(func.arguments)} inputs, but {len(inputs)} were given")
+        env: dict[Value, np.ndarray] = {}
+        for arg, array in zip(func.arguments, inputs):
+            array = np.asarray(array)
+            if array.shape != arg.type.shape:
+                raise _error(f"input '{arg.name_hint}' has shape {array.shape}, but @{func_name} expects {arg.type}")
+            self._store(env, arg, array.astype(arg.type.element.numpy_dtype(), copy=False))
+        for op in func.body.ops:
+            if isinstance(op, ReturnOp):
+                return [env[v] for v in op.operands]
+            self._step(op, env)
+        raise _error(f"@{func_name} has no func.return")
+
+    def _func(self, name: str) -> FuncOp:
+        for func in self.module.funcs():
+            if func.sym_name == name:
+                return func
+        raise _error(f"the module has no function @{name}")
+
+    def _step(self, op: Operation, env: dict[Value, np.ndarray]) -> None:
+        function = next((IMPLS[c] for c in type(op).__mro__ if c in IMPLS), None)
+        if function is None:
+            raise op_error(op, "has no interpreter implementation")
+        with np.errstate(all="ignore"):
+            produced = function(self, op, *(env[v] for v in op.operands))
+        arrays = produced if isinstance(produced, (list, tuple)) else (produced,)
+        for result, array in zip(op.results, arrays):
+            array = np.asarray(array).astype(result.type.element.numpy_dtype(), copy=False)
+            if array.shape != result.type.shape:
+                raise op_error(op, f"computed shape {array.shape}, but its result type is {result.type}")
+            self._store(env, result, array)
+
+    def _store(self, env: dict[Value, np.ndarray], value: Value, array: np.ndarray) -> None:
+        env[value] = array
+        if self.record and value.name_hint:
+            self.values[value.name_hint] = array
+
+    def weight(self, ref: str) -> np.ndarray:
+        return self.module.weights[ref]
+
+
+def _error(message: str) -> DiagnosticError:
+    return DiagnosticError(Diagnostic(message))
