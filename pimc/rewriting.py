@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Sequence
 
-from pimc.ir.core import Operation, Value
+from pimc.ir.core import Operation, OpResult, Value
 from pimc.ir.location import FusedLoc, Location
 
 
@@ -64,7 +64,7 @@ class PatternRewriter:
         old.replace_all_uses_with(new)
 
     def erase_op(self, op: Operation) -> None:
-        producers = [v.op for v in op.operands if hasattr(v, "op")]
+        producers = [v.op for v in op.operands if isinstance(v, OpResult)]
         op.erase()
         self._touch(producers)
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from pimc.ir.attributes import SymbolRef, format_attr
 from pimc.ir.core import Operation, Value
+from pimc.ir.location import Location, UnknownLoc
 from pimc.ir.types import ScalarType, TensorType, Type
 
 
@@ -246,12 +247,11 @@ class DeclaredOp(Operation):
     definition: ClassVar[OpDef] = OpDef()
 
     @classmethod
-    def build(cls, operands: list[Value], result_types: list[Type], location: Any = None, **attributes: Any) -> Any:
-        """`ReluOp.build([x], [x.type])`; attribute values are coerced to their kind."""
+    def build(cls, operands: list[Value], result_types: list[Type], location: Location = UnknownLoc(), **attributes: Any) -> Any:
+        """`ReluOp.build([x], [x.type], strides=[1, 1])`; values are coerced to their kind, None means unset."""
         defs = cls.definition.attributes
         values = {k: defs[k].kind.coerce(v) if k in defs else v for k, v in attributes.items() if v is not None}
-        extra = {} if location is None else {"location": location}
-        return cls(operands, result_types, values, **extra)
+        return cls(operands, result_types, values, location=location)
 
     def verify_(self) -> None:
         """Checks that the declarations cannot express; raise VerifyError."""
