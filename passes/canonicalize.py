@@ -27,7 +27,7 @@ class Canonicalize(ModulePass):
     name = "canonicalize"
 
     def apply(self, module: ModuleOp) -> None:
-        patterns: list[RewritePattern] = [RemoveDeadOp()]
-        for op_class in Context().all_ops().values():
-            patterns.extend(pattern() for pattern in getattr(op_class, "canonicalization_patterns", ()))
-        apply_patterns(module, patterns)
+        classes = dict.fromkeys(
+            pattern for op_class in Context().all_ops().values() for pattern in getattr(op_class, "canonicalization_patterns", ())
+        )
+        apply_patterns(module, [RemoveDeadOp(), *(pattern() for pattern in classes)])

@@ -70,9 +70,12 @@ class PatternRewriter:
 
 
 def fused(*locations: Location) -> Location:
-    """The location of an op that replaces several: one if they agree, else `fused[...]`."""
-    unique = list(dict.fromkeys(locations))
-    return unique[0] if len(unique) == 1 else FusedLoc(tuple(unique))
+    """The location of an op that replaces several: one if they agree, else a flat `fused[...]`."""
+    flat: list[Location] = []
+    for loc in locations:
+        flat.extend(loc.locations if isinstance(loc, FusedLoc) else [loc])
+    unique = tuple(dict.fromkeys(flat))
+    return unique[0] if len(unique) == 1 else FusedLoc(unique)
 
 
 def apply_patterns(root: Operation, patterns: Sequence[RewritePattern], max_rewrites: int = 1_000_000) -> bool:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 
@@ -39,20 +38,26 @@ class WeightStore:
         while name in self:
             suffix += 1
             name = f"{hint}_{suffix}"
-        self._arrays[name] = np.ascontiguousarray(array)
+        self._arrays[name] = np.asarray(array, order="C")
         self.changed = True
         return name
 
-    def save(self, path: str) -> None:
-        """Write every array; byte-identical for identical contents (fixed zip timestamps)."""
+    def save(self, path: str, names: set[str] | None = None) -> None:
+        """Write the arrays named (all by default); identical contents give identical bytes."""
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
             for name in self.names():
-                buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.asarray(self[name]), allow_pickle=False)
+                if names is not None and name not in names:
+                    continue
                 info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                archive.writestr(info, buffer.getvalue())
+                with archive.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asarray(self[name]), allow_pickle=False)
         self.path = path
         self.changed = False
+
+
+def used_refs(module) -> set[str]:
+    """Every store entry the module names: by convention, the string attribute `ref` of any op."""
+    return {op.attributes["ref"] for op in module.walk() if isinstance(op.attributes.get("ref"), str)}
 
 
 def store_beside(ir_path: str, reference: str | None) -> WeightStore:

@@ -76,9 +76,11 @@ def run(args: argparse.Namespace) -> int:
     weights = os.path.splitext(args.output)[0] + ".npz"
     module.attributes["weights"] = os.path.basename(weights)
     text = print_module(module, args.print_generic, args.print_loc)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     module.weights.save(weights + ".tmp")
     with open(args.output + ".tmp", "w") as file:
         file.write(text)
     os.replace(weights + ".tmp", weights)
     os.replace(args.output + ".tmp", args.output)
+    module.weights.path = weights
     return 0

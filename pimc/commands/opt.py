@@ -74,17 +74,23 @@ def run(args: argparse.Namespace) -> int:
         from pimc.cli import UsageError
 
         raise UsageError(f"cannot read '{args.file}': no such file")
+    from pimc.text.printer import print_module
+
     text = read_text(args.file)
     chunks = split_chunks(text) if args.split_input_file else [(text, 0)]
-    outputs, failed = [], False
+    modules, failed = [], False
     for chunk, offset in chunks:
-        output, ok = _process(chunk, offset, name, passes, args)
+        module, ok = _process(chunk, offset, name, passes, args)
         failed |= not ok
-        if output is not None:
-            outputs.append(output)
+        if module is not None:
+            modules.append(module)
     if failed:
         return 1
-    _emit("// -----\n".join(outputs), args.output)
+    if args.output and os.path.dirname(args.output):
+        os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    for module in modules:
+        _save_weights(module, args.output)
+    _emit("// -----\n".join(print_module(m, args.print_generic, args.print_loc) for m in modules), args.output)
     return 0
 
 
@@ -100,13 +106,12 @@ def split_chunks(text: str) -> list[tuple[str, int]]:
 
 
 def _process(chunk: str, offset: int, name: str, passes: list, args: argparse.Namespace):
-    """Parse, verify and transform one chunk; return (printed IR or None, success)."""
+    """Parse, verify and transform one chunk; return (the module or None, success)."""
     from pimc.context import Context
     from pimc.diagnostics import DiagnosticError
     from pimc.ir.verifier import verify
     from pimc.pass_manager import run_pipeline
     from pimc.text.parser import parse_module
-    from pimc.text.printer import print_module
     from pimc.weights import store_beside
 
     from pimc.commands.expected import check_expectations
@@ -123,22 +128,24 @@ def _process(chunk: str, offset: int, name: str, passes: list, args: argparse.Na
         return None, False
     if args.verify_diagnostics and not check_expectations(chunk, offset, name, None):
         return None, False
-    _save_weights(module, args.output)
-    return print_module(module, args.print_generic, args.print_loc), True
+    return module, True
 
 
 def _save_weights(module, output: str | None) -> None:
-    """Keep the weight reference valid for the output: save the store beside it if needed."""
-    store = module.weights
-    if not store.names():
+    """Keep the weight reference valid for the output: save the arrays still used beside it if needed."""
+    from pimc.weights import used_refs
+
+    store, used = module.weights, used_refs(module)
+    if not used:
         return
     if output is None:
         if store.changed:
-            print(f"pimc opt: note: {len(store.names())} weights not written; give -o FILE to save them", file=sys.stderr)
+            count = len(used)
+            print(f"pimc opt: note: {count} weight{'s' * (count != 1)} not written; give -o FILE to save them", file=sys.stderr)
         return
     target = os.path.splitext(output)[0] + ".npz"
     if store.path is None or store.changed or os.path.abspath(store.path) != os.path.abspath(target):
-        store.save(target)
+        store.save(target, used)
     module.attributes["weights"] = os.path.basename(target)
 
 

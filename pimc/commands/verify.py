@@ -24,8 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", metavar="NPZ", help="input arrays by graph input name (default: seeded random)")
     add_input_shape_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    parser.add_argument("--all-ops", action="store_true", help="compare every intermediate tensor; name the first node that drifts")
-    parser.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance, against max |reference| (default: 1e-4)")
+    parser.add_argument("--all-ops", action="store_true",
+                        help="compare every intermediate tensor; name the first node that drifts")
+    parser.add_argument("--rtol", type=float, default=1e-4,
+                        help="relative tolerance, against max |reference| (default: 1e-4)")
     parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default: 1e-5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -122,21 +124,31 @@ def _error(message: str):
 
 def _read_inputs(path: str | None, model, input_shapes: dict) -> dict[str, np.ndarray]:
     """Arrays by graph input name; one array for a one-input model may have any name."""
+    from pimc.frontend.types import shape_of
+
     if path is None:
         return {}
     try:
-        with np.load(path) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as failure:
-        raise _error(f"cannot read inputs from '{path}': {failure}") from None
+        loaded = np.load(path, allow_pickle=False)
+        arrays = {"": loaded} if isinstance(loaded, np.ndarray) else {name: loaded[name] for name in loaded.files}
+    except Exception as failure:  # numpy raises OSError, ValueError, EOFError, BadZipFile, ...
+        raise _error(f"cannot read inputs from '{path}': not an .npz or .npy file ({failure})") from None
     constants = {init.name for init in model.graph.initializer}
-    names = [i.name for i in model.graph.input if i.name not in constants]
+    inputs = {i.name: i for i in model.graph.input if i.name not in constants}
+    names = list(inputs)
     if len(names) == 1 and len(arrays) == 1:
-        return {names[0]: next(iter(arrays.values()))}
+        arrays = {names[0]: next(iter(arrays.values()))}
     missing = [n for n in names if n not in arrays]
     if missing:
         raise _error(f"'{path}' has no array for input '{missing[0]}' (it has: {', '.join(arrays) or 'nothing'})")
     chosen = {n: arrays[n] for n in names}
+    for name, array in chosen.items():
+        dims = shape_of(inputs[name].type)
+        differs = any(isinstance(d, int) and d != a for d, a in zip(dims or (), array.shape))
+        if dims is not None and (len(dims) != array.ndim or differs):
+            shown = ", ".join("?" if d is None else str(d) for d in dims)
+            raise _error(f"the array in '{path}' for input '{name}' has shape {list(array.shape)}, "
+                         f"but the input has shape [{shown}]")
     for name, shape in input_shapes.items():
         if name in chosen and tuple(chosen[name].shape) != shape:
             raise _error(f"--input-shape {name}={','.join(map(str, shape))} disagrees with the array in '{path}' "

@@ -3,8 +3,9 @@
     %c = nn.conv2d(%x, %w) ; %y = nn.mul(%c, %s)   ->   %y = nn.conv2d(%x, %w_scaled)
 
 Folding a per-channel multiply or add into the conv or gemm before it is
-exact in real arithmetic; the new weights are computed in float64 and
-rounded once. Folded arrays go into the module's weight store under fresh
+exact in real arithmetic, and each new weight is rounded once: a product or
+sum of two floats of one type is correctly rounded in that type (gemm's
+`beta * c + t` is computed in float64). Folded arrays go into the module's weight store under fresh
 names, so an ONNX initializer name always means the ONNX array.
 """
 
@@ -17,19 +18,9 @@ from pimc.dialects.nn_conv import Conv2dOp, GemmOp, WeightOp
 from pimc.dialects.nn_elementwise import AddOp, MulOp
 from pimc.dialects.nn_tensor import ReshapeOp, ShapeOnlyOp, TransposeOp
 from pimc.ir.core import Operation, OpResult, Value
-from pimc.ir.location import FusedLoc, Location
 from pimc.ir.types import TensorType
-from pimc.rewriting import PatternRewriter, RewritePattern, op_pattern
+from pimc.rewriting import PatternRewriter, RewritePattern, fused, op_pattern
 from pimc.weights import WeightStore
-
-
-def merge_locations(*locations: Location) -> Location:
-    """One location for an op that replaces several: nested fused locations are flattened."""
-    flat: list[Location] = []
-    for loc in locations:
-        flat.extend(loc.locations if isinstance(loc, FusedLoc) else [loc])
-    unique = tuple(dict.fromkeys(flat))
-    return unique[0] if len(unique) == 1 else FusedLoc(unique)
 
 
 def weight_store(op: Operation) -> WeightStore:
@@ -43,20 +34,24 @@ def constant(value: Value | None) -> np.ndarray | None:
     """The array behind an `nn.weight` value, or None for anything else."""
     if not isinstance(value, OpResult) or not isinstance(value.op, WeightOp):
         return None
-    return weight_store(value.op)[value.op.ref]
+    return weight_store(value.op)[value.op.ref].reshape(value.type.shape)
 
 
 def new_weight(anchor: Operation, hint: str, array: np.ndarray, element) -> WeightOp:
     """A detached `nn.weight` op for `array`, stored under a fresh name derived from `hint`."""
-    array = np.ascontiguousarray(array, dtype=element.numpy_dtype())
-    ref = weight_store(anchor).add(hint, array)
+    array = np.asarray(array, dtype=element.numpy_dtype())
+    store = weight_store(anchor)
+    base, _, suffix = hint.rpartition("_")
+    if suffix.isdigit() and base in store:  # fold again: `w_1` -> `w_2`, not `w_1_1`
+        hint = base
+    ref = store.add(hint, array)
     op = WeightOp.build([], [TensorType(array.shape, element)], anchor.location, ref=ref)
     op.result.name_hint = ref
     return op
 
 
 def _channel_vector(value: Value, out: TensorType, axis: int) -> np.ndarray | None:
-    """The constant as one float64 entry per channel of `out`, if it varies along `axis` only."""
+    """The constant as one entry per channel of `out`, if it varies along `axis` only."""
     array = constant(value)
     if array is None or array.ndim > out.rank or not np.issubdtype(array.dtype, np.floating):
         return None
@@ -64,7 +59,7 @@ def _channel_vector(value: Value, out: TensorType, axis: int) -> np.ndarray | No
     if any(d != 1 and (i != axis or d != out.shape[axis]) for i, d in enumerate(aligned.shape)):
         return None
     target = [out.shape[axis] if i == axis else 1 for i in range(out.rank)]
-    return np.broadcast_to(aligned, target).reshape(-1).astype(np.float64)
+    return np.broadcast_to(aligned, target).reshape(-1)
 
 
 def _split(op: MulOp | AddOp) -> tuple[Operation, np.ndarray, Value] | None:
@@ -81,12 +76,14 @@ def _split(op: MulOp | AddOp) -> tuple[Operation, np.ndarray, Value] | None:
     return None
 
 
-def _replace(rewriter: PatternRewriter, op: Operation, producer: Operation, operands: list, weights: list, **changes) -> None:
+def _replace(rewriter: PatternRewriter, op: Operation, producer: Operation, operands: list, weights: list,
+             **changes) -> None:
     """Replace `op` by a copy of `producer` with new operands and attributes, then erase `producer`."""
     attributes = {**producer.attributes, **changes}
-    fused = type(producer)(operands, [op.output.type], attributes, location=merge_locations(producer.location, op.location))
-    fused.result.name_hint = op.output.name_hint
-    rewriter.replace_op(op, [*weights, fused])
+    location = fused(producer.location, op.location)
+    merged = type(producer)(operands, [op.output.type], attributes, location=location)
+    merged.result.name_hint = op.output.name_hint
+    rewriter.replace_op(op, [*weights, merged])
     rewriter.erase_op(producer)
 
 
@@ -108,9 +105,9 @@ class FoldScaleIntoProducer(RewritePattern):
         if w is None or (bias is not None and b is None):
             return
         shape = [-1 if i == axis else 1 for i in range(w.ndim)]
-        weights = [new_weight(op, matrix.op.ref, w.astype(np.float64) * scale.reshape(shape), matrix.type.element)]
+        weights = [new_weight(op, matrix.op.ref, w * scale.reshape(shape), matrix.type.element)]
         if bias is not None:
-            weights.append(new_weight(op, bias.op.ref, b.astype(np.float64) * scale, bias.type.element))
+            weights.append(new_weight(op, bias.op.ref, b * scale, bias.type.element))
         operands = [producer.operands[0], *(w.result for w in weights)]
         _replace(rewriter, op, producer, operands, weights)
 
@@ -133,9 +130,10 @@ class FoldShiftIntoProducer(RewritePattern):
             b = constant(bias)
             if b is None:
                 return
-            scale = 1.0 if isinstance(producer, Conv2dOp) else producer.beta
-            total, hint = scale * b.astype(np.float64) + shift, bias.op.ref
-        if isinstance(producer, GemmOp):
+            beta = 1.0 if isinstance(producer, Conv2dOp) else producer.beta
+            total = b + shift if beta == 1.0 else beta * b.astype(np.float64) + shift
+            hint = bias.op.ref
+        if isinstance(producer, GemmOp) and producer.beta != 1.0:
             changes = {"beta": 1.0}
         weight = new_weight(op, hint, total, element)
         operands = [*producer.operands[:2], weight.result]

@@ -71,7 +71,8 @@ class Conv2dOp(NnOp):
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.strides, self.dilations, self.pads
         oh, ow = window_output(h, kh, sh, pt, pb, dh), window_output(w, kw, sw, pl, pr, dw)
         if oh < 1 or ow < 1:
-            raise VerifyError(f"kernel {kh}x{kw} (dilations {list(self.dilations)}) does not fit the padded input {h}x{w}")
+            dilations = list(self.dilations)
+            raise VerifyError(f"kernel {kh}x{kw} (dilations {dilations}) does not fit the padded input {h}x{w}")
         return [tensor_of((n, out, oh, ow), element)]
 
 

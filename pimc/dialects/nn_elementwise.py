@@ -9,7 +9,9 @@ operand's element type.
 from __future__ import annotations
 
 from pimc.dialects.nn_base import NnOp, broadcast, broadcasts_to, normalize_axis, require_rank, same_element, tensor_of
-from pimc.ir.irdl import ANY_TENSOR, FLOAT, FLOAT_TENSOR, INT, VerifyError, attr, irdl_op, operand, result, variadic_operand
+from pimc.ir.irdl import (
+    ANY_TENSOR, FLOAT, FLOAT_TENSOR, INT, VerifyError, attr, irdl_op, operand, result, variadic_operand,
+)
 from pimc.ir.types import TensorType
 
 

@@ -237,7 +237,9 @@ class ResizeOp(NnOp):
         one_of("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric"),
         default="half_pixel",
     )
-    nearest_mode = attr(one_of("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"), default="round_prefer_floor")
+    nearest_mode = attr(
+        one_of("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"), default="round_prefer_floor"
+    )
 
     def infer_types(self) -> list[TensorType]:
         shape = self.input.type.shape

@@ -151,7 +151,8 @@ class Importer:
     def _import_node(self, node: onnx.NodeProto) -> None:
         inputs = [self._tensor(name) if name else None for name in node.input]
         default_domain = node.domain in ("", "ai.onnx")
-        if default_domain and node.op_type not in NONDETERMINISTIC and all(t is None or t.const is not None for t in inputs):
+        constant = all(t is None or t.const is not None for t in inputs)
+        if default_domain and constant and node.op_type not in NONDETERMINISTIC:
             self._fold(node, inputs)
             return
         results = self._convert(node, inputs) if default_domain else None

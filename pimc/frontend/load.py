@@ -44,10 +44,10 @@ def load_onnx(path: str):
     return model
 
 
-def first_line(failure: BaseException) -> str:
-    """The first non-empty line of an exception's message (onnx's are long)."""
-    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
-    return lines[0] if lines else type(failure).__name__
+def first_line(failure: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, without onnx's trailing context, cut at `limit` characters."""
+    text = " ".join(str(failure).split("==> Context")[0].split()) or type(failure).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _undecodable(data: bytes) -> str:

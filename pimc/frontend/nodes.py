@@ -16,7 +16,9 @@ from onnx import helper, numpy_helper
 from pimc.frontend.types import value_info
 from pimc.ir.types import TensorType
 
-NONDETERMINISTIC = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"})
+NONDETERMINISTIC = frozenset(
+    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
+)
 
 
 def one_node_model(node: onnx.NodeProto, inputs: list, initializers: list, opsets: dict[str, int]) -> onnx.ModelProto:
@@ -32,7 +34,8 @@ def evaluate(node: onnx.NodeProto, constants: dict[str, np.ndarray], opsets: dic
     from onnx.reference import ReferenceEvaluator
 
     feeds = {name: constants[name] for name in node.input if name}
-    inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for name, a in feeds.items()]
+    inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+              for name, a in feeds.items()]
     model = one_node_model(node, inputs, [], opsets)
     return [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
 

@@ -9,6 +9,7 @@ from pimc.dialects.nn_elementwise import (
     AddOp, CastOp, ClipOp, DivOp, ErfOp, HardSigmoidOp, HardSwishOp, LeakyReluOp, MulOp, NegOp, PowOp, PReluOp,
     ReluOp, SigmoidOp, SqrtOp, SubOp, SumOp, TanhOp,
 )
+from pimc.dialects.nn_tensor import ReshapeOp
 from pimc.frontend.registry import converter
 from pimc.frontend.types import UnsupportedType, element_type
 from pimc.ir.types import TensorType
@@ -66,7 +67,13 @@ def hard_sigmoid(imp, X, *, alpha=0.2, beta=0.5):
 
 @converter("PRelu")
 def prelu(imp, X, slope):
+    """A 1-D slope of one entry per channel (older exporters) is reshaped to broadcast along axis 1."""
     shape, target = slope.type.shape, X.type.shape
+    if len(shape) == 1 and len(target) > 2 and shape[0] == target[1] != target[-1]:
+        per_channel = (shape[0],) + (1,) * (len(target) - 2)
+        slope = imp.weight(slope.const.reshape(per_channel), slope.name) if slope.const is not None else \
+            imp.emit(ReshapeOp, [slope], shape=per_channel)[0]
+        shape = per_channel
     fits = len(shape) <= len(target) and all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
     if not fits or not X.type.element.is_float or slope.type.element != X.type.element:
         return None
@@ -75,11 +82,14 @@ def prelu(imp, X, slope):
 
 @converter("Clip")
 def clip(imp, input, min=None, max=None):
-    bounds = [b for b in (min, max) if b is not None]
-    if any(b.const is None for b in bounds) or not input.type.element.is_float:
+    """Constant bounds become attributes; integer ones only where a float holds them exactly."""
+    bounds = [None if b is None else b.const for b in (min, max)]
+    if any(b is None for b, given in zip(bounds, (min, max)) if given is not None):
         return None
-    low = float(min.const) if min is not None else None
-    high = float(max.const) if max is not None else None
+    values = [None if b is None else b.reshape(-1)[0].item() for b in bounds]
+    if any(v is not None and float(v) != v for v in values):
+        return None
+    low, high = (None if v is None else float(v) for v in values)
     return imp.emit(ClipOp, [input], min=low, max=high)
 
 

@@ -51,10 +51,10 @@ def unlift(imp, value) -> list:
     return imp.emit(ReshapeOp, [value], shape=(n, c, w))
 
 
-def _spatial(x, w, kernel_shape) -> tuple[int, list[int]] | None:
-    """(number of spatial dims, kernel) when `x` is a 1-D or 2-D float NC... tensor."""
+def _spatial(x, w, kernel_shape, any_element: bool = False) -> tuple[int, list[int]] | None:
+    """(number of spatial dims, kernel) when `x` is a 1-D or 2-D NC... tensor of floats (or `any_element`)."""
     rank = x.type.rank
-    if rank not in (3, 4) or not x.type.element.is_float:
+    if rank not in (3, 4) or not (any_element or x.type.element.is_float):
         return None
     kernel = list(w.type.shape[2:]) if w is not None else list(kernel_shape)
     return (rank - 2, kernel) if len(kernel) == rank - 2 else None
@@ -99,11 +99,14 @@ def conv_transpose(imp, X, W, B=None, *, auto_pad="NOTSET", dilations=(), group=
         wanted = output_shape[-n:] if output_shape else [s * size for s, size in zip(strides, sizes)]
         totals = [s * (size - 1) + extra + (k - 1) * d + 1 - want
                   for s, size, extra, k, d, want in zip(strides, sizes, output_padding, kernel, dilations, wanted)]
-        if min(totals) < 0:
-            return None
         upper = auto_pad == "SAME_UPPER"
         begins = [t // 2 if upper else t - t // 2 for t in totals]
-        pads = (*begins, *(t - b for t, b in zip(totals, begins)))
+        ends = [t - b for t, b in zip(totals, begins)]
+        if min(begins) < 0:
+            return None
+        # a negative end pad grows the output: that is output padding
+        output_padding = tuple(extra + max(-e, 0) for extra, e in zip(output_padding, ends))
+        pads = (*begins, *(max(e, 0) for e in ends))
     elif auto_pad not in ("NOTSET", "VALID"):
         return None
     pads = pads if auto_pad != "VALID" and pads else (0,) * (2 * n)
@@ -126,7 +129,7 @@ def matmul(imp, A, B):
 
 
 def _pool(imp, op_class, X, kernel_shape, auto_pad, pads, strides, dilations, **extra):
-    spatial = _spatial(X, None, kernel_shape)
+    spatial = _spatial(X, None, kernel_shape, any_element=op_class is MaxPoolOp)
     if spatial is None:
         return None
     n, kernel = spatial

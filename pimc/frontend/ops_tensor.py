@@ -70,7 +70,8 @@ def split(imp, input, split=None, *, axis=0, num_outputs=None):
     if _axes((axis,), rank) is None:
         return None
     axis %= rank
-    dim, count = input.type.shape[axis], sum(1 for name in imp.node.output if name) if num_outputs is None else num_outputs
+    dim = input.type.shape[axis]
+    count = sum(1 for name in imp.node.output if name) if num_outputs is None else num_outputs
     sizes = _ints(split)
     if split is not None and sizes is None:
         return None
@@ -152,7 +153,8 @@ def pad(imp, data, pads, constant_value=None, axes=None, *, mode="constant"):
     full = [0] * (2 * rank)
     for i, axis in enumerate(_axes(chosen, rank)):
         full[axis], full[rank + axis] = amounts[i], amounts[len(chosen) + i]
-    value = float(constant_value.const.reshape(-1)[0]) if constant_value is not None and constant_value.const.size else 0.0
+    given = constant_value is not None and constant_value.const.size
+    value = float(constant_value.const.reshape(-1)[0]) if given else 0.0
     return imp.emit(PadOp, [data], pads=full, mode=mode, value=value)
 
 
@@ -160,19 +162,26 @@ _COORDINATES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "ali
 
 
 @converter("Resize")
-def resize(imp, X, roi=None, scales=None, sizes=None, *, antialias=0, axes=(), coordinate_transformation_mode="half_pixel",
-           cubic_coeff_a=-0.75, exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
-           mode="nearest", nearest_mode="round_prefer_floor"):
+def resize(imp, X, roi=None, scales=None, sizes=None, *, antialias=0, axes=(),
+           coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75, exclude_outside=0,
+           extrapolation_value=0.0, keep_aspect_ratio_policy="stretch", mode="nearest",
+           nearest_mode="round_prefer_floor"):
     shape, rank = X.type.shape, X.type.rank
     chosen = _axes(axes or tuple(range(rank)), rank)
     given_scales = scales.const if scales is not None else None
     given_sizes = _ints(sizes)
-    if (mode not in ("nearest", "linear") or antialias or keep_aspect_ratio_policy != "stretch" or chosen is None
+    if (mode not in ("nearest", "linear") or antialias or chosen is None
+            or keep_aspect_ratio_policy not in ("stretch", "not_larger", "not_smaller")
             or coordinate_transformation_mode not in _COORDINATES
             or (scales is not None and given_scales is None) or (sizes is not None and given_sizes is None)):
         return None
     factors, out = [1.0] * rank, list(shape)
-    if given_sizes:
+    if given_sizes and keep_aspect_ratio_policy != "stretch":
+        ratios = [size / shape[axis] for axis, size in zip(chosen, given_sizes)]
+        scale = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
+        for axis in chosen:
+            factors[axis], out[axis] = scale, int(scale * shape[axis] + 0.5)
+    elif given_sizes:
         for axis, size in zip(chosen, given_sizes):
             factors[axis], out[axis] = size / shape[axis], size
     elif given_scales is not None and given_scales.size:

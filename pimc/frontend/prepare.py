@@ -1,4 +1,5 @@
-"""Normalize a loaded ONNX model before import: check it, fix input shapes, upgrade its opset.
+"""Normalize a loaded ONNX model before import: inline its local functions, check it, fix input shapes,
+upgrade its opset.
 
     prepared = prepare(model, {"x": (1, 3, 224, 224)})   # graph at opset >= 17, static inputs
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+import onnx.inliner
 
 from pimc.frontend.load import error, first_line
 from pimc.frontend.types import UnsupportedType, element_type, shape_of
@@ -40,6 +42,8 @@ def prepare(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) ->
     graph = model.graph
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     skeleton = _skeleton(model, constants)
+    if skeleton.functions:
+        skeleton = onnx.inliner.inline_local_functions(skeleton)
     try:
         onnx.checker.check_model(skeleton, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as failure:
@@ -89,7 +93,8 @@ def _input_type(info, given: tuple[int, ...] | None) -> TensorType:
     name = info.name
     kind = info.type.WhichOneof("value")
     if kind != "tensor_type":
-        what = {None: "value without a type", "optional_type": "an optional"}.get(kind, f"a {str(kind).removesuffix('_type')}")
+        what = {None: "a value without a type", "optional_type": "an optional"}.get(
+            kind, f"a {str(kind).removesuffix('_type')}")
         raise error(f"input '{name}' is {what}; pimc imports tensors only")
     try:
         element = element_type(info.type.tensor_type.elem_type)
@@ -102,14 +107,17 @@ def _input_type(info, given: tuple[int, ...] | None) -> TensorType:
         symbolic = ["?" if d is None else d for d in dims if not isinstance(d, int)]
         if symbolic:
             plural = "s" if len(symbolic) > 1 else ""
+            template = _csv(_shown(dims)[1:-1].split(", "))
             raise error(f"input '{name}' has symbolic dimension{plural} {', '.join(symbolic)} in shape {_shown(dims)}; "
-                        f"give {'their' if plural else 'its'} size with --input-shape {name}={_csv(_shown(dims)[1:-1].split(', '))}")
+                        f"give {'their' if plural else 'its'} size with --input-shape {name}={template}")
         return TensorType(tuple(dims), element)
     if dims is not None and len(dims) != len(given):
-        raise error(f"--input-shape {name}={_csv(given)} has {len(given)} dimensions, but input '{name}' has shape {_shown(dims)}")
+        raise error(f"--input-shape {name}={_csv(given)} has {len(given)} dimensions, "
+                    f"but input '{name}' has shape {_shown(dims)}")
     for axis, (dim, size) in enumerate(zip(dims or given, given)):
         if isinstance(dim, int) and dim != size:
-            raise error(f"--input-shape {name}={_csv(given)} sets dimension {axis} to {size}, but input '{name}' has {dim} there")
+            raise error(f"--input-shape {name}={_csv(given)} sets dimension {axis} to {size}, "
+                        f"but input '{name}' has {dim} there")
     return TensorType(tuple(given), element)
 
 

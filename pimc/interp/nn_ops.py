@@ -33,7 +33,8 @@ def _taps(padded: np.ndarray, kernel, strides, dilations, out):
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilations, out
     for i in range(kh):
         for j in range(kw):
-            yield (i, j), padded[..., i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            yield (i, j), padded[..., rows, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
 
 
 def _pad2d(x: np.ndarray, pads, value: float = 0.0, extra=(0, 0)) -> np.ndarray:
@@ -170,9 +171,11 @@ def hard_sigmoid(interp, op, x):
 
 @impl(ew.ClipOp)
 def clip(interp, op, x):
-    low = -np.inf if op.min is None else op.min
-    high = np.inf if op.max is None else op.max
-    return np.minimum(np.maximum(x, np.asarray(low, x.dtype)), np.asarray(high, x.dtype))
+    if op.min is not None:
+        x = np.maximum(x, np.asarray(op.min).astype(x.dtype))
+    if op.max is not None:
+        x = np.minimum(x, np.asarray(op.max).astype(x.dtype))
+    return x
 
 
 @impl(ew.PReluOp)

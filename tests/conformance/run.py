@@ -30,12 +30,14 @@ from cases import Case, all_cases  # noqa: E402
 from skips import skip_reason  # noqa: E402
 
 
-# In real models these input slots hold shapes, axes, pads, sizes or bounds, and they are constants; the
+# In real models these input slots hold shapes, axes, pads, sizes, bounds or BatchNormalization's statistics,
+# and they are constants; the
 # backend cases feed them at run time. pimc compiles for fixed values, so, as `--input-shape` fixes a
 # dimension, the runner binds such graph inputs to the case's values (as initializers) before import.
 CONSTANT_SLOTS = {
     "Reshape": {1}, "Slice": {1, 2, 3, 4}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3}, "Squeeze": {1},
-    "Unsqueeze": {1}, "Split": {1}, "ReduceMean": {1}, "Clip": {1, 2}, "Dropout": {1, 2},
+    "Unsqueeze": {1}, "Split": {1}, "ReduceMean": {1}, "Clip": {1, 2}, "Dropout": {1, 2}, "ConstantOfShape": {0},
+    "BatchNormalization": {1, 2, 3, 4},
 }
 
 
@@ -114,21 +116,15 @@ def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str
     return f"{int((~close).sum())} of {close.size} values differ (worst by {worst:.3g})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-k", default="", help="only cases whose name contains this")
-    parser.add_argument("--verbose", action="store_true", help="print every applicable case")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--host", action="store_true", help="print the cases that ran some op on the host")
-    parser.add_argument("--min-pass-rate", type=float, default=0.95)
-    args = parser.parse_args(argv)
+def conformance(only: str = "", verbose: bool = False, host: bool = False) -> dict:
+    """Run every applicable case whose name contains `only`; the summary counts and lists them."""
     start = time.perf_counter()
     results: dict[str, list] = {"pass": [], "fail": [], "skip": []}
     kinds: Counter = Counter()
     hosted, total, outside = 0, 0, Counter()
     for case in all_cases():
         total += 1
-        if args.k not in case.name:
+        if only not in case.name:
             continue
         reason = not_applicable(case)
         if reason:
@@ -139,28 +135,41 @@ def main(argv: list[str] | None = None) -> int:
         status, detail, on_host = ("skip", reason, False) if reason else run_case(case)
         hosted += status == "pass" and on_host
         results[status].append((case.kind, case.name, detail))
-        if args.verbose or status == "fail" or (on_host and args.host):
+        if verbose or status == "fail" or (on_host and host):
             print(f"{status.upper():4} {case.kind}/{case.name}" + (f": {detail}" if detail else ""), file=sys.stderr)
     count = sum(len(v) for v in results.values())
-    rate = len(results["pass"]) / count if count else 1.0
-    summary = {
+    return {
         "cases": total, "applicable": count, "passed": len(results["pass"]), "failed": len(results["fail"]),
-        "skipped": len(results["skip"]), "pass_rate": round(rate, 4), "passed_with_host_ops": hosted,
-        "by_kind": dict(kinds), "not_applicable_ops": outside["ops"], "not_applicable_types": outside["types"], "seconds": round(time.perf_counter() - start, 1),
+        "skipped": len(results["skip"]), "pass_rate": round(len(results["pass"]) / count, 4) if count else 1.0,
+        "passed_with_host_ops": hosted, "by_kind": dict(kinds),
+        "not_applicable_ops": outside["ops"], "not_applicable_types": outside["types"],
+        "seconds": round(time.perf_counter() - start, 1),
         "skips": {name: reason for _, name, reason in results["skip"]},
         "failures": {name: detail for _, name, detail in results["fail"]},
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only cases whose name contains this")
+    parser.add_argument("--verbose", action="store_true", help="print every applicable case")
+    parser.add_argument("--host", action="store_true", help="print the cases that ran some op on the host")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--min-pass-rate", type=float, default=0.95)
+    args = parser.parse_args(argv)
+    summary = conformance(args.k, args.verbose, args.host)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"{summary['applicable']} applicable of {total} cases: {summary['passed']} passed "
-              f"({100 * rate:.1f}%), {summary['failed']} failed, {summary['skipped']} skipped "
+        print(f"{summary['applicable']} applicable of {summary['cases']} cases: {summary['passed']} passed "
+              f"({100 * summary['pass_rate']:.1f}%), {summary['failed']} failed, {summary['skipped']} skipped "
               f"[{summary['seconds']} s]")
-        print(f"  {hosted} of the passes ran some op on the host; not applicable: {outside['ops']} cases with ops nn "
-              f"does not claim, {outside['types']} with non-tensor values or element types pimc lacks")
+        print(f"  {summary['passed_with_host_ops']} of the passes ran some op on the host; not applicable: "
+              f"{summary['not_applicable_ops']} cases with ops nn does not claim, "
+              f"{summary['not_applicable_types']} with non-tensor values or element types pimc lacks")
         for name, reason in summary["skips"].items():
             print(f"  skipped {name}: {reason}")
-    return 0 if rate >= args.min_pass_rate else 1
+    return 0 if summary["pass_rate"] >= args.min_pass_rate else 1
 
 
 if __name__ == "__main__":
