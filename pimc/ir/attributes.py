@@ -39,7 +39,7 @@ def is_attr(value: object) -> bool:
 def format_float(value: float) -> str:
     """The shortest MLIR float literal that reads back as `value`; hex bits if not finite."""
     if not math.isfinite(value):
-        return "0x%016X : f64" % struct.unpack("<Q", struct.pack("<d", value))[0]
+        return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X} : f64"
     text = repr(value)
     if "." in text:
         return text
@@ -61,7 +61,7 @@ def escape_string(text: str) -> str:
         elif 0x20 <= byte < 0x7F:
             out.append(char)
         else:
-            out.append("\\%02X" % byte)
+            out.append(f"\\{byte:02X}")
     return '"' + "".join(out) + '"'
 
 

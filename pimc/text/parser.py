@@ -8,9 +8,10 @@ from __future__ import annotations
 import functools
 import gc
 import re
+import sys
 from functools import cache
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, v_args
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, v_args
 
 from pimc.context import Context
 from pimc.diagnostics import DiagnosticError, error_at
@@ -72,7 +73,11 @@ def parse_file(path: str, ctx: Context | None = None) -> ModuleOp:
 
 def read_text(path: str) -> str:
     """The file as text; bytes that are not UTF-8 are a diagnostic at their position."""
-    data = open(path, "rb").read() if path != "-" else __import__("sys").stdin.buffer.read()
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as file:
+            data = file.read()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
