@@ -9,6 +9,7 @@ from pimc.pass_manager import ModulePass
 
 _MODULES = {
     "canonicalize": ("pimc.passes.canonicalize", "Canonicalize"),
+    "quantize": ("pimc.passes.quantize", "Quantize"),
 }
 
 

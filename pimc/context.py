@@ -14,6 +14,7 @@ DIALECTS = {
     "test": "pimc.dialects.test",
     "nn": "pimc.dialects.nn",
     "onnx": "pimc.dialects.onnx",
+    "q": "pimc.dialects.q",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from functools import cache
 from typing import Any, Literal, get_args, get_origin
@@ -29,10 +30,13 @@ def did_you_mean(word: str, choices) -> str:
 
 
 def format_value(value: object) -> str:
+    """An option value as a spec writes it; a string that is not a bare word is quoted."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
         return ",".join(format_value(v) for v in value)
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", value):
+        return f'"{value}"'
     return str(value)
 
 

@@ -36,13 +36,19 @@ def impl(*op_classes: type[Operation]) -> Callable[[Callable], Callable]:
 
 
 class Interpreter:
-    """Runs functions of one module; `values` maps name hints to the arrays of the last run."""
+    """Runs functions of one module; `values` maps name hints to the arrays of the last run.
 
-    def __init__(self, module: ModuleOp, record: bool = True) -> None:
-        from pimc.interp import nn_ops, nn_tensor, onnx_ops  # noqa: F401  (they register implementations)
+    An `observer`, if given, sees every value computed, as calibration needs.
+    """
+
+    def __init__(
+        self, module: ModuleOp, record: bool = True, observer: Callable[[Value, np.ndarray], None] | None = None
+    ) -> None:
+        from pimc.interp import nn_ops, nn_tensor, onnx_ops, q_ops  # noqa: F401  (they register implementations)
 
         self.module = module
         self.record = record
+        self.observer = observer
         self.values: dict[str, np.ndarray] = {}
         self.cache: dict[Operation, object] = {}
 
@@ -84,6 +90,8 @@ class Interpreter:
 
     def _store(self, env: dict[Value, np.ndarray], value: Value, array: np.ndarray) -> None:
         env[value] = array
+        if self.observer is not None:
+            self.observer(value, array)
         if self.record and value.name_hint:
             self.values[value.name_hint] = array
 

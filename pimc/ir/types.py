@@ -44,6 +44,13 @@ class ScalarType:
             return _FLOATS[self.name]
         return int(self.name.lstrip("sui")) if self.is_integer else 64
 
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The smallest and largest value of an integer type: `ui8` -> (0, 255), `i8` -> (-128, 127)."""
+        if self.is_unsigned or self.name == "i1":
+            return 0, (1 << self.width) - 1
+        return -(1 << (self.width - 1)), (1 << (self.width - 1)) - 1
+
     def numpy_dtype(self):
         """The narrowest numpy dtype that holds every value of this type."""
         import numpy as np

@@ -48,6 +48,24 @@ def test_str_prints_the_spec_back():
     assert parse_pipeline(",".join(map(str, passes)), REGISTRY) == passes
 
 
+def test_strings_that_are_not_words_print_quoted():
+    @dataclass(frozen=True)
+    class Calibrated(ModulePass):
+        """A pass with a path option."""
+
+        name = "calibrated"
+        calib: str = ""
+
+        def apply(self, module) -> None:
+            pass
+
+    registry = {"calibrated": lambda: Calibrated}
+    for value in ["", "data/calib.npz", "plain"]:
+        spec = str(Calibrated(calib=value))
+        assert parse_pipeline(spec, registry) == [Calibrated(calib=value)]
+    assert str(Calibrated(calib="data/calib.npz")) == 'calibrated{calib="data/calib.npz"}'
+
+
 def test_flag_without_value_means_true():
     (only,) = parse_pipeline("slice-weights{signed}", REGISTRY)
     assert only.signed is True

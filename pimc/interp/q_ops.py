@@ -1,0 +1,57 @@
+"""Integer semantics of the `q` dialect; accumulation is exact in int64, rounding is half to even.
+
+    %acc = q.conv2d(%xq, %wq, %bq) ...   ->   sum over kernel taps of W[:, :, i, j] @ (shifted x - zero point)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pimc.dialects import q
+from pimc.interp.interpreter import impl
+from pimc.interp.nn_ops import _pad2d, _taps
+
+
+def _clamp(values: np.ndarray, element) -> np.ndarray:
+    low, high = element.bounds
+    return np.clip(values, low, high)
+
+
+@impl(q.QuantizeOp)
+def quantize(interp, op, x):
+    scaled = np.rint(x.astype(np.float64) / op.scale) + op.zero_point
+    return _clamp(scaled, op.output.type.element).astype(np.int64)
+
+
+@impl(q.DequantizeOp)
+def dequantize(interp, op, x):
+    return (x.astype(np.int64) - op.zero_point).astype(np.float64) * op.scale
+
+
+@impl(q.Conv2dOp)
+def conv2d(interp, op, x, w, b=None):
+    n, _, oh, ow = op.output.type.shape
+    out_channels, per_group, kh, kw = w.shape
+    g = op.group
+    shifted = x.astype(np.int64) - op.input_zero_point
+    padded = _pad2d(shifted, op.pads)
+    padded = padded.reshape(n, g, per_group, *padded.shape[2:])
+    kernel = w.astype(np.int64).reshape(g, out_channels // g, per_group, kh, kw)
+    acc = np.zeros((n, g, out_channels // g, oh * ow), dtype=np.int64)
+    for (i, j), view in _taps(padded, (kh, kw), op.strides, op.dilations, (oh, ow)):
+        acc += np.matmul(kernel[:, :, :, i, j], view.reshape(n, g, per_group, oh * ow))
+    y = acc.reshape(n, out_channels, oh, ow)
+    return y + b.astype(np.int64)[:, None, None] if b is not None else y
+
+
+@impl(q.GemmOp)
+def gemm(interp, op, x, w, b=None):
+    y = (x.astype(np.int64) - op.input_zero_point) @ w.astype(np.int64).T
+    return y + b.astype(np.int64) if b is not None else y
+
+
+@impl(q.RequantizeOp)
+def requantize(interp, op, acc, multiplier):
+    shape = (1, -1) + (1,) * (acc.ndim - 2) if acc.ndim > 1 and multiplier.size > 1 else (-1,)
+    scaled = np.rint(acc.astype(np.float64) * multiplier.astype(np.float64).reshape(shape)) + op.zero_point
+    return _clamp(scaled, op.output.type.element).astype(np.int64)
