@@ -10,6 +10,8 @@ from pimc.pass_manager import ModulePass
 _MODULES = {
     "canonicalize": ("pimc.passes.canonicalize", "Canonicalize"),
     "quantize": ("pimc.passes.quantize", "Quantize"),
+    "lower-to-xbar": ("pimc.passes.lower_to_xbar", "LowerToXbar"),
+    "slice-weights": ("pimc.passes.slice_weights", "SliceWeights"),
 }
 
 

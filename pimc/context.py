@@ -15,6 +15,7 @@ DIALECTS = {
     "nn": "pimc.dialects.nn",
     "onnx": "pimc.dialects.onnx",
     "q": "pimc.dialects.q",
+    "xbar": "pimc.dialects.xbar",
 }
 
 

@@ -1,0 +1,105 @@
+"""lower-to-xbar: integer convs and gemms become crossbar MVMs over a K x N weight matrix.
+
+    %acc = q.conv2d(%xq, %wq, %bq) {input_zero_point = 3, group = 2, ...}
+  ->
+    %p = xbar.im2col(%xq) {pad_value = 3, ...}
+    %m0 = xbar.mvm(%p) {weights = "w.matrix", rows = [0, Kg], cols = [0, N/2]}
+    %m1 = xbar.mvm(%p) {weights = "w.matrix", rows = [0, Kg], cols = [N/2, N], input_offset = Kg}
+    %acc = xbar.col2im(xbar.add_bias(xbar.concat(%m0, %m1), %bias))
+
+The input zero point is not subtracted on the crossbar: `bias - zero_point * column sums`
+corrects for it, and padding reads the zero point, so padded taps cancel too. The result is
+exactly the q op's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pimc.dialects import q, xbar
+from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.nn_canonicalize import constant, new_weight
+from pimc.ir.core import Operation, Value
+from pimc.ir.types import ScalarType, TensorType
+from pimc.pass_manager import ModulePass
+from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
+
+I32 = ScalarType("i32")
+
+
+@dataclass(frozen=True)
+class LowerToXbar(ModulePass):
+    """Lower q.conv2d and q.gemm to im2col, crossbar MVMs over a K x N weight matrix, bias and col2im."""
+
+    name = "lower-to-xbar"
+
+    def apply(self, module: ModuleOp) -> None:
+        apply_patterns(module, [LowerConv(), LowerGemm()])
+        module.attributes["stage"] = "xbar"
+
+
+def _matrix_mvms(anchor: Operation, rows: Value, weight: np.ndarray, groups: int) -> tuple[list, Value]:
+    """The weight matrix (K_g x N), one MVM per group over its own input columns, and their joined result."""
+    k_g, n = weight.shape
+    matrix = new_weight(anchor, f"{_base(anchor)}_matrix", weight, anchor.weight.type.element)
+    ops, parts = [matrix], []
+    per_group = n // groups
+    for g in range(groups):
+        product = TensorType((rows.type.shape[0], per_group), I32)
+        mvm = xbar.MvmOp.build([rows], [product], anchor.location, weights=matrix.ref, rows=(0, k_g),
+                               cols=(g * per_group, (g + 1) * per_group), weight_bits=anchor.weight.type.element.width,
+                               input_offset=g * k_g or None)
+        mvm.result.name_hint = f"{anchor.output.name_hint}_mvm" if anchor.output.name_hint else None
+        ops.append(mvm)
+        parts.append(mvm.result)
+    if len(parts) == 1:
+        return ops, parts[0]
+    joined = xbar.ConcatOp.build(parts, [TensorType((rows.type.shape[0], n), I32)], anchor.location)
+    return [*ops, joined], joined.result
+
+
+def _corrected_bias(anchor: Operation, matrix: np.ndarray) -> Operation:
+    """bias[n] - input_zero_point * (sum of column n): the crossbar sees x, not x - zero_point."""
+    bias = constant(anchor.bias) if anchor.bias is not None else np.zeros(matrix.shape[1], np.int64)
+    corrected = bias - anchor.input_zero_point * matrix.astype(np.int64).sum(axis=0)
+    return new_weight(anchor, f"{_base(anchor)}_xbar_bias", corrected, I32)
+
+
+def _base(op: Operation) -> str:
+    """`conv1.weight` for a q op whose weight is `conv1.weight_q`."""
+    return op.weight.op.ref.removesuffix("_q")
+
+
+class LowerConv(RewritePattern):
+    @op_pattern
+    def match_and_rewrite(self, op: q.Conv2dOp, rewriter: PatternRewriter) -> None:
+        weight = constant(op.weight)
+        if weight is None:
+            return
+        out, per_group, kh, kw = weight.shape
+        matrix = weight.reshape(out, per_group * kh * kw).T  # K_g x N: column n holds output channel n
+        n, _, oh, ow = op.output.type.shape
+        patches = xbar.Im2ColOp.build([op.input], [TensorType((n * oh * ow, op.input.type.shape[1] * kh * kw), op.input.type.element)],
+                                      op.location, kernel=(kh, kw), strides=op.strides, pads=op.pads,
+                                      dilations=op.dilations, pad_value=op.input_zero_point or None)
+        mvms, product = _matrix_mvms(op, patches.result, matrix, op.group)
+        corrected = _corrected_bias(op, matrix)
+        added = xbar.AddBiasOp.build([product, corrected.result], [product.type], op.location)
+        image = xbar.Col2ImOp.build([added.result], [op.output.type], op.location)
+        patches.result.name_hint = f"{op.input.name_hint}_patches"
+        rewriter.replace_op(op, [patches, *mvms, corrected, added, image])
+
+
+class LowerGemm(RewritePattern):
+    @op_pattern
+    def match_and_rewrite(self, op: q.GemmOp, rewriter: PatternRewriter) -> None:
+        weight = constant(op.weight)
+        if weight is None:
+            return
+        matrix = weight.T  # K x N
+        mvms, product = _matrix_mvms(op, op.input, matrix, 1)
+        corrected = _corrected_bias(op, matrix)
+        added = xbar.AddBiasOp.build([product, corrected.result], [op.output.type], op.location)
+        rewriter.replace_op(op, [*mvms, corrected, added])

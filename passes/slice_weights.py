@@ -1,0 +1,82 @@
+"""slice-weights: cut every xbar.mvm so that its rows and its weights' cells fit one crossbar.
+
+    %m = xbar.mvm(%p) {rows = [0, 300], cols = [0, 64]}     (8-bit weights, 2-bit cells: 4 cells per weight)
+  ->
+    rows in 3 balanced chunks of 100, columns in chunks of 128 / 4 = 32 weights:
+    %m = xbar.concat(xbar.add(mvm[0,100) x [0,32), mvm[100,200) x [0,32), ...), xbar.add(... x [32,64)))
+
+Row chunks are balanced, as the reference datapath spreads them; a crossbar then holds
+ceil(K / rows) x ceil(N x slices / cols) of a K x N matrix when slices divides cols.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pimc.diagnostics import op_error
+from pimc.dialects import xbar
+from pimc.dialects.builtin import ModuleOp
+from pimc.ir.types import ScalarType, TensorType
+from pimc.pass_manager import ModulePass
+from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
+from pimc.targets.crossbar import row_chunks
+
+I32 = ScalarType("i32")
+
+
+@dataclass(frozen=True)
+class SliceWeights(ModulePass):
+    """Split every xbar.mvm so that its weight rows and cell columns fit one crossbar."""
+
+    name = "slice-weights"
+    rows: int = field(default=128, metadata={"doc": "crossbar rows"})
+    cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
+    cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
+    encoding: Literal["offset", "differential"] = field(
+        default="offset", metadata={"doc": "signed weights as one offset column per slice, or a column pair"})
+
+    def __post_init__(self) -> None:
+        for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16), ("cell-bits", self.cell_bits, 16)):
+            if not 1 <= value <= high:
+                raise ValueError(f"{option} = {value} is out of range: an integer from 1 to {high}")
+
+    def apply(self, module: ModuleOp) -> None:
+        apply_patterns(module, [SplitMvm(self)])
+
+
+@dataclass(frozen=True)
+class SplitMvm(RewritePattern):
+    config: SliceWeights
+
+    @op_pattern
+    def match_and_rewrite(self, op: xbar.MvmOp, rewriter: PatternRewriter) -> None:
+        weights = op.weight_bits
+        slices = math.ceil(weights / self.config.cell_bits) * (2 if self.config.encoding == "differential" else 1)
+        per_xbar = self.config.cols // slices
+        if per_xbar < 1:
+            raise op_error(op, f"one {weights}-bit weight needs {slices} cells, more than a crossbar's {self.config.cols} columns")
+        (r0, r1), (c0, c1) = op.rows, op.cols
+        if r1 - r0 <= self.config.rows and c1 - c0 <= per_xbar:
+            if op.bit_slices != slices:
+                rewriter.replace_op(op, [_mvm(op, (r0, r1), (c0, c1), slices)])
+            return
+        chunks, columns = [], []
+        for start in range(c0, c1, per_xbar):
+            span = (start, min(start + per_xbar, c1))
+            parts = [_mvm(op, (r0 + c.start, r0 + c.stop), span, slices) for c in row_chunks(r1 - r0, self.config.rows)]
+            chunks.extend(parts)
+            if len(parts) > 1:
+                parts.append(xbar.AddOp.build([p.result for p in parts], [parts[0].output.type], op.location))
+                chunks.append(parts[-1])
+            columns.append(parts[-1].result)
+        if len(columns) > 1:
+            chunks.append(xbar.ConcatOp.build(columns, [op.output.type], op.location))
+        rewriter.replace_op(op, chunks)
+
+
+def _mvm(op: xbar.MvmOp, rows: tuple[int, int], cols: tuple[int, int], slices: int) -> xbar.MvmOp:
+    product = TensorType((op.input.type.shape[0], cols[1] - cols[0]), I32)
+    return xbar.MvmOp.build([op.input], [product], op.location, weights=op.weights, rows=rows, cols=cols,
+                            weight_bits=op.weight_bits, input_offset=op.input_offset or None, bit_slices=slices)

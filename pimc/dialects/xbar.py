@@ -1,0 +1,161 @@
+"""The `xbar` dialect: integer matrix-vector products on crossbars, and the data movement around them.
+
+A conv becomes an im2col of its input, one or more crossbar MVMs over a K x N weight matrix
+(K = input channels per group x kernel, N = output channels), a bias, and a col2im:
+
+    %p = xbar.im2col(%xq) {kernel = [3, 3], pads = [1, 1, 1, 1], pad_value = 0} : (tensor<1x1x8x8xui8>) -> tensor<64x9xui8>
+    %m = xbar.mvm(%p) {weights = "conv1.matrix", rows = [0, 9], cols = [0, 16], weight_bits = 8} : (tensor<64x9xui8>) -> tensor<64x16xi32>
+    %b = xbar.add_bias(%m, %bias) : (tensor<64x16xi32>, tensor<16xi32>) -> tensor<64x16xi32>
+    %y = xbar.col2im(%b) : (tensor<64x16xi32>) -> tensor<1x16x8x8xi32>
+
+The semantics here are ideal integer arithmetic; how a crossbar's cells, DACs and ADCs realize
+an MVM (and where that is inexact) is the target's program and simulator's business.
+"""
+
+from __future__ import annotations
+
+from pimc.dialects.nn_base import window_output
+from pimc.ir.irdl import (
+    INT, INT_TENSOR, INTS, STR, DeclaredOp, VerifyError, attr, irdl_op, operand, result, variadic_operand,
+)
+from pimc.ir.types import ScalarType, TensorType
+
+I32 = ScalarType("i32")
+
+
+def _range(op: DeclaredOp, name: str) -> tuple[int, int]:
+    bounds = getattr(op, name)
+    if len(bounds) != 2 or not 0 <= bounds[0] < bounds[1]:
+        raise VerifyError(f"{name} must be [start, stop) with 0 <= start < stop, got {list(bounds)}")
+    return bounds
+
+
+def _expect(op: DeclaredOp, shape: tuple[int, ...], element: ScalarType) -> None:
+    expected = TensorType(shape, element)
+    if op.results[0].type != expected:
+        raise VerifyError(f"result type {op.results[0].type} does not match {expected} implied by its operands")
+
+
+@irdl_op("xbar.im2col")
+class Im2ColOp(DeclaredOp):
+    """One row per output pixel (n, oh, ow), one column per (channel, kh, kw); padding reads `pad_value`.
+
+    %p = xbar.im2col(%xq) {kernel = [3, 3], pads = [1, 1, 1, 1]} : (tensor<1x1x8x8xui8>) -> tensor<64x9xui8>
+    """
+
+    input = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+    kernel = attr(INTS)
+    strides = attr(INTS, default=(1, 1))
+    pads = attr(INTS, default=(0, 0, 0, 0))
+    dilations = attr(INTS, default=(1, 1))
+    pad_value = attr(INT, default=0)
+
+    def output_size(self) -> tuple[int, int]:
+        (_, _, h, w), (kh, kw) = self.input.type.shape, self.kernel
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.strides, self.dilations, self.pads
+        return window_output(h, kh, sh, pt, pb, dh), window_output(w, kw, sw, pl, pr, dw)
+
+    def verify_(self) -> None:
+        if self.input.type.rank != 4:
+            raise VerifyError(f"input must be NCHW, got {self.input.type}")
+        n, c, _, _ = self.input.type.shape
+        oh, ow = self.output_size()
+        _expect(self, (n * oh * ow, c * self.kernel[0] * self.kernel[1]), self.input.type.element)
+
+
+@irdl_op("xbar.mvm")
+class MvmOp(DeclaredOp):
+    """Rows [r0, r1) and columns [c0, c1) of the K x N weight matrix `weights`, times input columns offset + [r0, r1).
+
+    %m = xbar.mvm(%p) {weights = "fc.matrix", rows = [0, 64], cols = [0, 10], weight_bits = 8} : (tensor<1x128xui8>) -> tensor<1x10xi32>
+    """
+
+    input = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+    weights = attr(STR)
+    rows = attr(INTS)
+    cols = attr(INTS)
+    weight_bits = attr(INT)
+    input_offset = attr(INT, default=0)
+    bit_slices = attr(INT, default=1, doc="cell columns one weight occupies, set by slice-weights")
+
+    def verify_(self) -> None:
+        if self.input.type.rank != 2:
+            raise VerifyError(f"input must be a matrix, got {self.input.type}")
+        r0, r1 = _range(self, "rows")
+        c0, c1 = _range(self, "cols")
+        if self.input_offset + r1 > self.input.type.shape[1]:
+            raise VerifyError(f"rows {[r0, r1]} at offset {self.input_offset} run past the input's {self.input.type.shape[1]} columns")
+        _expect(self, (self.input.type.shape[0], c1 - c0), I32)
+
+
+@irdl_op("xbar.add")
+class AddOp(DeclaredOp):
+    """Sum of partial products from crossbars that hold different rows of one matrix.
+
+    %s = xbar.add(%a, %b) : (tensor<64x16xi32>, tensor<64x16xi32>) -> tensor<64x16xi32>
+    """
+
+    inputs = variadic_operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+
+    def verify_(self) -> None:
+        if len(self.inputs) < 2 or any(v.type != self.output.type for v in self.inputs):
+            raise VerifyError(f"expects two or more inputs of the result type {self.output.type}")
+
+
+@irdl_op("xbar.concat")
+class ConcatOp(DeclaredOp):
+    """Columns from crossbars that hold different columns of one matrix, side by side.
+
+    %c = xbar.concat(%a, %b) : (tensor<64x32xi32>, tensor<64x16xi32>) -> tensor<64x48xi32>
+    """
+
+    inputs = variadic_operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+
+    def verify_(self) -> None:
+        rows = {v.type.shape[0] for v in self.inputs}
+        if len(self.inputs) < 2 or len(rows) != 1 or any(v.type.rank != 2 for v in self.inputs):
+            raise VerifyError("expects two or more matrices with the same number of rows")
+        _expect(self, (rows.pop(), sum(v.type.shape[1] for v in self.inputs)), I32)
+
+
+@irdl_op("xbar.add_bias")
+class AddBiasOp(DeclaredOp):
+    """Add a per-column bias (which also carries the input zero point's correction).
+
+    %b = xbar.add_bias(%m, %bias) : (tensor<64x16xi32>, tensor<16xi32>) -> tensor<64x16xi32>
+    """
+
+    input = operand(INT_TENSOR)
+    bias = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+
+    def verify_(self) -> None:
+        if self.input.type.rank != 2 or self.bias.type.shape != (self.input.type.shape[1],):
+            raise VerifyError(f"bias {self.bias.type} must have one entry per column of {self.input.type}")
+        _expect(self, self.input.type.shape, I32)
+
+
+@irdl_op("xbar.col2im")
+class Col2ImOp(DeclaredOp):
+    """Rows (n, oh, ow) x channels back to NCHW; the result type gives the shape.
+
+    %y = xbar.col2im(%b) : (tensor<64x16xi32>) -> tensor<1x16x8x8xi32>
+    """
+
+    input = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+
+    def verify_(self) -> None:
+        if self.output.type.rank != 4 or self.input.type.rank != 2:
+            raise VerifyError(f"expects a matrix and an NCHW result, got {self.input.type} and {self.output.type}")
+        n, c, h, w = self.output.type.shape
+        _expect(self, (n, c, h, w), self.input.type.element)
+        if self.input.type.shape != (n * h * w, c):
+            raise VerifyError(f"input {self.input.type} does not hold {n * h * w} pixels of {c} channels")
+
+
+OPS = (Im2ColOp, MvmOp, AddOp, ConcatOp, AddBiasOp, Col2ImOp)

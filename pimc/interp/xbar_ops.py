@@ -1,0 +1,50 @@
+"""Ideal integer semantics of the `xbar` dialect (int64; an MVM is an exact matrix product).
+
+    %m = xbar.mvm(%p) {weights = "fc.matrix", rows = [0, 64], cols = [0, 10]}   ->   p[:, 0:64] @ W[0:64, 0:10]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pimc.dialects import xbar
+from pimc.interp.interpreter import impl
+from pimc.interp.nn_ops import _pad2d, _taps
+
+
+@impl(xbar.Im2ColOp)
+def im2col(interp, op, x):
+    n, c, _, _ = x.shape
+    oh, ow = op.output_size()
+    padded = _pad2d(x.astype(np.int64), op.pads, value=op.pad_value)
+    taps = [view for _, view in _taps(padded, op.kernel, op.strides, op.dilations, (oh, ow))]
+    patches = np.stack(taps, axis=2)  # n, c, kh*kw, oh, ow
+    return patches.transpose(0, 3, 4, 1, 2).reshape(n * oh * ow, -1)
+
+
+@impl(xbar.MvmOp)
+def mvm(interp, op, x):
+    (r0, r1), (c0, c1), offset = op.rows, op.cols, op.input_offset
+    matrix = interp.weight(op.weights)[r0:r1, c0:c1].astype(np.int64)
+    return x[:, offset + r0 : offset + r1].astype(np.int64) @ matrix
+
+
+@impl(xbar.AddOp)
+def add(interp, op, *parts):
+    return sum(part.astype(np.int64) for part in parts)
+
+
+@impl(xbar.ConcatOp)
+def concat(interp, op, *parts):
+    return np.concatenate(parts, axis=1)
+
+
+@impl(xbar.AddBiasOp)
+def add_bias(interp, op, x, bias):
+    return x.astype(np.int64) + bias.astype(np.int64)
+
+
+@impl(xbar.Col2ImOp)
+def col2im(interp, op, x):
+    n, c, h, w = op.output.type.shape
+    return x.reshape(n, h, w, c).transpose(0, 3, 1, 2)
