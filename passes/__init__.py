@@ -12,6 +12,7 @@ _MODULES = {
     "quantize": ("pimc.passes.quantize", "Quantize"),
     "lower-to-xbar": ("pimc.passes.lower_to_xbar", "LowerToXbar"),
     "slice-weights": ("pimc.passes.slice_weights", "SliceWeights"),
+    "place-tiles": ("pimc.passes.place_tiles", "PlaceTiles"),
 }
 
 

@@ -79,6 +79,10 @@ class MvmOp(DeclaredOp):
     weight_bits = attr(INT)
     input_offset = attr(INT, default=0)
     bit_slices = attr(INT, default=1, doc="cell columns one weight occupies, set by slice-weights")
+    chip = attr(INT, default=None, doc="set by place-tiles when the model spans several chips")
+    tile = attr(INT, default=None, doc="set by place-tiles")
+    ima = attr(INT, default=None, doc="in-situ MAC array within the tile, set by place-tiles")
+    xbar = attr(INT, default=None, doc="crossbar within the IMA, set by place-tiles")
 
     def verify_(self) -> None:
         if self.input.type.rank != 2:
