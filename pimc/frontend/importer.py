@@ -97,12 +97,7 @@ class Importer:
         self.node = onnx.NodeProto()
 
     def run(self) -> ModuleOp:
-        for index, node in enumerate(self.prepared.graph.node):
-            self.node, self.location = node, NameLoc(node.name or f"{node.op_type}_{index}")
-            try:
-                self._import_node(node)
-            except UnsupportedType as failure:
-                raise error_at(self.location, f"{node.op_type}: a tensor has {failure}") from None
+        self._import_nodes(self.prepared.graph.node)
         self.location = UnknownLoc()
         results = [self.value(self._tensor(output.name)) for output in self.prepared.graph.output]
         self.func.attributes["result_types"] = tuple(v.type for v in results)
@@ -143,6 +138,14 @@ class Importer:
 
     # ------------------------------------------------------------------ one node
 
+    def _import_nodes(self, nodes) -> None:
+        for index, node in enumerate(nodes):
+            self.node, self.location = node, NameLoc(node.name or f"{node.op_type}_{index}")
+            try:
+                self._import_node(node)
+            except UnsupportedType as failure:
+                raise error_at(self.location, f"{node.op_type}: a tensor has {failure}") from None
+
     def _tensor(self, name: str) -> Tensor:
         if name not in self.tensors:
             raise error_at(self.location, f"tensor '{name}' is used before any node produces it")
@@ -152,6 +155,9 @@ class Importer:
         inputs = [self._tensor(name) if name else None for name in node.input]
         default_domain = node.domain in ("", "ai.onnx")
         constant = all(t is None or t.const is not None for t in inputs)
+        if default_domain and node.op_type == "If" and constant:
+            self._take_branch(node, bool(inputs[0].const.reshape(-1)[0]))
+            return
         if default_domain and constant and node.op_type not in NONDETERMINISTIC:
             self._fold(node, inputs)
             return
@@ -180,6 +186,19 @@ class Importer:
         for name, array in zip(node.output, arrays):
             if name:
                 self.tensors[name] = Tensor(name, array)
+
+    def _take_branch(self, node: onnx.NodeProto, condition: bool) -> None:
+        """An If with a constant condition is the branch it takes: its nodes are imported in its place."""
+        from onnx import numpy_helper
+
+        chosen = "then_branch" if condition else "else_branch"
+        branch = next(a.g for a in node.attribute if a.name == chosen)
+        for init in branch.initializer:
+            self.tensors[init.name] = Tensor(init.name, numpy_helper.to_array(init))
+        self._import_nodes(branch.node)
+        for name, output in zip(node.output, branch.output):
+            if name:
+                self.tensors[name] = self._tensor(output.name)
 
     def _convert(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> list | None:
         spec = converters.CONVERTERS.get(node.op_type)
@@ -231,7 +250,11 @@ class Importer:
             raise error_at(self.location, f"{node.op_type}: {first_line(failure)}") from None
         result = []
         for name, proto in zip([n for n in node.output if n], inferred):
-            dims = shape_of(proto) if proto is not None and proto.HasField("tensor_type") else None
+            kind = proto.WhichOneof("value") if proto is not None else None
+            if kind not in (None, "tensor_type"):
+                raise error_at(self.location, f"{node.op_type}: output '{name}' is a {kind.removesuffix('_type')}, "
+                                              "and pimc imports tensors only")
+            dims = shape_of(proto) if kind == "tensor_type" else None
             if dims is None or not all(isinstance(d, int) for d in dims):
                 raise error_at(self.location, f"{node.op_type}: cannot infer a static shape for output '{name}'")
             result.append(TensorType(tuple(dims), element_type(proto.tensor_type.elem_type)))

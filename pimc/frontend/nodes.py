@@ -5,6 +5,8 @@
 Both build a one-node model and hand it to onnx: the reference evaluator
 computes, shape inference types. Constant inputs go in as initializers, so
 shapes that depend on their values (Reshape, Expand, ...) come out static.
+An op whose schema has no shape inference of its own, only a body that
+depends on its input types (GroupNormalization), is typed through that body.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from onnx import helper, numpy_helper
 
 from pimc.frontend.types import value_info
 from pimc.ir.types import TensorType
+
+EXPANDED = "pimc.expanded"  # the domain of an op's own body called as a local function
 
 NONDETERMINISTIC = frozenset(
     {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
@@ -47,6 +51,42 @@ def infer_types(node: onnx.NodeProto, types: dict[str, TensorType], constants: d
     inputs = [value_info(name, types[name]) for name in present if name not in constants]
     initializers = [numpy_helper.from_array(constants[name], name) for name in present if name in constants]
     model = one_node_model(node, inputs, initializers, opsets)
-    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    found = {info.name: info.type for info in (*inferred.graph.output, *inferred.graph.value_info)}
+    found = _inferred(model)
+    if not all(found[name].tensor_type.HasField("shape") for name in node.output if name):
+        body = _context_dependent_body(node, types, opsets)
+        if body is not None:
+            found = _inferred(_calling(model, body))
     return [found.get(name) for name in node.output if name]
+
+
+def _inferred(model: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+    """Every value's TypeProto after shape inference; the outputs are always there, maybe empty."""
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    return {info.name: info.type for info in (*inferred.graph.output, *inferred.graph.value_info)}
+
+
+def _context_dependent_body(node: onnx.NodeProto, types: dict[str, TensorType],
+                            opsets: dict[str, int]) -> onnx.FunctionProto | None:
+    """The body ONNX builds for `node` from its input types, when its op has one."""
+    from onnx import defs
+
+    try:
+        schema = defs.get_schema(node.op_type, opsets.get(node.domain, 1), node.domain)
+    except defs.SchemaError:
+        return None
+    if not schema.has_context_dependent_function:
+        return None
+    inputs = [value_info(name, types[name]).type if name else onnx.TypeProto() for name in node.input]
+    body = onnx.FunctionProto()
+    body.ParseFromString(schema.get_context_dependent_function(
+        node.SerializeToString(), [t.SerializeToString() for t in inputs]))
+    return body
+
+
+def _calling(model: onnx.ModelProto, body: onnx.FunctionProto) -> onnx.ModelProto:
+    """`model` with its node calling `body` as a model-local function, which shape inference reads."""
+    body.domain = EXPANDED
+    model.functions.append(body)
+    model.graph.node[0].domain = EXPANDED
+    model.opset_import.append(helper.make_opsetid(EXPANDED, 1))
+    return model

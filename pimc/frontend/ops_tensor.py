@@ -189,8 +189,29 @@ def resize(imp, X, roi=None, scales=None, sizes=None, *, antialias=0, axes=(),
             factors[axis], out[axis] = float(factor), int(math.floor(shape[axis] * float(factor)))
     else:
         return None
+    if imp.node.output[0] in imp.prepared.legacy_resize:
+        return _legacy_resize(imp, X, factors, out, mode)
     return imp.emit(ResizeOp, [X], scales=factors, sizes=out, mode=mode,
                     coordinate_transformation_mode=coordinate_transformation_mode, nearest_mode=nearest_mode)
+
+
+def _legacy_resize(imp, X, factors: list[float], out: list[int], mode: str) -> list:
+    """Upsample and Resize-10 as onnxruntime runs them: asymmetric coordinates, and nearest rounds down
+    along enlarged axes but up along shrunk ones, so those get a resize of their own first."""
+    if mode == "linear":
+        return imp.emit(ResizeOp, [X], scales=factors, sizes=out, mode=mode,
+                        coordinate_transformation_mode="asymmetric")
+    shrunk = [f < 1 for f in factors]
+    if any(shrunk):
+        sizes = [o if s else d for o, s, d in zip(out, shrunk, X.type.shape)]
+        scales = [f if s else 1.0 for f, s in zip(factors, shrunk)]
+        X = imp.emit(ResizeOp, [X], scales=scales, sizes=sizes, coordinate_transformation_mode="asymmetric",
+                     nearest_mode="ceil")[0]
+        if all(f <= 1 for f in factors):
+            return [X]
+        factors = [1.0 if s else f for f, s in zip(factors, shrunk)]
+    return imp.emit(ResizeOp, [X], scales=factors, sizes=out, coordinate_transformation_mode="asymmetric",
+                    nearest_mode="floor")
 
 
 @converter("ReduceMean")

@@ -33,6 +33,7 @@ class Prepared:
     opsets: dict[str, int]
     constants: dict[str, np.ndarray]
     inputs: list[tuple[str, TensorType]]
+    legacy_resize: frozenset[str] = frozenset()  # outputs of Resize nodes that were Upsample or Resize-10
 
 
 def prepare(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) -> Prepared:
@@ -50,12 +51,15 @@ def prepare(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]) ->
         raise error(f"invalid ONNX graph: {first_line(failure)}") from None
     inputs = _input_types([i for i in graph.input if i.name not in constants], input_shapes)
     opsets = {o.domain or "": o.version for o in skeleton.opset_import}
+    legacy = frozenset()
     if opsets.get("", TARGET_OPSET) < TARGET_OPSET:
+        if opsets[""] < 11:
+            legacy = frozenset(n.output[0] for n in skeleton.graph.node if n.op_type in ("Upsample", "Resize"))
         skeleton = _upgrade(skeleton, opsets[""])
         opsets[""] = TARGET_OPSET
         added = [init for init in skeleton.graph.initializer if init.name not in constants]
         constants.update((init.name, numpy_helper.to_array(init)) for init in added)
-    return Prepared(skeleton.graph, opsets, constants, inputs)
+    return Prepared(skeleton.graph, opsets, constants, inputs, legacy)
 
 
 def _skeleton(model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> onnx.ModelProto:
