@@ -26,6 +26,15 @@ def _check_zero_point(zero_point: int, element: ScalarType) -> None:
         raise VerifyError(f"zero_point {zero_point} is outside {element}'s range [{low}, {high}]")
 
 
+def _check_scaling(op: DeclaredOp, integer: ScalarType) -> None:
+    """What q.quantize and q.dequantize require: one shape, a positive scale, a zero point in range."""
+    if op.input.type.shape != op.output.type.shape:
+        raise VerifyError(f"result shape {op.output.type} differs from the input's {op.input.type}")
+    if not op.scale > 0:
+        raise VerifyError(f"scale must be positive, got {op.scale}")
+    _check_zero_point(op.zero_point, integer)
+
+
 def _check_bias(op: DeclaredOp, channels: int) -> None:
     if op.bias is None:
         return
@@ -52,11 +61,7 @@ class QuantizeOp(DeclaredOp):
     zero_point = attr(INT, default=0)
 
     def verify_(self) -> None:
-        if self.input.type.shape != self.output.type.shape:
-            raise VerifyError(f"result shape {self.output.type} differs from the input's {self.input.type}")
-        if not self.scale > 0:
-            raise VerifyError(f"scale must be positive, got {self.scale}")
-        _check_zero_point(self.zero_point, self.output.type.element)
+        _check_scaling(self, self.output.type.element)
 
 
 @irdl_op("q.dequantize")
@@ -72,11 +77,7 @@ class DequantizeOp(DeclaredOp):
     zero_point = attr(INT, default=0)
 
     def verify_(self) -> None:
-        if self.input.type.shape != self.output.type.shape:
-            raise VerifyError(f"result shape {self.output.type} differs from the input's {self.input.type}")
-        if not self.scale > 0:
-            raise VerifyError(f"scale must be positive, got {self.scale}")
-        _check_zero_point(self.zero_point, self.input.type.element)
+        _check_scaling(self, self.input.type.element)
 
 
 @irdl_op("q.conv2d")
