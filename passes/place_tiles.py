@@ -44,20 +44,21 @@ class PlaceTiles(ModulePass):
                 self._check_fits(op)
                 layers.setdefault(op.weights, []).append(op)
         needed = sum(math.ceil(len(mvms) / self.xbars_per_ima) for mvms in layers.values())
+        crossbars = sum(map(len, layers.values()))
         per_chip = self.tiles * self.imas_per_tile
         ima = 0
         for mvms in layers.values():
             for index, op in enumerate(mvms):
                 slot = ima + index // self.xbars_per_ima
                 if slot >= per_chip * self.chips:
-                    raise op_error(op, self._too_small(needed, sum(map(len, layers.values()))))
+                    raise op_error(op, self._too_small(needed, crossbars))
                 chip, within = divmod(slot, per_chip)
                 placement = {"chip": chip} if self.chips > 1 else {}
                 placement.update(tile=within // self.imas_per_tile, ima=within % self.imas_per_tile,
                                  xbar=index % self.xbars_per_ima)
                 op.attributes.update(placement)
             ima += math.ceil(len(mvms) / self.xbars_per_ima)
-        module.attributes.update(crossbars=sum(map(len, layers.values())), imas=ima,
+        module.attributes.update(crossbars=crossbars, imas=ima,
                                  tiles=math.ceil(ima / self.imas_per_tile))
 
     def _too_small(self, imas: int, crossbars: int) -> str:

@@ -179,7 +179,7 @@ def _calibration_array(data, arg: Value, count: int) -> np.ndarray:
     name = arg.name_hint or ""
     if name in data.files:
         return data[name]
-    if count == 1 and len(data.files) == 1 or (count == 1 and "x" in data.files):
+    if count == 1 and ("x" in data.files or len(data.files) == 1):
         return data["x" if "x" in data.files else data.files[0]]
     raise DiagnosticError(Diagnostic(f"quantize: the calibration file has no array for input '{name}' ({', '.join(data.files)})"))
 

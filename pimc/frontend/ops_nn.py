@@ -69,16 +69,23 @@ def _two_d(values: tuple, fill: int, n: int) -> tuple:
     return (fill, *values)
 
 
-@converter("Conv")
-def conv(imp, X, W, B=None, *, auto_pad="NOTSET", dilations=(), group=1, kernel_shape=(), pads=(), strides=()):
-    spatial = _spatial(X, W, kernel_shape)
+def _window(X, W, kernel_shape, auto_pad, pads, strides, dilations, any_element: bool = False):
+    """(spatial dims, kernel, strides, dilations, explicit pads) of a conv or pool, or None if pimc declines it."""
+    spatial = _spatial(X, W, kernel_shape, any_element)
     if spatial is None:
         return None
     n, kernel = spatial
     strides, dilations = strides or (1,) * n, dilations or (1,) * n
     pads = same_pads(auto_pad, pads, X.type.shape[2:], kernel, strides, dilations)
-    if pads is None:
+    return None if pads is None else (n, kernel, strides, dilations, pads)
+
+
+@converter("Conv")
+def conv(imp, X, W, B=None, *, auto_pad="NOTSET", dilations=(), group=1, kernel_shape=(), pads=(), strides=()):
+    window = _window(X, W, kernel_shape, auto_pad, pads, strides, dilations)
+    if window is None:
         return None
+    n, kernel, strides, dilations, pads = window
     x, w = (X, W) if n == 2 else (lift(imp, X), lift(imp, W))
     y = imp.emit(Conv2dOp, [x, w, B], strides=_two_d(strides, 1, n), pads=_two_d(pads, 0, n),
                  dilations=_two_d(dilations, 1, n), group=group)
@@ -129,14 +136,10 @@ def matmul(imp, A, B):
 
 
 def _pool(imp, op_class, X, kernel_shape, auto_pad, pads, strides, dilations, **extra):
-    spatial = _spatial(X, None, kernel_shape, any_element=op_class is MaxPoolOp)
-    if spatial is None:
+    window = _window(X, None, kernel_shape, auto_pad, pads, strides, dilations, any_element=op_class is MaxPoolOp)
+    if window is None:
         return None
-    n, kernel = spatial
-    strides, dilations = strides or (1,) * n, dilations or (1,) * n
-    pads = same_pads(auto_pad, pads, X.type.shape[2:], kernel, strides, dilations)
-    if pads is None:
-        return None
+    n, kernel, strides, dilations, pads = window
     x = X if n == 2 else lift(imp, X)
     y = imp.emit(op_class, [x], kernel_shape=_two_d(kernel, 1, n), strides=_two_d(strides, 1, n),
                  pads=_two_d(pads, 0, n), dilations=_two_d(dilations, 1, n), **extra)

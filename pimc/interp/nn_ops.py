@@ -28,7 +28,7 @@ def weight(interp, op):
     return interp.weight(op.ref).reshape(op.output.type.shape)  # the store may hold a scalar as shape (1,)
 
 
-def _taps(padded: np.ndarray, kernel, strides, dilations, out):
+def kernel_taps(padded: np.ndarray, kernel, strides, dilations, out):
     """Yield ((i, j), view) for every kernel tap: the padded input the tap sees, one entry per output pixel."""
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilations, out
     for i in range(kh):
@@ -37,7 +37,7 @@ def _taps(padded: np.ndarray, kernel, strides, dilations, out):
             yield (i, j), padded[..., rows, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
 
 
-def _pad2d(x: np.ndarray, pads, value: float = 0.0, extra=(0, 0)) -> np.ndarray:
+def pad2d(x: np.ndarray, pads, value: float = 0.0, extra=(0, 0)) -> np.ndarray:
     top, left, bottom, right = pads
     width = [(0, 0)] * (x.ndim - 2) + [(top, bottom + extra[0]), (left, right + extra[1])]
     return np.pad(x, width, constant_values=value)
@@ -48,11 +48,11 @@ def conv2d(interp, op, x, w, b=None):
     n, _, oh, ow = op.output.type.shape
     out_channels, per_group, kh, kw = w.shape
     g = op.group
-    padded = _pad2d(_f64(x), op.pads)
+    padded = pad2d(_f64(x), op.pads)
     padded = padded.reshape(n, g, per_group, *padded.shape[2:])
     kernel = _f64(w).reshape(g, out_channels // g, per_group, kh, kw)
     acc = np.zeros((n, g, out_channels // g, oh * ow))
-    for (i, j), view in _taps(padded, (kh, kw), op.strides, op.dilations, (oh, ow)):
+    for (i, j), view in kernel_taps(padded, (kh, kw), op.strides, op.dilations, (oh, ow)):
         patch = view.reshape(n, g, per_group, oh * ow)
         tap = kernel[:, :, :, i, j]
         acc += tap[None] * patch if per_group == 1 else np.matmul(tap, patch)
@@ -106,19 +106,19 @@ def _pool_geometry(op, x):
 def max_pool(interp, op, x):
     kernel, out, extra = _pool_geometry(op, x)
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    padded = _pad2d(x, op.pads, lowest, extra)
-    return np.maximum.reduce([view for _, view in _taps(padded, kernel, op.strides, op.dilations, out)])
+    padded = pad2d(x, op.pads, lowest, extra)
+    return np.maximum.reduce([view for _, view in kernel_taps(padded, kernel, op.strides, op.dilations, out)])
 
 
 @impl(conv.AveragePoolOp)
 def average_pool(interp, op, x):
     kernel, out, extra = _pool_geometry(op, x)
-    padded = _pad2d(_f64(x), op.pads, 0.0, extra)
+    padded = pad2d(_f64(x), op.pads, 0.0, extra)
     inside = np.pad(np.ones(x.shape[2:]), [(p, q) for p, q in zip(op.pads[:2], op.pads[2:])],
                     constant_values=1.0 if op.count_include_pad else 0.0)
     inside = np.pad(inside, [(0, extra[0]), (0, extra[1])])
-    total = sum(view for _, view in _taps(padded, kernel, op.strides, op.dilations, out))
-    count = sum(view for _, view in _taps(inside, kernel, op.strides, op.dilations, out))
+    total = sum(view for _, view in kernel_taps(padded, kernel, op.strides, op.dilations, out))
+    count = sum(view for _, view in kernel_taps(inside, kernel, op.strides, op.dilations, out))
     return total / count
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from pimc.dialects import q
 from pimc.interp.interpreter import impl
-from pimc.interp.nn_ops import _pad2d, _taps
+from pimc.interp.nn_ops import pad2d, kernel_taps
 
 
 def _clamp(values: np.ndarray, element) -> np.ndarray:
@@ -34,11 +34,11 @@ def conv2d(interp, op, x, w, b=None):
     out_channels, per_group, kh, kw = w.shape
     g = op.group
     shifted = x.astype(np.int64) - op.input_zero_point
-    padded = _pad2d(shifted, op.pads)
+    padded = pad2d(shifted, op.pads)
     padded = padded.reshape(n, g, per_group, *padded.shape[2:])
     kernel = w.astype(np.int64).reshape(g, out_channels // g, per_group, kh, kw)
     acc = np.zeros((n, g, out_channels // g, oh * ow), dtype=np.int64)
-    for (i, j), view in _taps(padded, (kh, kw), op.strides, op.dilations, (oh, ow)):
+    for (i, j), view in kernel_taps(padded, (kh, kw), op.strides, op.dilations, (oh, ow)):
         acc += np.matmul(kernel[:, :, :, i, j], view.reshape(n, g, per_group, oh * ow))
     y = acc.reshape(n, out_channels, oh, ow)
     return y + b.astype(np.int64)[:, None, None] if b is not None else y

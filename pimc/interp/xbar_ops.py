@@ -9,15 +9,15 @@ import numpy as np
 
 from pimc.dialects import xbar
 from pimc.interp.interpreter import impl
-from pimc.interp.nn_ops import _pad2d, _taps
+from pimc.interp.nn_ops import pad2d, kernel_taps
 
 
 @impl(xbar.Im2ColOp)
 def im2col(interp, op, x):
     n, c, _, _ = x.shape
     oh, ow = op.output_size()
-    padded = _pad2d(x.astype(np.int64), op.pads, value=op.pad_value)
-    taps = [view for _, view in _taps(padded, op.kernel, op.strides, op.dilations, (oh, ow))]
+    padded = pad2d(x.astype(np.int64), op.pads, value=op.pad_value)
+    taps = [view for _, view in kernel_taps(padded, op.kernel, op.strides, op.dilations, (oh, ow))]
     patches = np.stack(taps, axis=2)  # n, c, kh*kw, oh, ow
     return patches.transpose(0, 3, 4, 1, 2).reshape(n * oh * ow, -1)
 
