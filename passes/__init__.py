@@ -12,7 +12,9 @@ _MODULES = {
     "quantize": ("pimc.passes.quantize", "Quantize"),
     "lower-to-xbar": ("pimc.passes.lower_to_xbar", "LowerToXbar"),
     "slice-weights": ("pimc.passes.slice_weights", "SliceWeights"),
+    "slice-inputs": ("pimc.passes.slice_inputs", "SliceInputs"),
     "place-tiles": ("pimc.passes.place_tiles", "PlaceTiles"),
+    "emit-program": ("pimc.passes.emit_program", "EmitProgram"),
 }
 
 

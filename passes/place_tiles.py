@@ -7,12 +7,28 @@
 Each layer (the MVMs of one weight matrix) starts on a fresh IMA, so that its crossbars share
 the IMA's input buffer; IMAs fill tiles in order, tiles fill chips. A model that needs more
 than `chips` chips is an error that says how many it needs.
+
+With `duplicate`, spare IMAs then hold copies of the layers that limit the pipeline, as ISAAC
+and RAELLA's mapper balance it. A layer of V input vectors (its MVM input's rows) in d copies
+takes V / d steps. While the slowest layer (the first in program order on a tie) has fewer
+copies than vectors and its ceil(crossbars / xbars-per-ima) IMAs still fit, it gets one more
+copy; once it cannot grow, duplication stops. Copies take fresh IMAs after the whole first
+placement, layer by layer, each laid out as the first copy is, and each MVM lists where its
+crossbar sits in copies 2..d:
+
+    %m = xbar.mvm(%p) {..., tile = 0, ima = 0, xbar = 0, replicas = [[0, 2, 0], [0, 3, 0]]}
+
+The contract for emitters: copy 0 is the primary placement and copy c, for 1 <= c < d,
+is `replicas[c - 1]`. A layer's V vectors are split into d contiguous ranges, copy c taking
+vectors [c * V // d, (c + 1) * V // d): sizes differ by at most one, and none is empty.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from pimc.diagnostics import op_error
 from pimc.dialects import xbar
@@ -31,6 +47,8 @@ class PlaceTiles(ModulePass):
     imas_per_tile: int = field(default=12, metadata={"doc": "IMAs per tile"})
     tiles: int = field(default=168, metadata={"doc": "tiles per chip"})
     chips: int = field(default=1, metadata={"doc": "chips the model may span"})
+    duplicate: bool = field(
+        default=False, metadata={"doc": "copy the slowest layers into spare IMAs to balance the pipeline"})
 
     def __post_init__(self) -> None:
         for option in ("rows", "cols", "xbars_per_ima", "imas_per_tile", "tiles", "chips"):
@@ -43,23 +61,56 @@ class PlaceTiles(ModulePass):
             if isinstance(op, xbar.MvmOp):
                 self._check_fits(op)
                 layers.setdefault(op.weights, []).append(op)
-        needed = sum(math.ceil(len(mvms) / self.xbars_per_ima) for mvms in layers.values())
-        crossbars = sum(map(len, layers.values()))
-        per_chip = self.tiles * self.imas_per_tile
+        sizes = [math.ceil(len(mvms) / self.xbars_per_ima) for mvms in layers.values()]
+        needed, crossbars = sum(sizes), sum(map(len, layers.values()))
+        capacity = self.tiles * self.imas_per_tile * self.chips
         ima = 0
-        for mvms in layers.values():
+        for mvms, size in zip(layers.values(), sizes):
             for index, op in enumerate(mvms):
-                slot = ima + index // self.xbars_per_ima
-                if slot >= per_chip * self.chips:
+                if ima + index // self.xbars_per_ima >= capacity:
                     raise op_error(op, self._too_small(needed, crossbars))
-                chip, within = divmod(slot, per_chip)
-                placement = {"chip": chip} if self.chips > 1 else {}
-                placement.update(tile=within // self.imas_per_tile, ima=within % self.imas_per_tile,
-                                 xbar=index % self.xbars_per_ima)
-                op.attributes.update(placement)
-            ima += math.ceil(len(mvms) / self.xbars_per_ima)
-        module.attributes.update(crossbars=crossbars, imas=ima,
-                                 tiles=math.ceil(ima / self.imas_per_tile))
+                op.attributes.update(self._place(ima, index))
+            ima += size
+        vectors = [max(op.input.type.shape[0] for op in mvms) for mvms in layers.values()]
+        copies = self._copies(vectors, sizes, capacity - needed) if self.duplicate else [1] * len(sizes)
+        for mvms, size, count in zip(layers.values(), sizes, copies):
+            self._replicate(mvms, range(ima, ima + size * (count - 1), size))
+            ima += size * (count - 1)
+        placed = sum(len(mvms) * count for mvms, count in zip(layers.values(), copies))
+        module.attributes.update(crossbars=crossbars, placed_crossbars=placed)
+        module.attributes.pop("duplicated_crossbars", None)
+        if placed > crossbars:
+            module.attributes.update(duplicated_crossbars=placed - crossbars)
+        module.attributes.update(imas=ima, tiles=math.ceil(ima / self.imas_per_tile))
+
+    def _place(self, start: int, index: int) -> dict[str, int]:
+        """Where crossbar `index` of a layer copy whose IMAs start at IMA `start` (counted over all chips) sits."""
+        chip, within = divmod(start + index // self.xbars_per_ima, self.tiles * self.imas_per_tile)
+        placement = {"chip": chip} if self.chips > 1 else {}
+        placement.update(tile=within // self.imas_per_tile, ima=within % self.imas_per_tile, xbar=index % self.xbars_per_ima)
+        return placement
+
+    def _replicate(self, mvms: list[xbar.MvmOp], starts: range) -> None:
+        """List on each MVM of a layer where it sits in the copies whose IMAs begin at `starts`."""
+        for index, op in enumerate(mvms):
+            op.attributes.pop("replicas", None)
+            if starts:
+                op.attributes["replicas"] = tuple(tuple(self._place(start, index).values()) for start in starts)
+
+    @staticmethod
+    def _copies(vectors: list[int], sizes: list[int], spare: int) -> list[int]:
+        """Copies per layer: grow the slowest layer (vectors / copies) while it has vectors and IMAs to spare."""
+        copies = [1] * len(vectors)
+        slowest = [(-Fraction(count), layer) for layer, count in enumerate(vectors)]
+        heapq.heapify(slowest)
+        while slowest:
+            layer = slowest[0][1]
+            if copies[layer] >= vectors[layer] or sizes[layer] > spare:
+                break
+            copies[layer] += 1
+            spare -= sizes[layer]
+            heapq.heapreplace(slowest, (-Fraction(vectors[layer], copies[layer]), layer))
+        return copies
 
     def _too_small(self, imas: int, crossbars: int) -> str:
         per_chip = self.tiles * self.imas_per_tile

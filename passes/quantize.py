@@ -1,4 +1,4 @@
-"""quantize: post-training quantization of conv and gemm layers into the `q` dialect.
+"""quantize: post-training quantization of conv, gemm and 2-D matmul layers into the `q` dialect.
 
     %y = nn.conv2d(%x, %w, %b) ; %r = nn.relu(%y)
   ->
@@ -7,6 +7,11 @@
 Weights are symmetric per output channel; activations are unsigned per tensor, with ranges
 observed by running the float model on calibration inputs. A ReLU that follows a layer is
 absorbed: its output range starts at zero, so the requantization clamp computes it.
+
+Layers that arrived quantized (q.conv2d, q.gemm) are left alone. Where a float layer reads a
+q.dequantize, or its weight is a dequantized integer constant, the model's own scale and integers are
+kept. Afterwards the `q` canonicalization patterns join the layers, and signed activations become
+unsigned.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pimc.diagnostics import Diagnostic, DiagnosticError
-from pimc.dialects import nn_conv, nn_elementwise, q
+from pimc.dialects import nn_elementwise, q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
-from pimc.interp.interpreter import Interpreter
+from pimc.dialects.q_canonicalize import (
+    PATTERNS, dequantized_weight, integer_bias, integer_layer, integer_weight, is_constant, per_tensor,
+    unsigned_activations, weight_slot,
+)
+from pimc.calibrate import Ranges, observed_ranges
 from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
 from pimc.pass_manager import ModulePass
-from pimc.rewriting import fused
-
-Ranges = dict[Value, list[float]]
+from pimc.passes.canonicalize import RemoveDeadOp
+from pimc.rewriting import apply_patterns, fused
 
 
 @dataclass(frozen=True)
@@ -53,26 +61,15 @@ class Quantize(ModulePass):
         for op in list(func.body.ops):
             if _quantizable(op):
                 self._rewrite(op, ranges)
-        _fold_requantize_chains(func)
+        apply_patterns(func, [RemoveDeadOp(), *(pattern() for pattern in PATTERNS)])
+        unsigned_activations(list(func.body.ops))
         module.attributes["stage"] = "quant"
 
     def _calibrate(self, module: ModuleOp, func: FuncOp) -> Ranges:
-        """The smallest and largest value each tensor took over the calibration inputs."""
-        ranges: Ranges = {}
-
-        def observe(value: Value, array: np.ndarray) -> None:
-            if array.dtype.kind != "f" or array.size == 0:
-                return
-            low, high = float(array.min()), float(array.max())
-            seen = ranges.setdefault(value, [low, high])
-            seen[0], seen[1] = min(seen[0], low), max(seen[1], high)
-
-        interpreter = Interpreter(module, record=False, observer=observe)
-        for inputs in self._inputs(func):
-            for arg, array in zip(func.arguments, inputs):
-                observe(arg, array)
-            interpreter.run(inputs, func.sym_name)
-        return ranges
+        """The smallest and largest value each tensor took over the calibration inputs (`pimc.calibrate`)."""
+        quantizable = [op for op in func.body.ops if _quantizable(op)]
+        wanted = {op.operands[0] for op in quantizable} | {(_absorbed_relu(op) or op).results[0] for op in quantizable}
+        return observed_ranges(module, func, self._inputs(func), wanted)
 
     def _inputs(self, func: FuncOp) -> list[list[np.ndarray]]:
         shapes = [arg.type.shape for arg in func.arguments]
@@ -91,55 +88,63 @@ class Quantize(ModulePass):
     def _rewrite(self, op: Operation, ranges: Ranges) -> None:
         relu = _absorbed_relu(op)
         last = relu or op
-        x, w_value, *rest = op.operands
-        weight, bias = constant(w_value), constant(rest[0]) if rest else None
-        if isinstance(op, nn_conv.GemmOp) and not op.trans_b:
-            weight = weight.T
-        x_scale, x_zero = _activation(ranges[x], self.act_bits)
+        x = op.operands[0]
+        weight, axis, bias = weight_slot(op)
+        where = fused(op.location, relu.location) if relu else op.location
+        new: list[Operation] = []  # the constants first
+        quantize_x: list[Operation] = []
+        source = per_tensor(x)
+        if source is not None and source.input.type.element.width <= self.act_bits:  # the model's own scale
+            x_int, x_scale, x_zero = source.input, source.scale, source.zero_point
+        else:
+            x_scale, x_zero = _activation(ranges[x], self.act_bits)
+            x_q = q.QuantizeOp.build([x], [TensorType(x.type.shape, ScalarType(f"ui{self.act_bits}"))], where,
+                                     scale=x_scale, zero_point=x_zero)
+            x_int = x_q.result
+            x_int.name_hint = f"{x.name_hint}_q"
+            quantize_x.append(x_q)
+        w = constant(weight)
+        if w is None:
+            weight_ops, w_int, w_scale = integer_weight(op, weight, axis)
+        else:
+            w_scale, w_q = _per_channel(np.moveaxis(w, axis, 0), self.weight_bits)
+            weight_ops = [new_weight(op, f"{weight.op.ref}_q", w_q, ScalarType(f"i{self.weight_bits}"))]
+            w_int = weight_ops[0].result
+        new += weight_ops
+        if bias is None:  # a zero bias, which lower-to-xbar corrects for the input zero point
+            new.append(new_weight(op, f"{weight.op.ref}_bias_q", np.zeros(len(w_scale)), ScalarType("i32")))
+            b_int = new[-1].result
+        else:
+            bias_ops, b_int = integer_bias(op, bias, x_scale * w_scale)
+            new += bias_ops
         returned = any(isinstance(user, ReturnOp) for user in last.results[0].users)
         out_bits = 16 if returned else self.act_bits  # the model's outputs keep 16 bits, as a classifier's logits need
         y_scale, y_zero = _activation(ranges[last.results[0]], out_bits)
-        w_scale, w_q = _per_channel(weight, self.weight_bits)
-        b = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
-        b_q = np.rint(b / (x_scale * w_scale)).astype(np.int64)
-        where = fused(op.location, relu.location) if relu else op.location
-        acts, weights = ScalarType(f"ui{self.act_bits}"), ScalarType(f"i{self.weight_bits}")
-        w_ref = w_value.op.ref
-        b_ref = rest[0].op.ref if rest else f"{w_ref}_bias"
-        constants = [
-            new_weight(op, f"{w_ref}_q", w_q, weights),
-            new_weight(op, f"{b_ref}_q", b_q, ScalarType("i32")),
-            new_weight(op, f"{w_ref}_requant", x_scale * w_scale / y_scale, ScalarType("f64")),
-        ]
-        w_q_value, b_q_value, m_value = (c.result for c in constants)
-        x_q = q.QuantizeOp.build([x], [TensorType(x.type.shape, acts)], where, scale=x_scale, zero_point=x_zero)
-        accumulate = _integer_op(op, x_q.result, w_q_value, b_q_value, x_zero, where)
-        y_q = q.RequantizeOp.build([accumulate.result, m_value], [TensorType(last.results[0].type.shape, ScalarType(f"ui{out_bits}"))],
-                                   where, zero_point=y_zero)
-        y = q.DequantizeOp.build([y_q.result], [last.results[0].type], where, scale=y_scale, zero_point=y_zero)
+        out = TensorType(last.results[0].type.shape, ScalarType(f"ui{out_bits}"))
         hint = last.results[0].name_hint or "y"
-        x_q.result.name_hint, accumulate.result.name_hint, y_q.result.name_hint = f"{x.name_hint}_q", f"{hint}_acc", f"{hint}_q"
-        for new in [*constants, x_q, accumulate, y_q, y]:
-            op.parent.insert_before(new, op)
+        multiplier, *layer = integer_layer(op, x_int, x_zero, w_int, b_int, x_scale * w_scale / y_scale, out, y_scale,
+                                           y_zero, where, hint)
+        y = q.DequantizeOp.build([layer[-1].result], [last.results[0].type], where, scale=y_scale, zero_point=y_zero)
+        layer[-1].result.name_hint = f"{hint}_q"
+        for created in [*new, multiplier, *quantize_x, *layer, y]:
+            op.parent.insert_before(created, op)
         ranges[y.result] = ranges[last.results[0]]
         last.results[0].replace_all_uses_with(y.result)
         if relu:
             relu.erase()
         op.erase()
-        for value in (w_value, *rest):
-            if not value.has_uses():
-                value.op.erase()
 
 
 def _quantizable(op: Operation) -> bool:
-    """A conv, or a plain gemm by a constant matrix, whose weight and (1-D) bias are constants."""
-    if isinstance(op, nn_conv.GemmOp) and (op.alpha != 1.0 or op.beta != 1.0 or op.trans_a):
+    """A conv, plain gemm or 2-D matmul whose weight is a float constant or a dequantized integer one, and whose
+    (1-D) bias is constant too."""
+    slot = weight_slot(op)
+    if slot is None:
         return False
-    if not isinstance(op, (nn_conv.Conv2dOp, nn_conv.GemmOp)):
-        return False
-    x, weight, *bias = op.operands
-    bias_ok = not bias or (constant(bias[0]) is not None and bias[0].type.rank == 1)
-    return constant(weight) is not None and bias_ok and (x.type.rank == 2 or isinstance(op, nn_conv.Conv2dOp))
+    weight, axis, bias = slot
+    array = constant(weight)
+    weight_ok = (array is not None and array.dtype.kind == "f") or dequantized_weight(weight, axis) is not None
+    return weight_ok and (bias is None or (is_constant(bias) and bias.type.rank == 1))
 
 
 def _absorbed_relu(op: Operation) -> Operation | None:
@@ -149,20 +154,11 @@ def _absorbed_relu(op: Operation) -> Operation | None:
     return None
 
 
-def _integer_op(op: Operation, x: Value, w: Value, b: Value, x_zero: int, where) -> Operation:
-    rows = op.results[0].type.shape
-    i32 = TensorType(rows, ScalarType("i32"))
-    if isinstance(op, nn_conv.Conv2dOp):
-        return q.Conv2dOp.build([x, w, b], [i32], where, input_zero_point=x_zero, strides=op.strides, pads=op.pads,
-                                dilations=op.dilations, group=op.group)
-    return q.GemmOp.build([x, w, b], [i32], where, input_zero_point=x_zero)
-
-
 def _activation(observed: list[float], bits: int) -> tuple[float, int]:
     """Scale and zero point of an unsigned `bits`-bit grid covering the observed range and zero."""
     low, high = min(observed[0], 0.0), max(observed[1], 0.0)
     levels = (1 << bits) - 1
-    scale = (high - low) / levels if high > low else 1.0
+    scale = float(np.float32((high - low) / levels)) if high > low else 1.0  # a float32, as ONNX holds scales
     return scale, int(np.clip(np.rint(-low / scale), 0, levels))
 
 
@@ -182,17 +178,3 @@ def _calibration_array(data, arg: Value, count: int) -> np.ndarray:
     if count == 1 and ("x" in data.files or len(data.files) == 1):
         return data["x" if "x" in data.files else data.files[0]]
     raise DiagnosticError(Diagnostic(f"quantize: the calibration file has no array for input '{name}' ({', '.join(data.files)})"))
-
-
-def _fold_requantize_chains(func: FuncOp) -> None:
-    """q.quantize(q.dequantize(%v)) with the same scale, zero point and type is %v."""
-    for op in list(func.body.ops):
-        if not isinstance(op, q.QuantizeOp) or not isinstance(getattr(op.input, "op", None), q.DequantizeOp):
-            continue
-        source = op.input.op
-        same = (source.scale, source.zero_point, source.input.type) == (op.scale, op.zero_point, op.output.type)
-        if same:
-            op.output.replace_all_uses_with(source.input)
-            op.erase()
-            if not source.output.has_uses():
-                source.erase()

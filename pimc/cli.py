@@ -17,6 +17,9 @@ COMMANDS = {
     "targets": "pimc.commands.targets",
     "import": "pimc.commands.import_onnx",
     "verify": "pimc.commands.verify",
+    "compile": "pimc.commands.compile",
+    "eval": "pimc.commands.eval",
+    "run": "pimc.commands.run",
 }
 
 

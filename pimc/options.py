@@ -41,8 +41,9 @@ def format_value(value: object) -> str:
 
 
 def spec_of(name: str, instance: Any) -> str:
-    """`name{opt=value ...}` with every field, which parses back to an equal instance."""
-    options = [f"{option_name(f.name)}={format_value(getattr(instance, f.name))}" for f in dataclasses.fields(instance)]
+    """`name{opt=value ...}` with every field but empty lists (their default), which parses back to an equal instance."""
+    options = [f"{option_name(f.name)}={format_value(getattr(instance, f.name))}" for f in dataclasses.fields(instance)
+               if getattr(instance, f.name) != ()]
     return name + ("{" + " ".join(options) + "}" if options else "")
 
 

@@ -98,7 +98,7 @@ def run_pipeline(module: ModuleOp, passes: list[ModulePass], inst: Instrumentati
         if inst.dump_dir:
             _write(os.path.join(inst.dump_dir, f"{index:02d}-{the_pass.name}.pimc"), after)
     if inst.time_passes:
-        _report_timings(inst)
+        report_timings(inst)
 
 
 def _verify_after(module: ModuleOp, the_pass: ModulePass) -> None:
@@ -114,7 +114,7 @@ def _write(path: str, text: str) -> None:
         file.write(text)
 
 
-def _report_timings(inst: Instrumentation) -> None:
+def report_timings(inst: Instrumentation) -> None:
     total = sum(t for _, t in inst.timings) or 1e-12
     out = inst.stream
     out.write("===" + "-" * 73 + "===\n")

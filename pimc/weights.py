@@ -56,8 +56,9 @@ class WeightStore:
 
 
 def used_refs(module) -> set[str]:
-    """Every store entry the module names: by convention, the string attribute `ref` of any op."""
-    return {op.attributes["ref"] for op in module.walk() if isinstance(op.attributes.get("ref"), str)}
+    """Every store entry the module names: the string attribute `ref` of any op, and an MVM's `weights`."""
+    refs = {op.attributes["ref"] for op in module.walk() if isinstance(op.attributes.get("ref"), str)}
+    return refs | {op.attributes["weights"] for op in module.walk() if op.op_name == "xbar.mvm"}
 
 
 def store_beside(ir_path: str, reference: str | None) -> WeightStore:

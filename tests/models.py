@@ -214,6 +214,57 @@ def legacy() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], ir_version=3, producer_name="caffe2")
 
 
+def qdq() -> onnx.ModelProto:
+    """A QDQ model as a QAT exporter writes it (opset 13): int8 activations, a fake-quantized conv weight
+    (QuantizeLinear of a float constant, per channel), a uint8 gemm weight with zero point 120, an int32 bias."""
+    g = Graph()
+
+    def grid(name: str, scale: float, zero: int, dtype=np.int8) -> list[str]:
+        return [g.const(f"{name}.scale", np.float32(scale)), g.const(f"{name}.zero_point", dtype(zero))]
+
+    def qdq_pair(x: str, name: str, scale: float, zero: int, dtype=np.int8) -> str:
+        q = g.node("QuantizeLinear", [x, *grid(name, scale, zero, dtype)], f"{name}_q", f"{name}_quantize")
+        return g.node("DequantizeLinear", [q, f"{name}.scale", f"{name}.zero_point"], f"{name}_dq", f"{name}_dequantize")
+
+    x = qdq_pair("x", "x", 0.02, 0)
+    scales = g.const("conv.weight_scale", np.array([0.01, 0.02, 0.015, 0.01], np.float32))
+    zeros = g.const("conv.weight_zero_point", np.zeros(4, np.int8))
+    wq = g.node("QuantizeLinear", [g.param("conv.weight", 4, 2, 3, 3, scale=0.3), scales, zeros], "conv.weight_q", "wq", axis=0)
+    w = g.node("DequantizeLinear", [wq, scales, zeros], "conv.weight_dq", "wdq", axis=0)
+    c = g.node("Conv", [x, w, g.param("conv.bias", 4, scale=0.1)], "c", "conv", pads=[1, 1, 1, 1])
+    r = qdq_pair(g.node("Relu", [c], "r", "relu"), "r", 0.05, -128)
+    p = qdq_pair(g.node("MaxPool", [r], "p", "pool", kernel_shape=[2, 2], strides=[2, 2]), "p", 0.05, -128)
+    f = qdq_pair(g.node("Flatten", [p], "f", "flatten"), "f", 0.05, -128)
+    fc = g.const("fc.weight", g.rng.integers(0, 256, (3, 16)).astype(np.uint8))
+    fw = g.node("DequantizeLinear", [fc, *grid("fc.weight", 0.004, 120, np.uint8)], "fc.weight_dq", "fc_wdq")
+    fb = g.node("DequantizeLinear", [g.const("fc.bias", np.array([100, -50, 7], np.int32)), g.const("fc.bias_scale", np.float32(0.05) * np.float32(0.004))],
+                "fc.bias_dq", "fc_bdq")
+    y = qdq_pair(g.node("Gemm", [f, fw, fb], "logits", "fc", transB=1), "y", 0.1, 0, np.uint8)
+    return g.model([1, 2, 4, 4], y, [1, 3], opset=13)
+
+
+def qlinear() -> onnx.ModelProto:
+    """The QOperator form: QuantizeLinear, QLinearConv, int8 MaxPool and Flatten, QLinearMatMul, DequantizeLinear,
+    and a float Relu."""
+    g = Graph()
+
+    def grid(name: str, scale, zero, dtype=np.int8) -> list[str]:
+        return [g.const(f"{name}.scale", np.asarray(scale, np.float32)), g.const(f"{name}.zero_point", np.asarray(zero, dtype))]
+
+    x = g.node("QuantizeLinear", ["x", *grid("x", 0.02, 0)], "xq", "quantize")
+    w = g.const("conv.weight", g.rng.integers(-127, 128, (4, 2, 3, 3)).astype(np.int8))
+    b = g.const("conv.bias", g.rng.integers(-500, 500, 4).astype(np.int32))
+    c = g.node("QLinearConv", [x, "x.scale", "x.zero_point", w, *grid("conv.weight", [0.01, 0.02, 0.015, 0.01], [0] * 4),
+                               *grid("c", 0.5, -10), b], "c", "conv", pads=[1, 1, 1, 1])
+    p = g.node("MaxPool", [c], "p", "pool", kernel_shape=[2, 2], strides=[2, 2])
+    f = g.node("Flatten", [p], "f", "flatten")
+    m = g.const("fc.weight", g.rng.integers(-127, 128, (16, 3)).astype(np.int8))
+    y = g.node("QLinearMatMul", [f, "c.scale", "c.zero_point", m, *grid("fc.weight", [0.01, 0.02, 0.03], [0, 0, 0]),
+                                 *grid("yq", 0.25, 5)], "yq", "fc")
+    real = g.node("DequantizeLinear", [y, "yq.scale", "yq.zero_point"], "real", "dequantize")
+    return g.model([1, 2, 4, 4], g.node("Relu", [real], "y", "relu"), [1, 3])
+
+
 def invalid_graph() -> onnx.ModelProto:
     """Not a valid graph: a node reads a tensor nothing defines."""
     g = Graph()
@@ -222,7 +273,7 @@ def invalid_graph() -> onnx.ModelProto:
 
 
 MODELS = {f.__name__: f for f in (tiny_cnn, conv_bn_relu, mul_add_chain, depthwise, elementwise, tensor_ops, windows,
-                                  matmul, shape_chain, host_op, legacy, invalid_graph)}
+                                  matmul, shape_chain, host_op, legacy, qdq, qlinear, invalid_graph)}
 SYMBOLIC = {"shape_chain": {"x": (2, 1, 4, 4)}, "legacy": {"x": (2, 3, 4, 4)}}  # shapes to give --input-shape
 
 

@@ -23,7 +23,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {cls.summary()}")
         hints = typing.get_type_hints(cls)
         for option in dataclasses.fields(cls):
-            kind = getattr(hints[option.name], "__name__", None) or str(hints[option.name]).replace("typing.", "")
+            hint = hints[option.name]
+            kind = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            if typing.get_origin(hint) is tuple:
+                kind = f"list of {typing.get_args(hint)[0].__name__}"
+            default = format_value(option.default) if option.default != () else "(none)"
             doc = option.metadata.get("doc", "")
-            print(f"  {option_name(option.name)}: {kind} = {format_value(option.default)}" + (f"  -- {doc}" if doc else ""))
+            print(f"  {option_name(option.name)}: {kind} = {default}" + (f"  -- {doc}" if doc else ""))
     return 0

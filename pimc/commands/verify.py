@@ -30,6 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relative tolerance, against max |reference| (default: 1e-4)")
     parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default: 1e-5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--target", help="verify the compiled program for this target, as `pimc compile` takes it")
+    parser.add_argument("--target-config", metavar="FILE", help="a TOML file of target options (with --target)")
+    parser.add_argument("--calib", metavar="NPZ", default="",
+                        help="calibration inputs (with --target; default: --inputs, else seeded normal samples)")
+    parser.add_argument("--calib-samples", type=int, default=16, metavar="N",
+                        help="with --target: how many inputs quantization calibrates on (default: 16)")
+    parser.add_argument("--export-qdq", metavar="FILE",
+                        help="with --target: write the model as executed (its quantization) as QDQ ONNX and compare with it")
+    parser.add_argument("--min-cosine", type=float, default=0.99,
+                        help="with --target: the least cosine similarity to onnxruntime fp32 that passes (default: 0.99)")
 
 
 @dataclass
@@ -72,6 +82,10 @@ class Report:
 def run(args: argparse.Namespace) -> int:
     args.source_name = args.model
     check_model_path(args.model)
+    if args.target:
+        from pimc.commands.verify_target import verify_target
+
+        return verify_target(args)
     report = verify_model(args.model, parse_input_shapes(args.input_shape), args.inputs, args.seed,
                           args.all_ops, args.rtol, args.atol, args.stage)
     if args.json:
@@ -94,7 +108,7 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
         import onnx.inliner
 
         model = onnx.inliner.inline_local_functions(model)
-    given = _read_inputs(inputs_path, model, input_shapes)
+    given = read_inputs(inputs_path, model, input_shapes)
     shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
     module = import_model(model, shapes, module_name(path))
     func = module.funcs()[0]
@@ -102,13 +116,13 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
     feeds, described = {}, {}
     for arg in func.arguments:
         array = given.get(arg.name_hint)
-        feeds[arg.name_hint] = _random(rng, arg.type) if array is None else _cast(array, arg.type, arg.name_hint)
+        feeds[arg.name_hint] = random_input(rng, arg.type) if array is None else cast_input(array, arg.type, arg.name_hint)
         source = f"seeded random (seed {seed})" if array is None else inputs_path
         described[arg.name_hint] = f"{'x'.join(map(str, arg.type.shape)) or 'scalar'} {arg.type.element} from {source}"
     interpreter = Interpreter(module, record=all_ops)
     computed = interpreter.run([feeds[a.name_hint] for a in func.arguments])
-    extra = _intermediate_names(model, interpreter.values) if all_ops else []
-    reference = _run_onnxruntime(model, feeds, extra, interpreter.values)
+    extra = intermediate_names(model, interpreter.values) if all_ops else []
+    reference = run_onnxruntime(model, feeds, extra, interpreter.values)
     names = [o.name for o in model.graph.output]
     report = Report(path, stage, rtol, atol, described, host_ops=dict(sorted(host_ops(module).items())))
     report.outputs = [compare(n, reference[n], c, rtol, atol) for n, c in zip(names, computed)]
@@ -126,7 +140,7 @@ def _error(message: str):
     return DiagnosticError(Diagnostic(message))
 
 
-def _read_inputs(path: str | None, model, input_shapes: dict) -> dict[str, np.ndarray]:
+def read_inputs(path: str | None, model, input_shapes: dict) -> dict[str, np.ndarray]:
     """Arrays by graph input name; one array for a one-input model may have any name."""
     from pimc.frontend.types import shape_of
 
@@ -160,14 +174,14 @@ def _read_inputs(path: str | None, model, input_shapes: dict) -> dict[str, np.nd
     return chosen
 
 
-def _cast(array: np.ndarray, type_, name: str) -> np.ndarray:
+def cast_input(array: np.ndarray, type_, name: str) -> np.ndarray:
     dtype = type_.element.numpy_dtype()
     if (array.dtype.kind == "f") != (dtype.kind == "f"):
         raise _error(f"input '{name}' holds {array.dtype} values, but the model takes {type_.element}")
     return array.astype(dtype)
 
 
-def _random(rng: np.random.Generator, type_) -> np.ndarray:
+def random_input(rng: np.random.Generator, type_) -> np.ndarray:
     dtype = type_.element.numpy_dtype()
     if dtype.kind == "f":
         return rng.standard_normal(type_.shape).astype(dtype)
@@ -176,7 +190,7 @@ def _random(rng: np.random.Generator, type_) -> np.ndarray:
     return rng.integers(0, 2, type_.shape).astype(dtype)
 
 
-def _intermediate_names(model, recorded: dict) -> list[tuple[str, str]]:
+def intermediate_names(model, recorded: dict) -> list[tuple[str, str]]:
     """(node name, tensor) for every node output pimc also computed, in node order."""
     outputs = {o.name for o in model.graph.output}
     found = []
@@ -187,20 +201,35 @@ def _intermediate_names(model, recorded: dict) -> list[tuple[str, str]]:
     return found
 
 
-def _run_onnxruntime(model, feeds: dict, extra: list[tuple[str, str]], recorded: dict) -> dict[str, np.ndarray]:
-    import onnxruntime
-
-    from pimc.frontend.load import first_line
+def run_onnxruntime(model, feeds: dict, extra: list[tuple[str, str]], recorded: dict) -> dict[str, np.ndarray]:
     from pimc.frontend.types import array_type, value_info
 
     model.graph.output.extend(value_info(tensor, array_type(recorded[tensor])) for _, tensor in extra)
+    session = onnxruntime_session(model)
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, run_session(session, names, feeds)))
+
+
+def onnxruntime_session(model):
+    """A CPU session of `model`, quiet; a model onnxruntime rejects is a one-line error."""
+    import onnxruntime
+
+    from pimc.frontend.load import first_line
+
     onnxruntime.set_default_logger_severity(4)  # only fatal: an error is raised as well as logged
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 4
     try:
-        session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds)))
+        return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as failure:  # onnxruntime raises its own exception types
+        raise _error(f"onnxruntime cannot run the model: {first_line(failure)}") from None
+
+
+def run_session(session, names: list[str], feeds: dict) -> list[np.ndarray]:
+    from pimc.frontend.load import first_line
+
+    try:
+        return session.run(names, feeds)
     except Exception as failure:  # onnxruntime raises its own exception types
         raise _error(f"onnxruntime cannot run the model: {first_line(failure)}") from None
 

@@ -6,8 +6,12 @@ accumulation is exact in i32:
 
     %xq = q.quantize(%x) {scale = 0.0157, zero_point = 0} : (tensor<1x1x8x8xf32>) -> tensor<1x1x8x8xui8>
     %acc = q.conv2d(%xq, %wq, %bq) {pads = [1, 1, 1, 1]} : (tensor<1x1x8x8xui8>, tensor<16x1x3x3xi8>, tensor<16xi32>) -> tensor<1x16x8x8xi32>
-    %yq = q.requantize(%acc, %m) {zero_point = 0} : (tensor<1x16x8x8xi32>, tensor<16xf64>) -> tensor<1x16x8x8xui8>
+    %yq = q.requantize(%acc, %m) {scale = 0.0412, zero_point = 0} : (tensor<1x16x8x8xi32>, tensor<16xf64>) -> tensor<1x16x8x8xui8>
     %y = q.dequantize(%yq) {scale = 0.0412, zero_point = 0} : (tensor<1x16x8x8xui8>) -> tensor<1x16x8x8xf32>
+
+A model that arrives quantized keeps its own scales: its dequantized weights are a q.dequantize of an
+integer constant, with one scale per channel as an operand. Canonicalization turns quantize/dequantize
+sandwiches into the integer ops (`q_canonicalize`).
 """
 
 from __future__ import annotations
@@ -66,18 +70,32 @@ class QuantizeOp(DeclaredOp):
 
 @irdl_op("q.dequantize")
 class DequantizeOp(DeclaredOp):
-    """x = scale * (q - zero_point).
+    """x = scale * (q - zero_point); with a `scales` operand, scale is scales[c], c the index along `axis`.
 
     %y = q.dequantize(%yq) {scale = 0.0412, zero_point = 0} : (tensor<1x64xui8>) -> tensor<1x64xf32>
+    %w = q.dequantize(%wq, %ws) : (tensor<16x1x3x3xi8>, tensor<16xf32>) -> tensor<16x1x3x3xf32>
     """
 
     input = operand(INT_TENSOR)
+    scales = optional_operand(FLOAT_TENSOR)
     output = result(FLOAT_TENSOR)
-    scale = attr(FLOAT)
+    scale = attr(FLOAT, default=None)
     zero_point = attr(INT, default=0)
+    axis = attr(INT, default=0)
 
     def verify_(self) -> None:
-        _check_scaling(self, self.input.type.element)
+        if (self.scale is None) == (self.scales is None):
+            raise VerifyError("needs a scale attribute or a scales operand, and not both")
+        if self.scales is None:
+            _check_scaling(self, self.input.type.element)
+            return
+        shape = self.input.type.shape
+        if self.output.type.shape != shape:
+            raise VerifyError(f"result shape {self.output.type} differs from the input's {self.input.type}")
+        if not 0 <= self.axis < len(shape) or self.scales.type.shape != (shape[self.axis],):
+            raise VerifyError(f"scales must have shape {shape[self.axis] if 0 <= self.axis < len(shape) else '?'} "
+                              f"(one per index along axis {self.axis}), but is {self.scales.type}")
+        _check_zero_point(self.zero_point, self.input.type.element)
 
 
 @irdl_op("q.conv2d")
@@ -138,12 +156,16 @@ class GemmOp(DeclaredOp):
 class RequantizeOp(DeclaredOp):
     """y = clamp(round_half_even(acc * multiplier[c]) + zero_point), c the channel (axis 1).
 
-    %yq = q.requantize(%acc, %m) {zero_point = 0} : (tensor<1x16x8x8xi32>, tensor<16xf64>) -> tensor<1x16x8x8xui8>
+    `scale`, when given, is what y means: r = scale * (y - zero_point). Nothing computes with it; it
+    records the result's scale for readers and for export.
+
+    %yq = q.requantize(%acc, %m) {scale = 0.0412, zero_point = 0} : (tensor<1x16x8x8xi32>, tensor<16xf64>) -> tensor<1x16x8x8xui8>
     """
 
     input = operand(INT_TENSOR)
     multiplier = operand(FLOAT_TENSOR)
     output = result(INT_TENSOR)
+    scale = attr(FLOAT, default=None)
     zero_point = attr(INT, default=0)
 
     def verify_(self) -> None:
@@ -152,7 +174,11 @@ class RequantizeOp(DeclaredOp):
         channels = self.input.type.shape[1] if self.input.type.rank > 1 else 1
         if self.multiplier.type.shape not in ((channels,), (1,)):
             raise VerifyError(f"multiplier must have shape {channels} (one per channel) or 1, but is {self.multiplier.type}")
+        if self.scale is not None and not self.scale > 0:
+            raise VerifyError(f"scale must be positive, got {self.scale}")
         _check_zero_point(self.zero_point, self.output.type.element)
 
 
 OPS = (QuantizeOp, DequantizeOp, Conv2dOp, GemmOp, RequantizeOp)
+
+from pimc.dialects import q_canonicalize  # noqa: E402,F401  (registers the canonicalization patterns)

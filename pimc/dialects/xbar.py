@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from pimc.dialects.nn_base import window_output
 from pimc.ir.irdl import (
-    INT, INT_TENSOR, INTS, STR, DeclaredOp, VerifyError, attr, irdl_op, operand, result, variadic_operand,
+    INT, INT_TENSOR, INTS, STR, AttrKind, DeclaredOp, VerifyError, attr, irdl_op, operand, result, variadic_operand,
 )
 from pimc.ir.types import ScalarType, TensorType
 
 I32 = ScalarType("i32")
+INT_LISTS = AttrKind("list of integer lists", lambda v: isinstance(v, tuple) and all(INTS.check(x) for x in v),
+                     lambda v: tuple(map(tuple, v)) if isinstance(v, list) else v)
 
 
 def _range(op: DeclaredOp, name: str) -> tuple[int, int]:
@@ -83,6 +85,9 @@ class MvmOp(DeclaredOp):
     tile = attr(INT, default=None, doc="set by place-tiles")
     ima = attr(INT, default=None, doc="in-situ MAC array within the tile, set by place-tiles")
     xbar = attr(INT, default=None, doc="crossbar within the IMA, set by place-tiles")
+    replicas = attr(INT_LISTS, default=None,
+                    doc="[chip,] tile, ima, xbar of this crossbar in the layer's copies 2..d, set by place-tiles{duplicate}")
+    input_slices = attr(INTS, default=None, doc="input bit widths per DAC step, most significant first, set by slice-inputs")
 
     def verify_(self) -> None:
         if self.input.type.rank != 2:
@@ -92,6 +97,12 @@ class MvmOp(DeclaredOp):
         if self.input_offset + r1 > self.input.type.shape[1]:
             raise VerifyError(f"rows {[r0, r1]} at offset {self.input_offset} run past the input's {self.input.type.shape[1]} columns")
         _expect(self, (self.input.type.shape[0], c1 - c0), I32)
+        bits = self.input.type.element.width
+        if self.input_slices is not None and (sum(self.input_slices) != bits or min(self.input_slices) < 1):
+            raise VerifyError(f"input_slices {list(self.input_slices)} must be positive widths that sum to the input's {bits} bits")
+        size, place = (3, "[tile, ima, xbar]") if self.chip is None else (4, "[chip, tile, ima, xbar]")
+        if self.replicas is not None and any(len(copy) != size for copy in self.replicas):
+            raise VerifyError(f"replicas must each be {place}, got {[list(copy) for copy in self.replicas]}")
 
 
 @irdl_op("xbar.add")

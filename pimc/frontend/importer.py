@@ -21,11 +21,13 @@ import numpy as np
 import onnx
 
 from pimc.diagnostics import error_at
+from pimc.dialects import q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_base import NnOp
 from pimc.dialects.nn_conv import WeightOp
 from pimc.dialects.onnx import RESERVED, OnnxOp, from_onnx_attribute
+from pimc.dialects.q_canonicalize import unsigned_activations
 from pimc.frontend import converters
 from pimc.frontend.load import first_line, load_onnx
 from pimc.frontend.nodes import NONDETERMINISTIC, evaluate, infer_types
@@ -69,6 +71,10 @@ def import_model(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]
     module = Importer(prepare(model, input_shapes), name).run()
     verify(module)
     Canonicalize().apply(module)
+    for func in module.funcs():
+        unsigned_activations(list(func.body.ops))
+    if any(isinstance(op, (q.Conv2dOp, q.GemmOp)) for op in module.walk()):
+        module.attributes["stage"] = "quant"  # the model arrived quantized
     used = {op.ref for op in module.walk() if isinstance(op, WeightOp)}
     module.weights = WeightStore({ref: module.weights[ref] for ref in sorted(used)})
     return module
@@ -159,11 +165,12 @@ class Importer:
             self._take_branch(node, bool(inputs[0].const.reshape(-1)[0]))
             return
         if default_domain and constant and node.op_type not in NONDETERMINISTIC:
-            self._fold(node, inputs)
-            return
-        results = self._convert(node, inputs) if default_domain else None
-        if results is None:
-            results = self._generic(node, inputs)
+            results = self._convert(node, inputs) if node.op_type in converters.KEPT_CONSTANT else None
+            if results is None:
+                self._fold(node, inputs)
+                return
+        else:
+            results = self._convert(node, inputs) or self._generic(node, inputs)
         for name, result in zip([n for n in node.output if n], results):
             self._bind(name, result)
 
@@ -201,7 +208,8 @@ class Importer:
                 self.tensors[name] = self._tensor(output.name)
 
     def _convert(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> list | None:
-        spec = converters.CONVERTERS.get(node.op_type)
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        spec = converters.CONVERTERS.get(key)
         if spec is None or sum(1 for n in node.output if n) > spec.outputs:
             return None
         try:

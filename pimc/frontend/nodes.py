@@ -24,6 +24,9 @@ NONDETERMINISTIC = frozenset(
     {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
 )
 
+# ops whose older versions onnx's reference evaluator lacks, with the first version it implements
+REFERENCE_SINCE = {"QuantizeLinear": 19, "DequantizeLinear": 19}
+
 
 def one_node_model(node: onnx.NodeProto, inputs: list, initializers: list, opsets: dict[str, int]) -> onnx.ModelProto:
     """A model holding only `node`, with the given graph inputs (ValueInfoProto) and initializers."""
@@ -40,6 +43,8 @@ def evaluate(node: onnx.NodeProto, constants: dict[str, np.ndarray], opsets: dic
     feeds = {name: constants[name] for name in node.input if name}
     inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
               for name, a in feeds.items()]
+    if node.op_type in REFERENCE_SINCE and not node.domain:  # the same op for pimc's types, implemented only since then
+        opsets = {**opsets, "": max(opsets.get("", 1), REFERENCE_SINCE[node.op_type])}
     model = one_node_model(node, inputs, [], opsets)
     return [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
 

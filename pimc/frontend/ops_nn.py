@@ -69,7 +69,7 @@ def _two_d(values: tuple, fill: int, n: int) -> tuple:
     return (fill, *values)
 
 
-def _window(X, W, kernel_shape, auto_pad, pads, strides, dilations, any_element: bool = False):
+def window_of(X, W, kernel_shape, auto_pad, pads, strides, dilations, any_element: bool = False):
     """(spatial dims, kernel, strides, dilations, explicit pads) of a conv or pool, or None if pimc declines it."""
     spatial = _spatial(X, W, kernel_shape, any_element)
     if spatial is None:
@@ -82,7 +82,7 @@ def _window(X, W, kernel_shape, auto_pad, pads, strides, dilations, any_element:
 
 @converter("Conv")
 def conv(imp, X, W, B=None, *, auto_pad="NOTSET", dilations=(), group=1, kernel_shape=(), pads=(), strides=()):
-    window = _window(X, W, kernel_shape, auto_pad, pads, strides, dilations)
+    window = window_of(X, W, kernel_shape, auto_pad, pads, strides, dilations)
     if window is None:
         return None
     n, kernel, strides, dilations, pads = window
@@ -136,7 +136,7 @@ def matmul(imp, A, B):
 
 
 def _pool(imp, op_class, X, kernel_shape, auto_pad, pads, strides, dilations, **extra):
-    window = _window(X, None, kernel_shape, auto_pad, pads, strides, dilations, any_element=op_class is MaxPoolOp)
+    window = window_of(X, None, kernel_shape, auto_pad, pads, strides, dilations, any_element=op_class is MaxPoolOp)
     if window is None:
         return None
     n, kernel, strides, dilations, pads = window

@@ -24,8 +24,11 @@ def quantize(interp, op, x):
 
 
 @impl(q.DequantizeOp)
-def dequantize(interp, op, x):
-    return (x.astype(np.int64) - op.zero_point).astype(np.float64) * op.scale
+def dequantize(interp, op, x, scales=None):
+    shifted = (x.astype(np.int64) - op.zero_point).astype(np.float64)
+    if scales is None:
+        return shifted * op.scale
+    return shifted * scales.astype(np.float64).reshape([-1 if i == op.axis else 1 for i in range(x.ndim)])
 
 
 @impl(q.Conv2dOp)

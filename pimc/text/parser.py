@@ -51,6 +51,11 @@ def _attr_dict(text: str) -> tuple[tuple[str, Attr], ...]:
         raise _syntax_error(error, text, "", 0) from None
 
 
+def parse_attr_dict(text: str) -> dict[str, Attr]:
+    """`{a = 1, b = [2, 3]}` as a dict; DiagnosticError on a syntax error."""
+    return dict(_attr_dict(text))
+
+
 def parse_module(text: str, filename: str = "<stdin>", ctx: Context | None = None, line_offset: int = 0) -> ModuleOp:
     """Parse one module; raise DiagnosticError with file:line:col on any error."""
     if not text.strip():

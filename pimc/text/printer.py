@@ -126,3 +126,18 @@ def _symbol(name: str) -> str:
 
 def print_module(module: ModuleOp, generic: bool = False, print_loc: bool = False) -> str:
     return Printer(generic, print_loc).print_module(module)
+
+
+def value_names(module: ModuleOp) -> dict[Value, str]:
+    """Every value's SSA name as the printer spells it (it names values in this order), without the `%`."""
+    names: dict[Value, str] = {}
+    for func in module.funcs():
+        printer = Printer()
+        for value in [*func.arguments, *(r for op in func.walk() for r in op.results)]:
+            names[value] = printer._name(value)[1:]
+    return names
+
+
+def attr_text(attrs: dict) -> str:
+    """An attribute dictionary as the printer writes it: `{kernel = [3, 3], pads = [1, 1, 1, 1]}`."""
+    return _attr_dict(attrs) if attrs else "{}"

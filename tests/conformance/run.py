@@ -30,14 +30,15 @@ from cases import Case, all_cases  # noqa: E402
 from skips import skip_reason  # noqa: E402
 
 
-# In real models these input slots hold shapes, axes, pads, sizes, bounds or BatchNormalization's statistics,
-# and they are constants; the
+# In real models these input slots hold shapes, axes, pads, sizes, bounds, BatchNormalization's statistics,
+# or quantization scales, zero points and weights, and they are constants; the
 # backend cases feed them at run time. pimc compiles for fixed values, so, as `--input-shape` fixes a
 # dimension, the runner binds such graph inputs to the case's values (as initializers) before import.
 CONSTANT_SLOTS = {
     "Reshape": {1}, "Slice": {1, 2, 3, 4}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3}, "Squeeze": {1},
     "Unsqueeze": {1}, "Split": {1}, "ReduceMean": {1}, "Clip": {1, 2}, "Dropout": {1, 2}, "ConstantOfShape": {0},
-    "BatchNormalization": {1, 2, 3, 4},
+    "BatchNormalization": {1, 2, 3, 4}, "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2},
+    "QLinearConv": {1, 2, 3, 4, 5, 6, 7, 8}, "QLinearMatMul": {1, 2, 3, 4, 5, 6, 7},
 }
 
 

@@ -1,0 +1,53 @@
+"""slice-inputs: record on every xbar.mvm the input bits its DACs apply per step, most significant first.
+
+    %m = xbar.mvm(%p) {weights = "fc.matrix", rows = [0, 64], ...} : (tensor<1x64xui8>) -> tensor<1x10xi32>
+  ->
+    %m = xbar.mvm(%p) {..., input_slices = [2, 3, 3]}     (dac-bits=3: 8 bits in 3 DAC steps)
+
+Each slice is one pass of the input through the crossbar; its partial sums are shifted by the
+bits below it and added (targets/crossbar.py). With `dac-bits` the slices are as wide as the DAC
+and the narrow one, if any, is the most significant (`even_slices`); `widths` gives them outright.
+Signed inputs are rejected until an encoding splits them into positive and negative planes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pimc.diagnostics import op_error
+from pimc.dialects import xbar
+from pimc.dialects.builtin import ModuleOp
+from pimc.pass_manager import ModulePass
+from pimc.targets.crossbar import even_slices
+
+
+@dataclass(frozen=True)
+class SliceInputs(ModulePass):
+    """Set every xbar.mvm's input_slices: the input bits applied per DAC step, most significant first."""
+
+    name = "slice-inputs"
+    dac_bits: int = field(default=1, metadata={"doc": "bits a DAC applies per step"})
+    widths: tuple[int, ...] = field(
+        default=(), metadata={"doc": "explicit slice widths, most significant first; they must sum to the input bits"})
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.dac_bits <= 16:
+            raise ValueError(f"dac-bits = {self.dac_bits} is out of range: an integer from 1 to 16")
+        if any(width < 1 for width in self.widths):
+            raise ValueError(f"widths = {list(self.widths)} must each be at least 1")
+
+    def apply(self, module: ModuleOp) -> None:
+        for op in module.walk():
+            if isinstance(op, xbar.MvmOp):
+                op.attributes["input_slices"] = self._slices(op)
+
+    def _slices(self, op: xbar.MvmOp) -> tuple[int, ...]:
+        element = op.input.type.element
+        if element.bounds[0] < 0:
+            raise op_error(op, f"has {element} inputs: signed inputs need positive and negative planes")
+        if not self.widths:
+            return even_slices(element.width, self.dac_bits)
+        if sum(self.widths) != element.width:
+            raise op_error(op, f"widths {list(self.widths)} sum to {sum(self.widths)} bits, "
+                               f"but its {element} inputs have {element.width}")
+        return self.widths

@@ -1,0 +1,183 @@
+"""`pimc compile MODEL --target T -o DIR`: the crossbar program, the IR after each stage, and report.json.
+
+    DIR/program.txt, program.json, cells.npz, constants.npz   the program (docs/isa.md)
+    DIR/ir/0-import.pimc ... 4-place.pimc, DIR/ir/weights.npz  the IR after each stage
+    DIR/report.json                                             counts, energy, latency, area, fidelity
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
+from pimc.commands.opt import add_printing_arguments, instrumentation
+
+HELP = "compile an ONNX model to a crossbar program for a target"
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, help="a target, with options: 'isaac{adc-bits=6 xbar-rows=256}'")
+    parser.add_argument("--target-config", metavar="FILE", help="a TOML file of target options, applied before --target's")
+    parser.add_argument("--calib", metavar="NPZ", default="", help="calibration inputs (default: seeded normal samples)")
+    parser.add_argument("--calib-samples", type=int, default=16, metavar="N",
+                        help="how many inputs quantization calibrates on (default: 16)")
+    add_input_shape_argument(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="the ONNX file")
+    add_target_arguments(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="the output directory")
+    parser.add_argument("--estimate-only", action="store_true", help="report costs without simulating a sample input")
+    parser.add_argument("--json", action="store_true", help="print report.json instead of the summary table")
+    add_printing_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pimc.compiler import compile_model, output_directory
+    from pimc.frontend.importer import host_ops
+    from pimc.targets import load_config
+
+    args.source_name = args.model
+    check_model_path(args.model)
+    config = load_config(args.target, args.target_config)
+    shapes = parse_input_shapes(args.input_shape)
+    with output_directory(args.output) as staging:
+        compiled = compile_model(args.model, config, shapes, args.calib, instrumentation(args), keep_stages=True,
+                                 samples=args.calib_samples)
+        report = build_report(args.model, config, compiled, dict(host_ops(compiled.module)))
+        if not args.estimate_only:
+            report["simulation"] = simulate_sample(args.model, compiled, args.calib)
+        write_outputs(staging, compiled, report)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print_summary(report, args.output)
+    return 0
+
+
+def build_report(model: str, config, compiled, hosted: dict) -> dict:
+    from dataclasses import asdict
+
+    from pimc.targets.cost import estimate
+
+    costs = estimate(compiled.program)
+    program = compiled.program
+    return {
+        "model": model, "target": config.name, "config": asdict(config),
+        "stages": [{"name": name, "pipeline": spec} for name, spec in compiled.pipelines],
+        "totals": costs["totals"], "layers": costs["layers"],
+        "host_ops": [{"op": name, "count": n} for name, n in sorted(hosted.items())],
+        "program": {"instructions": len(program.instructions), "tiles": len(program.tiles),
+                    "crossbars": len(program.crossbars), "constants": len(program.constants)},
+    }
+
+
+def simulate_sample(model: str, compiled, calib: str) -> dict:
+    """Run the program on one sample and the integer reference on the same; report saturation and exactness."""
+    from pimc.compiler import calibration_input
+    from pimc.interp.interpreter import Interpreter
+    from pimc.targets.simulator import Simulator, progress_bar
+
+    func = compiled.module.funcs()[0]
+    inputs = calibration_input(calib, [(a.name_hint, a.type.shape) for a in func.arguments])
+    sim = Simulator(compiled.program, progress_bar("simulating"))
+    sim.run(inputs)
+    reference: dict = {}
+    Interpreter(compiled.module, record=False, observer=lambda v, a: reference.__setitem__(v, a)).run(
+        [inputs[a.name_hint] for a in func.arguments])
+    mismatched = [name for value, name in compiled.buffers.items()
+                  if name in sim.buffers and not _same(sim.buffers[name], reference[value])]
+    by_layer: dict = {}
+    for x in compiled.program.crossbars:
+        stats = sim.stats[x.id]
+        entry = by_layer.setdefault(x.layer, {"layer": x.layer, "adc_converts": 0, "saturated": 0, "fast_path": True})
+        entry["adc_converts"] += stats.adc_converts
+        entry["saturated"] += stats.saturated
+        entry["fast_path"] &= stats.fast
+    for entry in by_layer.values():
+        entry["saturation_rate"] = entry["saturated"] / entry["adc_converts"] if entry["adc_converts"] else 0.0
+    return {
+        "tensors_vs_fp32": _against_fp32(model, compiled, sim.buffers, inputs),
+        "input": f"first sample of {calib}" if calib else "seeded normal (seed 0)",
+        "bit_exact_vs_integer_reference": not mismatched,
+        "mismatched_tensors": mismatched[:10],
+        "saturated_converts": sum(e["saturated"] for e in by_layer.values()),
+        "layers": list(by_layer.values()),
+    }
+
+
+def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict]:
+    """Every tensor of the model that the program computes, against onnxruntime fp32 on the same input."""
+    from pimc.commands.verify import intermediate_names, run_onnxruntime
+    from pimc.commands.verify_target import real_values
+    from pimc.frontend.load import load_onnx
+    from pimc.interp.compare import compare
+
+    model = load_onnx(path)
+    if model.functions:
+        import onnx.inliner
+
+        model = onnx.inliner.inline_local_functions(model)
+    simulated = real_values(compiled, buffers)
+    extra = intermediate_names(model, simulated)
+    compared = extra + [("output", o.name) for o in model.graph.output]
+    fp32 = run_onnxruntime(model, inputs, extra, simulated)
+    return [{"node": node, "tensor": tensor, "cosine": c.cosine, "max_rel_error": c.max_rel_error}
+            for node, tensor in compared if tensor in simulated
+            for c in [compare(tensor, fp32[tensor], simulated[tensor], 0.0, 0.0)]]
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+def write_outputs(directory: str, compiled, report: dict) -> None:
+    compiled.program.write(directory)
+    ir_dir = os.path.join(directory, "ir")
+    os.makedirs(ir_dir)
+    for index, (stage, text) in enumerate(compiled.stages):
+        with open(os.path.join(ir_dir, f"{index}-{stage}.pimc"), "w") as file:
+            file.write(text)
+    compiled.module.weights.save(os.path.join(ir_dir, "weights.npz"))
+    with open(os.path.join(directory, "report.json"), "w") as file:
+        json.dump(report, file, indent=1)
+        file.write("\n")
+
+
+def print_summary(report: dict, directory: str) -> None:
+    t = report["totals"]
+    out = sys.stdout
+    out.write(f"pimc compile {report['model']} --target {report['target']} -> {directory}/\n")
+    rows = [("layer", "op", "crossbars", "MACs", "ADC converts", "energy (nJ)", "latency (us)")]
+    for layer in report["layers"]:
+        rows.append((layer["name"], layer["op"], str(layer["crossbars"]), f"{layer['macs']:,}",
+                     f"{layer['adc_converts']:,}", f"{layer['energy_pj'] / 1e3:.2f}", f"{layer['latency_ns'] / 1e3:.2f}"))
+    rows.append(("total", "", str(t["crossbars"]), f"{t['macs']:,}", f"{t['adc_converts']:,}",
+                 f"{t['energy_pj'] / 1e3:.2f}", f"{t['latency_ns'] / 1e3:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        if index == len(rows) - 1:
+            out.write("  " + "  ".join("-" * w for w in widths) + "\n")
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(row[2:], widths[2:])]
+        out.write("  " + "  ".join(cells) + "\n")
+    out.write(f"  {t['tiles']} tiles, {t['area_mm2']:.2f} mm², {t['converts_per_mac']:.3f} ADC converts per MAC, "
+              f"pipeline interval {t['pipeline_interval_ns'] / 1e3:.2f} us\n")
+    breakdown = ", ".join(f"{k} {v / 1e3:.1f}" for k, v in t["energy_breakdown_pj"].items())
+    out.write(f"  energy by component (nJ): {breakdown}\n")
+    if report["host_ops"]:
+        out.write("  on the host: " + ", ".join(f"{h['op']} ({h['count']})" for h in report["host_ops"]) + "\n")
+    sim = report.get("simulation")
+    if sim:
+        exact = "bit-exact" if sim["bit_exact_vs_integer_reference"] else "NOT bit-exact"
+        out.write(f"  simulated one input ({sim['input']}): {exact} against the integer reference, "
+                  f"{sim['saturated_converts']:,} saturated ADC conversions\n")
+        worst = min(sim["tensors_vs_fp32"], key=lambda t: t["cosine"], default=None)
+        if worst is not None:
+            out.write(f"  against onnxruntime fp32: {len(sim['tensors_vs_fp32'])} tensors, lowest cosine "
+                      f"{worst['cosine']:.6f} at {worst['tensor']}\n")

@@ -1,0 +1,93 @@
+"""`pimc run DIR --input x.npy -o y.npy`: execute a compiled program in the functional simulator.
+
+For a program compiled at batch size 1, an input of N samples along the first axis runs
+sample by sample, and the outputs are joined along that axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from pimc.diagnostics import UserError
+
+HELP = "run a compiled program in the bit-accurate simulator"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("program", metavar="DIR", help="the directory `pimc compile -o` wrote")
+    parser.add_argument("--input", required=True, metavar="FILE",
+                        help="an .npy (one input) or .npz (arrays by input name)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the outputs: .npy (one output) or .npz")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pimc.ir.types import parse_type
+    from pimc.targets.program import read_program
+    from pimc.targets.simulator import Simulator, progress_bar
+
+    program = read_program(args.program)
+    shapes = {name: parse_type(program.buffers[buffer].type).shape for name, buffer in program.inputs}
+    inputs = read_inputs(args.input, shapes)
+    batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
+    sim = Simulator(program, None if batch else progress_bar("simulating"))
+    if batch is None:
+        outputs = sim.run(inputs)
+    else:
+        show = progress_bar("samples")
+        results = []
+        for index in range(batch):
+            results.append(sim.run({name: array[index : index + 1] for name, array in inputs.items()}))
+            if show:
+                show(index + 1, batch)
+        outputs = [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))]
+    saturated = sum(s.saturated for s in sim.stats.values())
+    converts = sum(s.adc_converts for s in sim.stats.values())
+    print(f"pimc run: {batch or 1} sample(s), {converts:,} ADC conversions, {saturated:,} saturated", file=sys.stderr)
+    if args.output:
+        write_outputs(args.output, [name for name, _ in program.outputs], outputs)
+    else:
+        for (name, _), array in zip(program.outputs, outputs):
+            print(f"output {name}: shape {list(array.shape)}\n{np.array2string(array, threshold=64)}")
+    return 0
+
+
+def _batched(inputs: dict, shapes: dict) -> bool:
+    return all(a.shape != tuple(shapes[n]) and shapes[n][:1] == (1,) for n, a in inputs.items())
+
+
+def read_inputs(path: str, shapes: dict) -> dict[str, np.ndarray]:
+    """Arrays by program input name; one array for a one-input program may have any name."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as failure:  # numpy raises OSError, ValueError, EOFError, BadZipFile, ...
+        raise UserError(f"cannot read '{path}': not an .npy or .npz file ({failure})") from None
+    arrays = {"": loaded} if isinstance(loaded, np.ndarray) else {name: loaded[name] for name in loaded.files}
+    if len(shapes) == 1 and len(arrays) == 1:
+        arrays = {next(iter(shapes)): next(iter(arrays.values()))}
+    missing = [name for name in shapes if name not in arrays]
+    if missing:
+        raise UserError(f"'{path}' has no array for input '{missing[0]}' (it has: {', '.join(arrays) or 'nothing'})")
+    for name, shape in shapes.items():
+        array = arrays[name]
+        batch = shape[:1] == (1,) and array.ndim == len(shape) and array.shape[1:] == tuple(shape[1:])
+        if array.shape != tuple(shape) and not batch:
+            raise UserError(f"'{path}': input '{name}' has shape {list(array.shape)}, but the program takes "
+                            f"{list(shape)}" + (" (or N samples along the first axis)" if shape[:1] == (1,) else ""))
+    return {name: arrays[name] for name in shapes}
+
+
+def write_outputs(path: str, names: list[str], outputs: list[np.ndarray]) -> None:
+    if not path.endswith((".npy", ".npz")):
+        raise UserError(f"-o {path}: name an .npy file (one output) or an .npz file (outputs by name)")
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    if path.endswith(".npz"):
+        np.savez(path, **dict(zip(names, outputs)))
+        return
+    if len(outputs) != 1:
+        raise UserError(f"the program has {len(outputs)} outputs; write them to an .npz, not '{path}'")
+    np.save(path, outputs[0])

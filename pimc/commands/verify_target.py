@@ -1,0 +1,169 @@
+"""`pimc verify MODEL --target T`: the simulated program against onnxruntime fp32 and the integer reference.
+
+Three comparisons on the same inputs:
+  - simulator vs integer reference: the program run from its cells against pimc's interpreter of
+    the placed IR (ideal integer MVMs), on every tensor; exact unless an ADC saturated;
+  - simulator vs onnxruntime fp32: cosine, errors and top-1 agreement (with `--all-ops`, per layer);
+  - with `--export-qdq FILE`, simulator vs onnxruntime running the model as executed, in QDQ form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from pimc.commands.import_onnx import parse_input_shapes
+from pimc.commands.verify import cast_input, intermediate_names, random_input, read_inputs, run_onnxruntime
+
+
+def verify_target(args: argparse.Namespace) -> int:
+    report = target_report(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0 if report["ok"] else 1
+
+
+def target_report(args: argparse.Namespace) -> dict:
+    from pimc.compiler import compile_model
+    from pimc.frontend.load import load_onnx
+    from pimc.interp.compare import compare
+    from pimc.interp.interpreter import Interpreter
+    from pimc.targets import load_config
+    from pimc.targets.simulator import Simulator, progress_bar
+
+    config = load_config(args.target, args.target_config)
+    model = load_onnx(args.model)
+    if model.functions:
+        import onnx.inliner
+
+        model = onnx.inliner.inline_local_functions(model)
+    input_shapes = parse_input_shapes(args.input_shape)
+    given = read_inputs(args.inputs, model, input_shapes)
+    shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
+    calib = args.calib or args.inputs or ""
+    compiled = compile_model(args.model, config, shapes, calib, after_stage=_exporter(args.export_qdq),
+                             samples=args.calib_samples)
+    func = compiled.module.funcs()[0]
+    rng = np.random.default_rng(args.seed)
+    feeds = {a.name_hint: random_input(rng, a.type) if a.name_hint not in given
+             else cast_input(given[a.name_hint], a.type, a.name_hint) for a in func.arguments}
+    sim = Simulator(compiled.program, progress_bar("simulating"))
+    outputs = sim.run(feeds)
+
+    reference: dict = {}
+    Interpreter(compiled.module, record=False, observer=lambda v, a: reference.__setitem__(v, a)).run(
+        [feeds[a.name_hint] for a in func.arguments])
+    differing = [name for value, name in compiled.buffers.items()
+                 if name in sim.buffers and not np.array_equal(sim.buffers[name], reference[value], equal_nan=True)]
+    saturated = sum(s.saturated for s in sim.stats.values())
+
+    simulated = real_values(compiled, sim.buffers)
+    extra = intermediate_names(model, simulated) if args.all_ops else []
+    fp32 = run_onnxruntime(model, feeds, extra, simulated)
+    names = [o.name for o in model.graph.output]
+    against_fp32 = [compare(n, fp32[n], o, 0.0, 0.0) for n, o in zip(names, outputs)]
+    layers = [{"node": node, **compare(t, fp32[t], simulated[t], 0.0, 0.0).as_json()} for node, t in extra]
+    report = {
+        "model": args.model, "target": args.target, "calibration": calib or "seeded normal samples",
+        "inputs": {n: f"{'x'.join(map(str, a.shape))} from {args.inputs or f'seeded random (seed {args.seed})'}"
+                   for n, a in feeds.items()},
+        "integer_reference": {"tensors": len(compiled.buffers), "differing": len(differing),
+                              "first_differing": differing[:5], "saturated_converts": saturated,
+                              "exact": not differing},
+        "fp32": [_summary(c) for c in against_fp32],
+        "layers": layers,
+    }
+    if args.export_qdq:
+        import onnx
+
+        qdq = run_onnxruntime(onnx.load(args.export_qdq), feeds, [], {})
+        report["qdq"] = {"file": args.export_qdq,
+                         "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
+    faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above
+    report["ok"] = faithful and all(c.cosine >= args.min_cosine for c in against_fp32)
+    return report
+
+
+def real_values(compiled, buffers: dict) -> dict[str, np.ndarray]:
+    """The simulated tensors by the ONNX names they stand for: float ones as they are, and integer
+    ones named `T_q` as the real values of T, by the scale of the quantize or requantize they come from."""
+    found = {}
+    for value, name in compiled.buffers.items():
+        if not value.name_hint or name not in buffers:
+            continue
+        array = buffers[name]
+        if array.dtype.kind == "f":
+            found[value.name_hint] = array
+            continue
+        scaling = _scaling(value)
+        if value.name_hint.endswith("_q") and scaling is not None:
+            scale, zero_point = scaling
+            found[value.name_hint.removesuffix("_q")] = (scale * (array.astype(np.float64) - zero_point)).astype(np.float32)
+    return found
+
+
+def _scaling(value) -> tuple[float, int] | None:
+    """(scale, zero point) of an integer tensor: from the op that quantized it, through ops that move integers."""
+    from pimc.dialects import q
+
+    op = getattr(value, "op", None)
+    while op is not None:
+        if isinstance(op, q.QuantizeOp) or (isinstance(op, q.RequantizeOp) and op.scale is not None):
+            return op.scale, op.zero_point
+        if isinstance(op, (q.RequantizeOp, q.Conv2dOp, q.GemmOp)) or not op.operands:
+            return None
+        op = getattr(op.operands[0], "op", None)
+    return None
+
+
+def _exporter(path: str | None):
+    """A stage hook that writes the quantized model as QDQ ONNX once `quantize` has run."""
+    if path is None:
+        return None
+
+    def export(stage: str, module) -> None:
+        if stage == "quantize":
+            from pimc.export_qdq import export_qdq
+
+            export_qdq(module, path)
+
+    return export
+
+
+def _summary(c) -> dict:
+    return {**c.as_json(), "top1": None if c.top1 is None else {"agree": c.top1[0], "of": c.top1[1]}}
+
+
+def print_report(report: dict) -> None:
+    out = sys.stdout
+    out.write(f"pimc verify {report['model']} --target {report['target']}  (calibrated on {report['calibration']})\n")
+    for name, description in report["inputs"].items():
+        out.write(f"  input {name}: {description}\n")
+    ref = report["integer_reference"]
+    if ref["exact"]:
+        out.write(f"  simulator vs integer reference: bit-exact on all {ref['tensors']} tensors\n")
+    else:
+        out.write(f"  simulator vs integer reference: {ref['differing']} of {ref['tensors']} tensors differ "
+                  f"(first: {', '.join(ref['first_differing'])}); {ref['saturated_converts']:,} ADC conversions saturated\n")
+    rows = [("against", "output", "max abs err", "max rel err", "cosine", "top-1 agreement")]
+    sections = [("onnxruntime fp32", report["fp32"])]
+    if "qdq" in report:
+        sections.append(("QDQ model", report["qdq"]["outputs"]))
+    for label, comparisons in sections:
+        for c in comparisons:
+            top1 = "-" if c["top1"] is None else f"{100 * c['top1_agreement']:.2f}% ({c['top1']['agree']}/{c['top1']['of']})"
+            rows.append((label, c["name"], f"{c['max_abs_error']:.3g}", f"{c['max_rel_error']:.3g}",
+                         f"{c['cosine']:.6f}", top1))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+    if report["layers"]:
+        out.write("  per layer against onnxruntime fp32:\n")
+        for layer in report["layers"]:
+            out.write(f"    {layer['node']}: cosine {layer['cosine']:.6f}, max rel err {layer['max_rel_error']:.3g}\n")
+    out.write(("ok" if report["ok"] else "MISMATCH") + "\n")

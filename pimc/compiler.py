@@ -1,0 +1,118 @@
+"""The compiler driver: an ONNX model through a target's named stages to a crossbar program.
+
+    compiled = compile_model("model.onnx", load_config("isaac{adc-bits=6}"), {"x": (1, 3, 224, 224)})
+    compiled.program.write("out/")
+
+Stages are pipeline strings the target names (`quantize`, `lower`, `slice`, `place`); the
+program is emitted from the placed module. `stages` keeps each stage's IR text for the dumps.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pimc.diagnostics import UserError
+from pimc.dialects.builtin import ModuleOp
+from pimc.ir.core import Value
+from pimc.options import OptionError
+from pimc.pass_manager import Instrumentation, parse_pipeline, report_timings, run_pipeline
+from pimc.text.printer import print_module
+
+
+@dataclass
+class Compiled:
+    module: ModuleOp  # the placed module: the integer reference runs it
+    program: object  # targets.program.Program
+    buffers: dict[Value, str]  # each IR value's home buffer in the program
+    pipelines: list[tuple[str, str]]  # (stage, pipeline) as run
+    stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, IR text after it)
+
+
+def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instrumentation | None = None,
+                  keep_stages: bool = False, after_stage: Callable[[str, ModuleOp], None] | None = None,
+                  samples: int = 16) -> Compiled:
+    """Import `path` and take it through `config`'s stages to a program, calibrating on `samples` inputs."""
+    from pimc.frontend.importer import import_onnx
+    from pimc.passes import PASSES
+    from pimc.targets.emit import emit_program
+
+    pipelines = config.stages(calib, samples)
+    try:
+        parsed = [parse_pipeline(spec, PASSES) for _, spec in pipelines]  # bad options fail before the import
+    except OptionError as error:
+        raise UserError(str(error)) from None
+    module = import_onnx(path, shapes)
+    if keep_stages:
+        module.attributes["weights"] = "weights.npz"  # the stage dumps are written beside one store
+    stages = [("import", print_module(module))] if keep_stages else []
+    inst = inst or Instrumentation()
+    for index, ((stage, _), passes) in enumerate(zip(pipelines, parsed), start=1):
+        dump_dir = os.path.join(inst.dump_dir, f"{index}-{stage}") if inst.dump_dir else None
+        stage_inst = Instrumentation(**{**inst.__dict__, "dump_dir": dump_dir, "verify_each": False,
+                                        "time_passes": False, "timings": []})
+        run_pipeline(module, passes, stage_inst)
+        inst.timings.extend(stage_inst.timings)
+        if inst.verify_each:  # once per stage: a stage's passes are verified together
+            verify_stage(module, stage)
+        if keep_stages:
+            stages.append((stage, print_module(module)))
+        if after_stage is not None:
+            after_stage(stage, module)
+    if inst.time_passes:
+        report_timings(inst)
+    program, buffers = emit_program(module, config)
+    return Compiled(module, program, buffers, pipelines, stages)
+
+
+def verify_stage(module: ModuleOp, stage: str) -> None:
+    from pimc.diagnostics import Diagnostic, DiagnosticError
+    from pimc.ir.verifier import verify
+
+    try:
+        verify(module)
+    except DiagnosticError as error:
+        d = error.diagnostic
+        raise DiagnosticError(Diagnostic(f"{d.message} [after stage '{stage}']", d.location)) from None
+
+
+def calibration_input(calib: str, module_inputs: list[tuple[str, tuple]], seed: int = 0) -> dict[str, np.ndarray]:
+    """One input per graph input: the first sample of `calib`, else seeded normal values."""
+    rng = np.random.default_rng(seed)
+    arrays = dict(np.load(calib)) if calib else {}
+    chosen = {}
+    for name, shape in module_inputs:
+        array = arrays.get(name, arrays.get("x") if len(module_inputs) == 1 else None)
+        chosen[name] = (array[: shape[0]] if array is not None else rng.standard_normal(shape)).astype(np.float32)
+    return chosen
+
+
+@contextmanager
+def output_directory(path: str):
+    """A fresh directory that appears at `path` only if the block succeeds: no partial output."""
+    if os.path.exists(path) and not _replaceable(path):
+        raise UserError(f"{path}: exists and is not a pimc output directory (no report.json); choose another -o")
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".pimc-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.replace(staging, path)
+
+
+def _replaceable(path: str) -> bool:
+    return os.path.isdir(path) and (not os.listdir(path) or os.path.exists(os.path.join(path, "report.json")))

@@ -1,0 +1,140 @@
+"""The cost model: event counts read off a program, times the target's energy, latency and area tables.
+
+    report = estimate(program)     # report["totals"]["energy_pj"], report["layers"][0]["adc_converts"], ...
+
+Every count is exact for the program (an MVM over V vectors with S input slices activates its
+crossbar V*S times and converts V*S*C cell columns); only the per-event costs come from tables.
+One inference runs the layers one after another, each layer's crossbars in parallel; the
+pipeline interval, the time per inference once the layer pipeline is full, is the slowest
+layer's time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pimc.ir.types import parse_type
+from pimc.targets.program import Program
+
+FLIT_BYTES = 32  # 256-bit eDRAM words and router flits
+
+
+@dataclass
+class Layer:
+    name: str
+    op: str
+    crossbars: set = field(default_factory=set)
+    macs: int = 0
+    activations: int = 0
+    adc_converts: int = 0
+    dac_converts: int = 0
+    latency_ns: float = 0.0
+    energy: dict = field(default_factory=lambda: defaultdict(float))
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "op": self.op, "crossbars": len(self.crossbars), "macs": self.macs,
+                "crossbar_activations": self.activations, "adc_converts": self.adc_converts,
+                "energy_pj": sum(self.energy.values()), "latency_ns": self.latency_ns,
+                "energy_breakdown_pj": dict(sorted(self.energy.items()))}
+
+
+def estimate(program: Program) -> dict:
+    """The report's cost part: per layer, in total, and by component."""
+    c = program.config
+    crossbars = {x.id: x for x in program.crossbars}
+    producers = {i.args["dst"]: i for i in program.instructions if i.op == "vop"}
+    layers: dict[str, Layer] = {}
+    energy: dict[str, float] = defaultdict(float)
+    digital_ns = transfer_ns = 0.0
+    fetched: set = set()
+    counts = defaultdict(int)
+    for i in program.instructions:
+        a = i.args
+        if i.op == "mvm":
+            x = crossbars[a["xbar"]]
+            source = producers.get(a["src"].split("@")[0])
+            kind = "conv" if source is not None and source.args["kind"] == "xbar.im2col" else "gemm"
+            layer = layers.setdefault(x.layer, Layer(x.layer, kind))
+            _mvm_cost(layer, x, a, c, fetched, (i.tile, x.ima))
+        elif i.op == "vop" and i.tile >= 0:
+            elements = parse_type(program.buffers[a["dst"]].type).num_elements
+            moved = sum(program.buffers[s].bytes for s in a["srcs"]) + program.buffers[a["dst"]].bytes
+            energy["digital"] += elements * c["digital_pj"]
+            energy["edram"] += math.ceil(moved / FLIT_BYTES) * c["edram_pj"]
+            counts["digital_ops"] += elements
+            counts["edram_accesses"] += math.ceil(moved / FLIT_BYTES)
+            digital_ns += elements / (c["clock_ghz"] * c["digital_lanes"])
+        elif i.op == "send":
+            flits = math.ceil(a["bytes"] / FLIT_BYTES) * a["hops"]
+            energy["router"] += flits * c["router_pj"]
+            counts["transfer_bytes"] += a["bytes"]
+            counts["router_flits"] += flits
+            transfer_ns += flits / c["clock_ghz"]
+    for layer in layers.values():
+        for component, pj in layer.energy.items():
+            energy[component] += pj
+    mapped_ns = sum(layer.latency_ns for layer in layers.values())
+    tiles = sorted({x.tile + x.chip * c["tiles"] for x in program.crossbars})
+    totals = {
+        "crossbars": len({(x.chip, x.tile, x.ima, x.xbar) for x in program.crossbars}),
+        "tiles": len(tiles),
+        "macs": sum(layer.macs for layer in layers.values()),
+        "adc_converts": sum(layer.adc_converts for layer in layers.values()),
+        "dac_converts": sum(layer.dac_converts for layer in layers.values()),
+        "crossbar_activations": sum(layer.activations for layer in layers.values()),
+        **counts,
+        "energy_pj": sum(energy.values()),
+        "latency_ns": mapped_ns + digital_ns + transfer_ns,
+        "pipeline_interval_ns": max((layer.latency_ns for layer in layers.values()), default=0.0),
+        "area_mm2": len(tiles) * tile_area_um2(c) / 1e6,
+        "energy_breakdown_pj": dict(sorted(energy.items())),
+        "latency_breakdown_ns": {"crossbar_layers": mapped_ns, "digital": digital_ns, "transfers": transfer_ns},
+    }
+    totals["converts_per_mac"] = totals["adc_converts"] / totals["macs"] if totals["macs"] else 0.0
+    return {"totals": totals, "layers": [layer.as_json() for layer in layers.values()]}
+
+
+def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> None:
+    """One MVM instruction's events and their energy and time, added to its layer."""
+    (v0, v1), slices = a["vectors"], len(a["input_slices"])
+    vectors, columns = v1 - v0, x.weights * len(x.cell_widths) * (2 if x.encoding == "differential" else 1)
+    activations = vectors * slices
+    converts = activations * columns
+    layer.crossbars.add(x.id)
+    layer.macs += vectors * x.rows * x.weights
+    layer.activations += activations
+    layer.adc_converts += converts
+    layer.dac_converts += activations * x.rows
+    e = layer.energy
+    e["crossbar"] += activations * c["xbar_read_pj"] * x.rows / c["xbar_rows"]
+    e["dac"] += activations * x.rows * c["dac_pj"]
+    e["adc"] += converts * _adc_pj(c)
+    e["shift_add"] += converts * c["shift_add_pj"]
+    e["digital"] += vectors * x.rows * c["digital_pj"] / c["digital_lanes"]  # the input sum for the offset
+    inputs = (*ima, a["src"], tuple(a["src_cols"]), v0, v1)
+    if inputs not in fetched:  # an IMA's crossbars share the input vectors it fetched
+        fetched.add(inputs)
+        moved = vectors * x.rows * c["input_bits"] / 8
+        e["edram"] += math.ceil(moved / FLIT_BYTES) * c["edram_pj"]
+        e["bus"] += moved * 8 * c["bus_pj_per_bit"]
+    written = vectors * x.weights * c["output_bits"] / 8
+    e["edram"] += math.ceil(written / FLIT_BYTES) * c["edram_pj"]
+    read_ns = max(c["xbar_read_ns"], columns / (c["adcs_per_xbar"] * c["adc_gsps"]))
+    layer.latency_ns = max(layer.latency_ns, activations * read_ns)
+
+
+def _adc_pj(c: dict) -> float:
+    from pimc.targets.isaac.config import ADC_BY_BITS
+
+    return ADC_BY_BITS[c["adc_bits"]][0]
+
+
+def tile_area_um2(c: dict) -> float:
+    """One tile: its IMAs (crossbars, ADCs, DACs, shift-adds, registers), eDRAM and share of a router."""
+    from pimc.targets.isaac.config import ADC_BY_BITS
+
+    xbar = c["xbar_um2"] + c["adcs_per_xbar"] * ADC_BY_BITS[c["adc_bits"]][1] + c["xbar_rows"] * c["dac_um2"]
+    ima = c["xbars_per_ima"] * xbar + 4 * c["shift_add_um2"] + c["ima_buffers_um2"]
+    return c["imas_per_tile"] * ima + c["edram_um2"] + c["router_um2"]

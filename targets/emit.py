@@ -1,0 +1,273 @@
+"""Emit a placed `xbar` module as a crossbar program (docs/isa.md).
+
+    %m = xbar.mvm(%p) {weights = "fc.matrix", rows = [0, 64], cols = [0, 10], tile = 0, ima = 2, xbar = 0, ...}
+  ->
+    program  xbar 3 <- levels[1024:5120]
+    mvm      %m[0:1] = xbar 3 (%p[0:1, 0:64])  input slices [1,1,1,1,1,1,1,1]
+
+Every other op becomes a digital vector op (`vop`) on the tile of its first operand, except that
+an op whose result is larger than its operands (im2col) runs where the crossbars that read it are;
+generic `onnx.*` ops run on the host (tile -1). An operand that lives on another tile is sent
+there first, once. A layer with copies (place-tiles' `replicas`) splits its vectors among them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from pimc.diagnostics import op_error
+from pimc.dialects import nn, xbar
+from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.func import ReturnOp
+from pimc.dialects.onnx import OnnxOp
+from pimc.ir.core import Operation, Value
+from pimc.ir.location import names_of
+from pimc.text.printer import attr_text, value_names
+from pimc.targets.crossbar import even_slices, shifts
+from pimc.targets.program import Buffer, Crossbar, Instruction, Program
+
+HOST = -1
+
+
+def layer_name(op: Operation) -> str:
+    """The ONNX node a layer came from, else its weight matrix."""
+    names = names_of(op.location)
+    return names[0] if names else op.weights
+
+
+@dataclass
+class Emitter:
+    """Builds one program from a placed module."""
+
+    module: ModuleOp
+    config: object  # the target's TargetConfig
+    names: dict[Value, str] = field(default_factory=dict)
+    homes: dict[Value, int] = field(default_factory=dict)  # the tile of each value's home buffer
+    program: Program | None = None
+    _plan: dict[Value, int] = field(default_factory=dict)
+    _copies: dict[tuple, str] = field(default_factory=dict)
+    _cells: dict[tuple, tuple] = field(default_factory=dict)
+    _levels: list[np.ndarray] = field(default_factory=list)  # every crossbar's cells, raveled, in order
+    _flips: list[np.ndarray] = field(default_factory=list)
+    _sizes: tuple[int, int] = (0, 0)  # of the two lists, added up
+
+    def emit(self) -> Program:
+        (func,) = self.module.funcs()
+        self.names = value_names(self.module)
+        self.program = Program(self.module.sym_name or "model", self.config.name, asdict(self.config), [], [], {}, [], [])
+        self._plan = self._tiles(func)
+        for arg in func.arguments:
+            tile = self._plan[arg]
+            self._add(tile, "load", dst=self._buffer(arg, tile), input=arg.name_hint or self.names[arg])
+            self.program.inputs.append((arg.name_hint or self.names[arg], self.names[arg]))
+        for op in func.body.ops:
+            if isinstance(op, ReturnOp):
+                self._outputs(op)
+            elif isinstance(op, xbar.MvmOp):
+                self._mvm(op)
+            elif not isinstance(op, nn.WeightOp):  # constants are loaded where they are first used
+                self._vop(op, self._plan[op.results[0]] if op.results else 0)
+        loading = [i for i in self.program.instructions if i.op == "program"]  # cells are written before any run
+        running = [i for i in self.program.instructions if i.op != "program"]
+        self.program.instructions = [Instruction(seq, i.tile, i.op, i.args) for seq, i in enumerate(loading + running)]
+        self.program.cells = {"levels": np.concatenate([np.zeros(0, np.uint8), *self._levels]),
+                              "flipped": np.concatenate([np.zeros(0, bool), *self._flips])}
+        return self.program
+
+    def _tiles(self, func) -> dict[Value, int]:
+        """Home tile of every value: that of its first operand's, or, for a value that feeds crossbars and
+        is larger than its operands (im2col's patches), that of the first crossbars it feeds."""
+        plan: dict[Value, int] = {}
+        for op in reversed(list(func.body.ops)):
+            if isinstance(op, xbar.MvmOp) and _expands(op.input):
+                plan[op.input] = _global_tile(op, self.config)
+        for op in func.body.ops:
+            if isinstance(op, xbar.MvmOp):
+                plan[op.result] = _global_tile(op, self.config)
+                continue
+            placed = [plan[v] for v in op.operands if plan.get(v, HOST) != HOST]
+            for value in op.results:
+                plan.setdefault(value, HOST if isinstance(op, OnnxOp) else placed[0] if placed else 0)
+        for arg in func.arguments:
+            users = [op for op in arg.users if op.results]
+            plan.setdefault(arg, plan[users[0].results[0]] if users else 0)
+        return plan
+
+    def _add(self, tile: int, op: str, **args) -> None:
+        self.program.instructions.append(Instruction(len(self.program.instructions), tile, op, args))
+
+    def _buffer(self, value: Value, tile: int, name: str | None = None) -> str:
+        name = name or self.names[value]
+        size = math.ceil(value.type.num_elements * value.type.element.width / 8)
+        self.program.buffers[name] = Buffer(name, str(value.type), tile, size)
+        self.homes.setdefault(value, tile)
+        return name
+
+    def _on(self, value: Value, tile: int, rows: tuple[int, int] | None = None) -> str:
+        """The name of `value`'s buffer on `tile`, sending it there (once) if it lives elsewhere."""
+        if value not in self.homes and isinstance(getattr(value, "op", None), nn.WeightOp):
+            self._constant(value.op, tile)
+        home = self.homes[value]
+        if home == tile:
+            return self.names[value]
+        key = (value, tile, rows)  # copies of a layer on one tile each receive their own rows
+        if key not in self._copies:
+            name = f"{self.names[value]}@{'host' if tile == HOST else f't{tile}'}"
+            self._buffer(value, tile, name)
+            self._send(value, home, tile, name, rows)
+            self._copies[key] = name
+        return self._copies[key]
+
+    def _send(self, value: Value, source: int, target: int, name: str, rows: tuple[int, int] | None) -> None:
+        size = self.program.buffers[self.names[value]].bytes
+        if rows is not None:
+            size = math.ceil(size * (rows[1] - rows[0]) / value.type.shape[0])
+        hops = _hops(source, target, self.config)
+        args = {"src": self.names[value], "dst": name, "to": target, "bytes": size, "hops": hops}
+        self._add(source, "send", **args, **({"rows": list(rows)} if rows else {}))
+        self._add(target, "recv", dst=name, **{"from": source})
+
+    # ------------------------------------------------------------------ instructions
+
+    def _constant(self, op: nn.WeightOp, tile: int) -> None:
+        array = self.module.weights[op.ref].reshape(op.result.type.shape)
+        key = op.ref
+        self.program.constants[key] = array.astype(op.result.type.element.numpy_dtype())
+        self._add(tile, "const", dst=self._buffer(op.result, tile), key=key)
+
+    def _vop(self, op: Operation, tile: int) -> None:
+        if op.regions:
+            raise op_error(op, "has regions; a crossbar program cannot run it")
+        if len(op.results) != 1:
+            raise op_error(op, f"has {len(op.results)} results; the digital unit's ops have one")
+        srcs = [self._on(v, tile) for v in op.operands]
+        types = f"({', '.join(str(v.type) for v in op.operands)}) -> {op.results[0].type}"
+        self._add(tile, "vop", kind=op.op_name, srcs=srcs, dst=self._buffer(op.results[0], tile),
+                  attrs=attr_text(dict(op.attributes)), type=types)
+
+    def _outputs(self, op: ReturnOp) -> None:
+        for index, value in enumerate(op.operands):
+            name = self.names[value]
+            output = value.name_hint or f"output{index}"
+            self._add(self.homes[value], "store", src=name, output=output)
+            self.program.outputs.append((output, name))
+
+    def _mvm(self, op: xbar.MvmOp) -> None:
+        if op.tile is None or op.input_slices is None:
+            raise op_error(op, "is not placed and input-sliced; run slice-inputs and place-tiles first")
+        vectors = op.input.type.shape[0]
+        places = [_place(op)] + [tuple(p) for p in (op.replicas or ())]
+        dst = self._buffer(op.result, _global_tile(op, self.config))
+        copies = len(places)
+        for copy, place in enumerate(places):
+            v0, v1 = copy * vectors // copies, (copy + 1) * vectors // copies  # place-tiles' rule
+            if v0 == v1:
+                continue
+            crossbar = self._crossbar(op, place)
+            tile = _tile_of(place, self.config)
+            src = self._on(op.input, tile, None if copy == 0 else (v0, v1))
+            out = dst if copy == 0 else f"{dst}@t{tile}"
+            if copy:
+                self.program.buffers[out] = Buffer(out, str(op.result.type), tile, self.program.buffers[dst].bytes)
+            r0, r1 = op.rows
+            self._add(tile, "mvm", xbar=crossbar.id, src=src, dst=out, vectors=[v0, v1],
+                      src_cols=[op.input_offset + r0, op.input_offset + r1], input_slices=list(op.input_slices))
+            if copy:
+                size = math.ceil(self.program.buffers[dst].bytes * (v1 - v0) / vectors)
+                args = {"src": out, "dst": dst, "to": self.homes[op.result], "bytes": size,
+                        "hops": _hops(tile, self.homes[op.result], self.config), "rows": [v0, v1]}
+                self._add(tile, "send", **args)
+                self._add(self.homes[op.result], "recv", dst=dst, **{"from": tile})
+
+    def _crossbar(self, op: xbar.MvmOp, place: tuple[int, ...]) -> Crossbar:
+        config = self.config
+        (r0, r1), (c0, c1) = op.rows, op.cols
+        widths = even_slices(op.weight_bits, config.cell_bits)
+        levels, flipped, per_weight, offset = self._chunk_cells(op, widths)
+        columns = slice(c0 * per_weight, c1 * per_weight)
+        index = len(self.program.crossbars)
+        cells = np.ascontiguousarray(levels[:, columns]).ravel()
+        start, first_flip = self._sizes
+        self._levels.append(cells)
+        self._flips.append(flipped[columns])
+        self._sizes = (start + len(cells), first_flip + len(self._flips[-1]))
+        chip, tile, ima, slot = place if len(place) == 4 else (0, *place)
+        crossbar = Crossbar(index, layer_name(op), chip, tile, ima, slot, r1 - r0, c1 - c0, widths, config.signed_encoding,
+                            offset, (start, start + len(cells)), (first_flip, first_flip + len(self._flips[-1])))
+        self.program.crossbars.append(crossbar)
+        self._add(_tile_of(place, config), "program", xbar=index, cells=list(crossbar.cells))
+        return crossbar
+
+    def _chunk_cells(self, op: xbar.MvmOp, widths: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Cell levels of rows [r0, r1) of a weight matrix, every column, as stored (ISAAC's inversion applied
+        per cell column over these rows), the flipped bits, cell columns per weight, and the offset; once per chunk."""
+        key = (op.weights, op.weight_bits, widths, *op.rows)
+        if key not in self._cells:
+            matrix = self.module.weights[op.weights]
+            levels, offset = cell_levels(matrix[op.rows[0] : op.rows[1]], op.weight_bits, widths, self.config.signed_encoding)
+            maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), levels.shape[1] // len(widths))
+            flipped = np.zeros(levels.shape[1], bool)
+            if self.config.column_flip:
+                flipped = levels.sum(axis=0, dtype=np.int64) * 2 > maxima.astype(np.int64) * levels.shape[0]
+                levels = np.where(flipped, maxima - levels, levels)
+            self._cells[key] = (levels, flipped, levels.shape[1] // matrix.shape[1], offset)
+        return self._cells[key]
+
+
+def cell_levels(matrix: np.ndarray, bits: int, widths: tuple[int, ...], encoding: str) -> tuple[np.ndarray, int]:
+    """Cell levels (rows x cell columns, weight-major, uint8) of a signed integer matrix, and the offset added.
+
+    offset: w + 2^(bits-1) sliced; differential: |w| sliced into a positive and a negative plane.
+    """
+    rows, weights = matrix.shape
+    count = len(widths)
+    if encoding == "offset":
+        offset = 1 << (bits - 1)
+        planes = [matrix.astype(np.int32) + offset]
+    else:
+        offset = 0
+        planes = [np.maximum(matrix, 0).astype(np.int32), np.maximum(-matrix, 0).astype(np.int32)]
+    stride = count * len(planes)
+    levels = np.empty((rows, weights * stride), np.uint8)
+    for p, plane in enumerate(planes):
+        for j, (shift, width) in enumerate(zip(shifts(widths), widths)):
+            levels[:, p * count + j :: stride] = (plane >> shift) & ((1 << width) - 1)
+    return levels, offset
+
+
+def _expands(value: Value) -> bool:
+    """An op's result holds more elements than its operands together: cheaper to send the operands."""
+    producer = getattr(value, "op", None)
+    return producer is not None and value.type.num_elements > sum(v.type.num_elements for v in producer.operands)
+
+
+def _place(op: xbar.MvmOp) -> tuple[int, ...]:
+    return (op.chip, op.tile, op.ima, op.xbar) if op.chip is not None else (op.tile, op.ima, op.xbar)
+
+
+def _tile_of(place: tuple[int, ...], config) -> int:
+    """Tiles are numbered across chips: chip c's tile t is c * tiles + t."""
+    return place[0] * config.tiles + place[1] if len(place) == 4 else place[0]
+
+
+def _global_tile(op: xbar.MvmOp, config) -> int:
+    return _tile_of(_place(op), config)
+
+
+def _hops(source: int, target: int, config) -> int:
+    """Manhattan distance on each chip's square mesh of tiles; the host and other chips are one link away."""
+    if HOST in (source, target) or source // config.tiles != target // config.tiles:
+        return 1
+    side = math.ceil(math.sqrt(config.tiles))
+    a, b = source % config.tiles, target % config.tiles
+    return abs(a // side - b // side) + abs(a % side - b % side)
+
+
+def emit_program(module: ModuleOp, config) -> tuple[Program, dict[Value, str]]:
+    """The program of a placed module, and each IR value's home buffer."""
+    emitter = Emitter(module, config)
+    program = emitter.emit()
+    return program, {v: emitter.names[v] for v in emitter.homes}

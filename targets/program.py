@@ -1,0 +1,212 @@
+"""A crossbar program: per-tile instruction streams, the crossbars' cell contents and the constants.
+
+A program directory holds `program.json` (what the simulator reads), `program.txt` (the same
+program for people), `cells.npz` (every crossbar's cell levels, one after another) and `constants.npz`
+(digital operands: biases, requantization multipliers). docs/isa.md defines the instructions:
+
+    7  mvm   %acc[0:64, 0:16] += xbar 0 (%patches[0:64, 0:9])  input slices [1,1,1,1,1,1,1,1]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from pimc.diagnostics import UserError
+
+FORMAT = "pimc-program/1"
+FIELDS = {  # each opcode's fields (docs/isa.md)
+    "program": ("xbar", "cells"), "load": ("dst", "input"), "const": ("dst", "key"),
+    "mvm": ("xbar", "src", "dst", "vectors", "src_cols", "input_slices"),
+    "vop": ("kind", "srcs", "dst", "attrs", "type"), "send": ("src", "dst", "to", "bytes", "hops"),
+    "recv": ("dst", "from"), "store": ("src", "output"),
+}
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A tensor in a tile's eDRAM (tile -1: the host)."""
+
+    name: str
+    type: str  # an IR tensor type: tensor<64x9xui8>
+    tile: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Crossbar:
+    """One crossbar and what is programmed into it.
+
+    Cell column j of weight column n is `n * slices + j` (slices most significant first; with
+    differential encoding the positive slices come first, then the negative ones). A column
+    whose `flipped` bit is set holds `max_level - level`: ISAAC's inversion that keeps column
+    sums within half the ADC's range.
+    """
+
+    id: int
+    layer: str
+    chip: int
+    tile: int
+    ima: int
+    xbar: int
+    rows: int  # rows in use
+    weights: int  # weight columns in use
+    cell_widths: tuple[int, ...]  # bits per cell slice, most significant first
+    encoding: str  # "offset" or "differential"
+    offset: int  # added to every weight before slicing ("offset" encoding)
+    cells: tuple[int, int]  # [start, stop) of cells.npz's `levels`: rows x cell columns, row by row
+    flipped: tuple[int, int]  # [start, stop) of cells.npz's `flipped`: one bit per cell column
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One step of a tile's stream; `op` is one of docs/isa.md's opcodes, `args` its fields."""
+
+    seq: int
+    tile: int
+    op: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Program:
+    model: str
+    target: str
+    config: dict
+    inputs: list[tuple[str, str]]  # (graph input name, buffer)
+    outputs: list[tuple[str, str]]
+    buffers: dict[str, Buffer]
+    crossbars: list[Crossbar]
+    instructions: list[Instruction]
+    cells: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    constants: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def levels(self, x: Crossbar) -> np.ndarray:
+        """A crossbar's cell levels, rows x cell columns."""
+        start, stop = x.cells
+        return self.cells["levels"][start:stop].reshape(x.rows, -1)
+
+    def flipped(self, x: Crossbar) -> np.ndarray:
+        start, stop = x.flipped
+        return self.cells["flipped"][start:stop]
+
+    def stream(self, tile: int) -> list[Instruction]:
+        return [i for i in self.instructions if i.tile == tile]
+
+    @property
+    def tiles(self) -> list[int]:
+        return sorted({i.tile for i in self.instructions})
+
+    def as_json(self) -> dict:
+        return {
+            "format": FORMAT, "model": self.model, "target": self.target, "config": self.config,
+            "inputs": [list(pair) for pair in self.inputs], "outputs": [list(pair) for pair in self.outputs],
+            "buffers": [asdict(b) for b in self.buffers.values()],
+            "crossbars": [asdict(x) for x in self.crossbars],
+            "tiles": [{"tile": t, "instructions": [{"seq": i.seq, "op": i.op, **i.args} for i in self.stream(t)]}
+                      for t in self.tiles],
+        }
+
+    def write(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "program.json"), "w") as file:
+            file.write(json.dumps(self.as_json(), separators=(",", ":")) + "\n")  # the C encoder: no indent
+        with open(os.path.join(directory, "program.txt"), "w") as file:
+            file.write(program_text(self))
+        _save_npz(os.path.join(directory, "cells.npz"), self.cells)
+        _save_npz(os.path.join(directory, "constants.npz"), self.constants)
+
+
+def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed .npz in a fixed order with fixed timestamps, so equal programs give equal bytes."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+
+
+def read_program(directory: str) -> Program:
+    """The program `pimc compile` wrote to `directory`; UserError if it is missing or not one."""
+    path = os.path.join(directory, "program.json")
+    try:
+        with open(path) as file:
+            data = json.load(file)
+    except FileNotFoundError:
+        raise UserError(f"{directory}: no program.json here; give the directory `pimc compile -o` wrote") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}:{error.colno}: not a pimc program: {error.msg}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{path}: not a pimc program (expected \"format\": \"{FORMAT}\")")
+    try:
+        cells = dict(np.load(os.path.join(directory, "cells.npz")))
+        constants = dict(np.load(os.path.join(directory, "constants.npz")))
+    except OSError as error:
+        raise UserError(f"{directory}: cannot read the program's arrays: {error}") from None
+    instructions = []
+    for stream in data["tiles"]:
+        for entry in stream["instructions"]:
+            args = {k: v for k, v in entry.items() if k not in ("seq", "op")}
+            instruction = Instruction(entry.get("seq", -1), stream["tile"], entry.get("op", ""), args)
+            _check(instruction, path)
+            instructions.append(instruction)
+    instructions.sort(key=lambda i: i.seq)
+    crossbars = [Crossbar(**{**x, **{k: tuple(x[k]) for k in ("cell_widths", "cells", "flipped")}}) for x in data["crossbars"]]
+    return Program(data["model"], data["target"], data["config"], [tuple(p) for p in data["inputs"]],
+                   [tuple(p) for p in data["outputs"]], {b["name"]: Buffer(**b) for b in data["buffers"]},
+                   crossbars, instructions, cells, constants)
+
+
+def _check(i: Instruction, path: str) -> None:
+    if i.op not in FIELDS:
+        raise UserError(f"{path}: instruction {i.seq} on tile {i.tile}: unknown opcode '{i.op}' "
+                        f"(opcodes: {', '.join(FIELDS)})")
+    missing = [name for name in FIELDS[i.op] if name not in i.args]
+    if missing:
+        raise UserError(f"{path}: instruction {i.seq} on tile {i.tile}: '{i.op}' lacks field '{missing[0]}'")
+
+
+def program_text(program: Program) -> str:
+    """The readable listing: a header, the crossbars, then each tile's stream."""
+    lines = [f"; pimc crossbar program: {program.model} on {program.target}",
+             f"; {len(program.crossbars)} crossbars on {len(program.tiles)} tiles (tile -1 is the host)", ""]
+    for x in program.crossbars:
+        widths = ",".join(map(str, x.cell_widths))
+        lines.append(f"xbar {x.id}: chip {x.chip} tile {x.tile} ima {x.ima} xbar {x.xbar}  {x.layer}  "
+                     f"{x.rows} rows x {x.weights} weights, cells [{widths}] {x.encoding}")
+    for tile in program.tiles:
+        lines += ["", "host:" if tile < 0 else f"tile {tile}:"]
+        lines += [f"  {i.seq:<5} {format_instruction(i)}" for i in program.stream(tile)]
+    return "\n".join(lines) + "\n"
+
+
+def format_instruction(i: Instruction) -> str:
+    a = i.args
+    if i.op == "mvm":
+        (v0, v1), (r0, r1) = a["vectors"], a["src_cols"]
+        slices = ",".join(map(str, a["input_slices"]))
+        return (f"mvm      %{a['dst']}[{v0}:{v1}] = xbar {a['xbar']} (%{a['src']}[{v0}:{v1}, {r0}:{r1}])"
+                f"  input slices [{slices}]")
+    if i.op == "vop":
+        operands = ", ".join(f"%{name}" for name in a["srcs"])
+        unit = "host" if i.tile < 0 else "vop"
+        return f"{unit:<8} %{a['dst']} = {a['kind']}({operands}) {a['attrs']} : {a['type']}".replace(" {} :", " :")
+    if i.op == "load":
+        return f"load     %{a['dst']} <- input \"{a['input']}\""
+    if i.op == "const":
+        return f"const    %{a['dst']} <- constants[\"{a['key']}\"]"
+    if i.op == "send":
+        rows = f"[{a['rows'][0]}:{a['rows'][1]}]" if "rows" in a else ""
+        return f"send     %{a['src']}{rows} -> %{a['dst']} on tile {a['to']} ({a['bytes']} bytes, {a['hops']} hops)"
+    if i.op == "recv":
+        return f"recv     %{a['dst']} <- tile {a['from']}"
+    if i.op == "store":
+        return f"store    %{a['src']} -> output \"{a['output']}\""
+    if i.op == "program":
+        return f"program  xbar {a['xbar']} <- levels[{a['cells'][0]}:{a['cells'][1]}]"
+    raise ValueError(f"unknown instruction {i.op}")

@@ -1,0 +1,289 @@
+"""The functional simulator: runs a crossbar program (docs/isa.md) bit by bit, from its cells.
+
+    sim = Simulator(read_program("out/"))
+    outputs = sim.run({"x": image})         # sim.stats: per crossbar activations, converts, saturations
+
+An `mvm` drives each input slice onto the crossbar's rows, sums every cell column in the
+analog domain, converts the sums with a saturating ADC, undoes ISAAC's column inversion,
+shifts and adds the slices, and subtracts the weight offset times the input sum. When the
+ADC provably cannot saturate for a crossbar, the same integers come from one matrix product
+of the inputs with the weights the cells hold (the fast path). Digital ops (`vop`) run the
+semantics of the IR op they name, from pimc's interpreter.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pimc.context import Context
+from pimc.diagnostics import UserError
+from pimc.interp.interpreter import IMPLS
+from pimc.ir.core import Operation, Value
+from pimc.ir.location import UnknownLoc
+from pimc.ir.types import parse_type
+from pimc.text.parser import parse_attr_dict
+from pimc.targets.crossbar import shifts
+from pimc.targets.program import Crossbar, Instruction, Program
+
+
+@dataclass
+class CrossbarStats:
+    """What one crossbar did over a run."""
+
+    activations: int = 0
+    adc_converts: int = 0
+    saturated: int = 0  # conversions that clipped
+    fast: bool = True  # every MVM took the provably exact path
+
+
+@dataclass
+class LoadedCrossbar:
+    """A crossbar's cells, ready to compute: levels as stored, and how columns recombine into weights."""
+
+    spec: Crossbar
+    levels: np.ndarray  # rows x cell columns, float64
+    flipped: np.ndarray  # bool per cell column
+    maxima: np.ndarray  # largest level of each cell column
+    column_scale: np.ndarray  # per cell column of one weight: +-2^shift of its slice
+    stored: np.ndarray  # rows x weights: the (offset) weights the cells hold
+    largest_column: float  # the largest sum of one cell column's levels
+
+    @classmethod
+    def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
+        levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
+        widths, count = spec.cell_widths, len(spec.cell_widths)
+        planes = 2 if spec.encoding == "differential" else 1
+        maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), spec.weights * planes)
+        true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, planes, count)
+        scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
+        stored = np.einsum("rnpc,pc->rn", true_levels, scale)
+        largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
+        return cls(spec, levels.astype(np.float64), flipped, maxima.astype(np.float64), scale.ravel(), stored, largest)
+
+    @property
+    def combine(self) -> np.ndarray:
+        """Cell columns x weights: the signed power of two each column's sum is worth."""
+        per_weight = len(self.column_scale)
+        column = np.arange(self.levels.shape[1])
+        combine = np.zeros((self.levels.shape[1], self.spec.weights))
+        combine[column, column // per_weight] = self.column_scale[column % per_weight]
+        return combine
+
+    def never_clips(self, input_widths: tuple[int, ...], adc_bits: int, adc_step: int) -> bool:
+        """No column sum can exceed the ADC's range, so conversion is exact."""
+        largest_input = max((1 << w) - 1 for w in input_widths)
+        return adc_step == 1 and largest_input * self.largest_column <= (1 << adc_bits) - 1
+
+    def count(self, vectors: int, input_widths: tuple[int, ...], stats: CrossbarStats) -> None:
+        """Every activation converts every cell column."""
+        stats.activations += vectors * len(input_widths)
+        stats.adc_converts += vectors * len(input_widths) * self.levels.shape[1]
+
+    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
+            stats: CrossbarStats) -> np.ndarray:
+        """x (vectors x rows, unsigned integers) times the weights the cells hold, as the datapath computes it."""
+        self.count(x.shape[0], input_widths, stats)
+        if self.never_clips(input_widths, adc_bits, adc_step):
+            product = x.astype(np.float64) @ self.stored
+        else:
+            stats.fast = False
+            product = self._sliced(x, input_widths, adc_bits, adc_step, stats) @ self.combine
+        return np.rint(product).astype(np.int64) - self.spec.offset * x.sum(axis=1, keepdims=True)
+
+    def _sliced(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
+                stats: CrossbarStats) -> np.ndarray:
+        """Per cell column: the shift-added ADC codes over every input slice, inversion undone."""
+        max_code = (1 << adc_bits) - 1
+        total = np.zeros((x.shape[0], self.levels.shape[1]))
+        for width, shift in zip(input_widths, shifts(input_widths)):
+            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float64)
+            sums = bits @ self.levels  # the analog column sums
+            codes = np.floor(sums / adc_step)
+            stats.saturated += int(np.count_nonzero(codes > max_code))
+            converted = np.minimum(codes, max_code) * adc_step
+            driven = bits.sum(axis=1, keepdims=True)  # the input-sum unit's count of what was driven
+            total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
+        return total
+
+
+@dataclass(frozen=True)
+class FastGroup:
+    """Crossbars that read the same input vectors, their stored weights side by side."""
+
+    instructions: list[Instruction]
+    stored: np.ndarray  # rows x all their weights; float32 where every product is exact in it
+    columns: list[tuple[int, int]]  # each crossbar's columns of `stored`
+    offsets: list[int]
+
+    @classmethod
+    def build(cls, run: list[Instruction], crossbars: dict[int, LoadedCrossbar]) -> FastGroup:
+        parts = [crossbars[i.args["xbar"]] for i in run]
+        stored = np.hstack([p.stored for p in parts])
+        widest = (1 << sum(run[0].args["input_slices"])) - 1
+        exact_in_float32 = widest * float(np.abs(stored).max(initial=0)) * stored.shape[0] < 2**24
+        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
+        return cls(run, stored.astype(np.float32 if exact_in_float32 else np.float64),
+                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])], [p.spec.offset for p in parts])
+
+
+def _inputs_of(i: Instruction) -> tuple:
+    a = i.args
+    return i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"])
+
+
+@dataclass
+class Simulator:
+    """Executes a program's instructions in sequence order; `buffers` holds every tile's tensors."""
+
+    program: Program
+    progress: Callable[[int, int], None] | None = None
+    crossbars: dict[int, LoadedCrossbar] = field(default_factory=dict)
+    stats: dict[int, CrossbarStats] = field(default_factory=dict)
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    _ops: dict[int, Operation] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict)
+    _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
+    _grouped: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.crossbars = {x.id: LoadedCrossbar.load(x, self.program) for x in self.program.crossbars}
+        self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
+        config = self.program.config
+        self.adc = (config["adc_bits"], config.get("adc_step", 1))
+        self._plan_groups()
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The program's outputs on `inputs` (by graph input name)."""
+        self.buffers = {}
+        steps = self.program.instructions
+        for index, instruction in enumerate(steps):
+            getattr(self, f"_{instruction.op}")(instruction, inputs)
+            if self.progress is not None:
+                self.progress(index + 1, len(steps))
+        return [self.buffers[name] for _, name in self.program.outputs]
+
+    def _load(self, i: Instruction, inputs: dict[str, np.ndarray]) -> None:
+        name, buffer = i.args["input"], self.program.buffers[i.args["dst"]]
+        if name not in inputs:
+            raise UserError(f"the program needs input '{name}' (given: {', '.join(inputs) or 'none'})")
+        expected = parse_type(buffer.type)
+        array = np.asarray(inputs[name])
+        if array.shape != expected.shape:
+            raise UserError(f"input '{name}' has shape {list(array.shape)}, but the program takes {expected}")
+        self.buffers[i.args["dst"]] = array.astype(expected.element.numpy_dtype())
+
+    def _const(self, i: Instruction, inputs) -> None:
+        self.buffers[i.args["dst"]] = self.program.constants[i.args["key"]]
+
+    def _program(self, i: Instruction, inputs) -> None:
+        """Cells are written when the program loads; a crossbar keeps them for every inference."""
+
+    def _send(self, i: Instruction, inputs) -> None:
+        a = i.args
+        source = self.buffers[a["src"]]
+        if "rows" not in a:
+            self.buffers[a["dst"]] = source
+            return
+        v0, v1 = a["rows"]
+        target = self.buffers.setdefault(a["dst"], np.zeros_like(source))
+        target[v0:v1] = source[v0:v1]
+
+    def _recv(self, i: Instruction, inputs) -> None:
+        if i.args["dst"] not in self.buffers:
+            raise RuntimeError(f"instruction {i.seq}: %{i.args['dst']} was never sent")
+
+    def _store(self, i: Instruction, inputs) -> None:
+        """The output stays in its buffer; `run` returns it."""
+
+    def _mvm(self, i: Instruction, inputs) -> None:
+        a = i.args
+        (v0, v1), (c0, c1), widths = a["vectors"], a["src_cols"], tuple(a["input_slices"])
+        x = self.buffers[a["src"]][v0:v1, c0:c1]
+        group = self._groups.get(i.seq)
+        if group is not None:
+            self._fast_group(group, x, widths)
+        elif i.seq not in self._grouped:
+            crossbar = self.crossbars[a["xbar"]]
+            self._output(a["dst"], v0, v1, crossbar.mvm(x.astype(np.int64), widths, *self.adc, self.stats[a["xbar"]]))
+
+    def _fast_group(self, group: FastGroup, x: np.ndarray, widths: tuple[int, ...]) -> None:
+        """One matrix product for crossbars that read the same inputs and provably never clip."""
+        product = np.rint(x.astype(group.stored.dtype) @ group.stored).astype(np.int64)
+        sums = x.sum(axis=1, dtype=np.int64)[:, None]
+        for i, (start, stop), offset in zip(group.instructions, group.columns, group.offsets):
+            v0, v1 = i.args["vectors"]
+            self.crossbars[i.args["xbar"]].count(v1 - v0, widths, self.stats[i.args["xbar"]])
+            self._output(i.args["dst"], v0, v1, product[:, start:stop] - offset * sums)
+
+    def _output(self, name: str, v0: int, v1: int, rows: np.ndarray) -> None:
+        out = self.buffers.get(name)
+        if out is None:
+            out = self.buffers[name] = np.zeros((self.program_rows(name), rows.shape[1]), np.int64)
+        out[v0:v1] = rows
+
+    def _plan_groups(self) -> None:
+        """MVMs over the same input vectors whose crossbars provably never clip: one product each.
+
+        Buffers are written once per run, so a group may compute every member's output at its first.
+        """
+        runs: dict[tuple, list[Instruction]] = {}
+        for i in self.program.instructions:
+            if i.op == "mvm" and self._fast(i):
+                runs.setdefault(_inputs_of(i), []).append(i)
+        for run in runs.values():
+            if len(run) > 1:
+                self._groups[run[0].seq] = FastGroup.build(run, self.crossbars)
+                self._grouped.update(j.seq for j in run)
+
+    def _fast(self, i: Instruction) -> bool:
+        return self.crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), *self.adc)
+
+    def program_rows(self, name: str) -> int:
+        return parse_type(self.program.buffers[name].type).shape[0]
+
+    def _vop(self, i: Instruction, inputs) -> None:
+        op = self._ops.get(i.seq) or self._ops.setdefault(i.seq, _digital_op(i))
+        function = next(IMPLS[c] for c in type(op).__mro__ if c in IMPLS)
+        with np.errstate(all="ignore"):
+            result = function(self, op, *(self.buffers[name] for name in i.args["srcs"]))
+        result = result[0] if isinstance(result, (list, tuple)) else result
+        self.buffers[i.args["dst"]] = np.asarray(result).astype(op.results[0].type.element.numpy_dtype(), copy=False)
+
+    @property
+    def cache(self) -> dict:
+        """Per-op state the interpreter's implementations keep (onnx's reference evaluators)."""
+        return self._cache
+
+
+def _digital_op(i: Instruction) -> Operation:
+    """A detached IR op of the instruction's kind, attributes and types, for its semantics."""
+    from pimc.interp import nn_ops, nn_tensor, onnx_ops, q_ops, xbar_ops  # noqa: F401  (they register implementations)
+
+    kind, signature = i.args["kind"], i.args["type"]
+    cls = Context().lookup(kind)
+    if cls is None or not any(c in IMPLS for c in cls.__mro__):
+        raise UserError(f"instruction {i.seq}: the digital unit has no op '{kind}'")
+    left, right = signature.split(" -> ")
+    operands = [Value(parse_type(t)) for t in left.strip()[1:-1].split(", ") if t]
+    results = [parse_type(right.strip())]
+    return cls(operands, results, parse_attr_dict(i.args["attrs"]), (), UnknownLoc(), kind)
+
+
+def progress_bar(label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress bar on stderr, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if done != total and done % max(1, total // 100):
+            return
+        filled = 30 * done // total
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+
+    return show
