@@ -1,6 +1,6 @@
 """The crossbar back end on a zoo network (ResNet-50 by default), against onnxruntime in the same run.
 
-    python benchmarks/bench_backend.py [--model resnet50] [--target isaac] [--repeat 3]
+    python benchmarks/bench_backend.py [--model resnet50] [--target isaac] [--repeat 3] [--calib-samples 16]
 
 Reports medians of:
   - compile: `pimc compile --estimate-only` in process (import, stages, emit, cost model), phase by phase,
@@ -12,16 +12,16 @@ Reports medians of:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
+from functools import partial
 
 import numpy as np
-import onnx
 import onnxruntime
+
+from bench_import import build  # the zoo network, written to a folder
 
 from pimc.compiler import compile_model
 from pimc.pass_manager import Instrumentation
@@ -29,17 +29,6 @@ from pimc.targets import load_config
 from pimc.targets.cost import estimate
 from pimc.targets.program import read_program
 from pimc.targets.simulator import Simulator
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def build(name: str, folder: str) -> str:
-    spec = importlib.util.spec_from_file_location("zoo", ROOT / "samples" / "zoo.py")
-    zoo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(zoo)
-    path = os.path.join(folder, f"{name}.onnx")
-    onnx.save(zoo.build(name, seed=0, batch=1), path)
-    return path
 
 
 def session(path: str) -> onnxruntime.InferenceSession:
@@ -59,6 +48,7 @@ def main() -> None:
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--target", default="isaac")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--calib-samples", type=int, default=16, help="seeded inputs quantization calibrates on")
     args = parser.parse_args()
     config = load_config(args.target)
     image = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
@@ -72,7 +62,7 @@ def main() -> None:
             ort.run(None, feeds)
             rows.setdefault("onnxruntime fp32 inference", []).append(timed(ort.run, None, feeds)[0])
             inst = Instrumentation(verify_each=True)
-            seconds, compiled = timed(compile_model, path, config, {}, "", inst)
+            seconds, compiled = timed(partial(compile_model, samples=args.calib_samples), path, config, {}, "", inst)
             rows.setdefault("pimc compile (to the program)", []).append(seconds)
             for pass_name, pass_seconds in inst.timings:
                 rows.setdefault(f"  pass {pass_name.split('{')[0]}", []).append(pass_seconds)
@@ -85,7 +75,7 @@ def main() -> None:
             sim.run(feeds)  # warm the caches of the digital ops
             rows.setdefault("pimc simulate one image", []).append(timed(sim.run, feeds)[0])
     medians = {label: statistics.median(values) for label, values in rows.items()}
-    print(f"{args.model} on {args.target}, medians of {args.repeat} runs")
+    print(f"{args.model} on {args.target}, calibrated on {args.calib_samples} inputs, medians of {args.repeat} runs")
     for label, value in medians.items():
         print(f"  {label:<40} {value:8.3f} s")
     compile_ratio = medians["pimc compile (to the program)"] / medians["onnxruntime session creation"]

@@ -117,7 +117,7 @@ class PlaceTiles(ModulePass):
         chips = math.ceil(imas / per_chip)
         return (f"does not fit: the model needs {imas} IMAs ({crossbars} crossbars), but {self.chips} chip(s) of "
                 f"{self.tiles} tiles x {self.imas_per_tile} IMAs hold {per_chip * self.chips}; "
-                f"it fits on {chips} chips (place-tiles{{chips={chips}}})")
+                f"it fits on {chips} chips (the option chips={chips}, of place-tiles and of the targets)")
 
     def _check_fits(self, op: xbar.MvmOp) -> None:
         (r0, r1), (c0, c1) = op.rows, op.cols

@@ -22,7 +22,7 @@ from pimc.diagnostics import UserError
 from pimc.dialects.builtin import ModuleOp
 from pimc.ir.core import Value
 from pimc.options import OptionError
-from pimc.pass_manager import Instrumentation, parse_pipeline, report_timings, run_pipeline
+from pimc.pass_manager import Instrumentation, parse_pipeline, report_timings, run_pipeline, verify_after
 from pimc.text.printer import print_module
 
 
@@ -60,7 +60,7 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
         run_pipeline(module, passes, stage_inst)
         inst.timings.extend(stage_inst.timings)
         if inst.verify_each:  # once per stage: a stage's passes are verified together
-            verify_stage(module, stage)
+            verify_after(module, f"stage '{stage}'")
         if keep_stages:
             stages.append((stage, print_module(module)))
         if after_stage is not None:
@@ -69,17 +69,6 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
         report_timings(inst)
     program, buffers = emit_program(module, config)
     return Compiled(module, program, buffers, pipelines, stages)
-
-
-def verify_stage(module: ModuleOp, stage: str) -> None:
-    from pimc.diagnostics import Diagnostic, DiagnosticError
-    from pimc.ir.verifier import verify
-
-    try:
-        verify(module)
-    except DiagnosticError as error:
-        d = error.diagnostic
-        raise DiagnosticError(Diagnostic(f"{d.message} [after stage '{stage}']", d.location)) from None
 
 
 def calibration_input(calib: str, module_inputs: list[tuple[str, tuple]], seed: int = 0) -> dict[str, np.ndarray]:

@@ -90,7 +90,7 @@ def run_pipeline(module: ModuleOp, passes: list[ModulePass], inst: Instrumentati
         the_pass.apply(module)
         inst.timings.append((str(the_pass), time.perf_counter() - start))
         if inst.verify_each:
-            _verify_after(module, the_pass)
+            verify_after(module, f"pass '{the_pass.name}'")
         after = inst._text(module) if (inst.dump_dir or before is not None) else None
         changed = before is not None and after != before
         if inst.print_after_all or the_pass.name in inst.print_after or changed:
@@ -101,12 +101,13 @@ def run_pipeline(module: ModuleOp, passes: list[ModulePass], inst: Instrumentati
         report_timings(inst)
 
 
-def _verify_after(module: ModuleOp, the_pass: ModulePass) -> None:
+def verify_after(module: ModuleOp, step: str) -> None:
+    """Verify `module`; a failure names the step that broke it: `[after pass 'quantize']`."""
     try:
         verify(module)
     except DiagnosticError as error:
         d = error.diagnostic
-        raise DiagnosticError(Diagnostic(f"{d.message} [after pass '{the_pass.name}']", d.location)) from None
+        raise DiagnosticError(Diagnostic(f"{d.message} [after {step}]", d.location)) from None
 
 
 def _write(path: str, text: str) -> None:

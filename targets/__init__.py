@@ -11,6 +11,7 @@ from pimc.targets.base import ConfigError, TargetConfig
 
 TARGETS = {
     "isaac": ("pimc.targets.isaac.config", "IsaacConfig"),
+    "raella": ("pimc.targets.raella.config", "RaellaConfig"),
 }
 
 

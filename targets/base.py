@@ -56,9 +56,24 @@ class TargetConfig:
 
 
 def _checked(spec: dataclasses.Field, hint: object, value: Any) -> Any:
-    """The value, coerced from int to float where a float is declared; ConfigError if it does not fit."""
-    meta, key = spec.metadata, option_name(spec.name)
-    valid = _valid(hint, meta)
+    """The value, coerced from int to float where a float is declared (and a TOML array to a tuple where a tuple
+    is); ConfigError if it does not fit."""
+    meta = spec.metadata
+    if get_origin(hint) is tuple:
+        items = tuple(value) if isinstance(value, (list, tuple)) else ()
+        checked = [_checked_one(get_args(hint)[0], meta, item) for item in items]
+        problem = next((p for _, p in checked if p), None) if items else "not valid"
+        value = tuple(v for v, _ in checked) if items else value
+    else:
+        value, problem = _checked_one(hint, meta, value)
+    if problem:
+        raise ConfigError(f"{option_name(spec.name)} = {format_value(value)} is {problem}: {_meaning(meta)}; "
+                          f"valid: {_valid(hint, meta)}")
+    return value
+
+
+def _checked_one(hint: object, meta: dict, value: Any) -> tuple[Any, str | None]:
+    """One value, coerced; and what is wrong with it: 'not valid', 'out of range' or nothing."""
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     kind_ok = (
@@ -67,11 +82,11 @@ def _checked(spec: dataclasses.Field, hint: object, value: Any) -> Any:
         else isinstance(value, hint) and not isinstance(value, bool)
     )
     if not kind_ok:
-        raise ConfigError(f"{key} = {format_value(value)} is not valid: {_meaning(meta)}; valid: {valid}")
+        return value, "not valid"
     low, high = meta["low"], meta["high"]
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{key} = {format_value(value)} is out of range: {_meaning(meta)}; valid: {valid}")
-    return value
+        return value, "out of range"
+    return value, None
 
 
 def _meaning(meta: dict) -> str:
@@ -83,5 +98,8 @@ def _valid(hint: object, meta: dict) -> str:
         return " or ".join(get_args(hint))
     if hint is bool:
         return "true or false"
+    if get_origin(hint) is tuple:
+        kinds = "integers" if get_args(hint)[0] is int else "numbers"
+        return f"a comma-separated list of {kinds} from {meta['low']:g} to {meta['high']:g}"
     kind = "an integer" if hint is int else "a number"
     return f"{kind} from {meta['low']:g} to {meta['high']:g}"

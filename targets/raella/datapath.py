@@ -1,0 +1,186 @@
+"""RAELLA's arithmetic on one crossbar, in integers (../shared/docs/domain.md §2.2-§2.4b).
+
+A filter's weights `w` are stored as a center `c` (digital) plus signed offsets `w - c`, cut into
+sign-magnitude slices, each slice one differential 2T2R column; an input vector `x` (unsigned) is
+applied in multi-bit speculative slices, and columns whose speculative conversion hits a rail of the
+signed ADC are recomputed from 1-bit slices of the same bits:
+
+    centers = choose_centers(w, (4, 2, 2))
+    slices = signed_slices(w - centers, (4, 2, 2))
+    y, stats = speculative_mvm(x, slices, shifts((4, 2, 2)), (3, 3, 2), adc_bits=7)
+    outputs = y + centers * x.sum(axis=1, keepdims=True)        # x @ w when no recovery conversion clipped
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pimc.targets.crossbar import row_chunks, shifts
+
+
+def adc_range(adc_bits: int) -> tuple[int, int]:
+    """The signed ADC's lowest and highest code (domain.md §1.1's Quantizer, step 1): 7 -> (-63, 64)."""
+    return -((1 << (adc_bits - 1)) - 1), 1 << (adc_bits - 1)
+
+
+def signed_slices(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Sign-magnitude slices (S, *offsets.shape), most significant first: s_j = ((|o| >> shift_j) & mask_j) * sign(o).
+
+    signed_slices(np.array([[-37]]), (4, 2, 2))[:, 0, 0]  ->  [-2, -1, -1]   (37 = 2*16 + 1*4 + 1)
+    """
+    offsets = np.asarray(offsets, np.int64)
+    magnitude, sign = np.abs(offsets), np.sign(offsets)
+    if magnitude.max(initial=0) >= 1 << sum(widths):
+        raise ValueError(f"an offset of magnitude {magnitude.max()} does not fit {sum(widths)} bits")
+    return np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
+
+
+def slice_cost(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Per column of `offsets` (K x N): sum over slices j of |sum over rows of s_j|, what an all-ones input drives.
+
+    slice_cost(np.array([[5], [-5]]), (4, 2, 2))  ->  [0]
+    """
+    return np.abs(signed_slices(offsets, widths).sum(axis=1)).sum(axis=0)
+
+
+def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> np.ndarray:
+    """Per filter (column of `w`, K x N integers), the integer center c minimising slice_cost(w - c, widths).
+
+    The criterion, domain.md §2.2 [INF]: sum over the weight slices j of |sum_i s_j(w_i - c)|, the
+    column sums an all-ones input produces, so positive and negative slices cancel in every column.
+    Candidates: 0 (plain sign-magnitude), and every integer within `radius` of round(mean) and of the
+    median, kept to those whose offsets fit sum(widths) magnitude bits; ties go to the earliest
+    candidate in that order (0, then the ones around the mean, then the median's).
+
+    choose_centers(np.array([[10], [12], [14]]), (4, 2, 2))  ->  [12]
+    """
+    w = np.asarray(w, np.int64)
+    limit = (1 << sum(widths)) - 1
+    low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
+    if np.any(low > high):
+        raise ValueError(f"a filter spans more than the {sum(widths)}-bit offsets can reach from any center")
+    window = np.arange(-radius, radius + 1)
+    middle = [np.rint(w.mean(axis=0)), np.rint(np.median(w, axis=0))]
+    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
+    candidates = np.clip(candidates, low, high)
+    costs = np.stack([slice_cost(w - c, widths) for c in candidates])
+    return candidates[np.argmin(costs, axis=0), np.arange(w.shape[1])]
+
+
+@dataclass
+class SpeculationStats:
+    """What one crossbar did for a batch of input vectors."""
+
+    activations: int = 0  # crossbar activations: speculative slices, recovery and plain 1-bit slices
+    speculative_converts: int = 0  # conversions of speculative slices: every column
+    recovery_converts: int = 0  # 1-bit conversions: flagged columns only, or every column without speculation
+    flagged: int = 0  # speculative conversions at a rail, recovered bit by bit
+    saturated: int = 0  # 1-bit conversions whose column sum lay outside the ADC's range (clipped)
+
+    @property
+    def adc_converts(self) -> int:
+        return self.speculative_converts + self.recovery_converts
+
+
+def speculative_mvm(x: np.ndarray, slices: np.ndarray, cell_shifts: tuple[int, ...], spec_widths: tuple[int, ...],
+                    adc_bits: int, speculation: bool = True) -> tuple[np.ndarray, SpeculationStats]:
+    """The offset part of x @ (w - c) as one crossbar computes it: (V x N int64, its counts).
+
+    x is V x K unsigned with sum(spec_widths) bits; slices is S x K x N signed, slice j worth 2^cell_shifts[j].
+    For each input slice g of spec_widths (most significant first) and each slice column: with
+    speculation, the slice drives the rows in one activation and every column's sum z is converted
+    by a clamping ADC; a code at either rail (z <= low or z >= high, adc_range) is flagged and not
+    accumulated. Then the slice's bits drive the rows one at a time, one activation each whatever
+    the flags (3 + 8 = 11 activations for 8-bit inputs in 3 slices), and only flagged columns convert
+    these 1-bit sums, clamped, and accumulate them. Without speculation, every bit is one activation
+    and every column converts its 1-bit sum. A flagged column's result is thus the no-speculation one;
+    an unflagged one is exact. Result: sum_j 2^cell_shifts[j] sum_g 2^shift_g code_jg, per filter.
+
+    y, stats = speculative_mvm(x, signed_slices(w - c, (4, 4)), (4, 0), (3, 3, 2), 7)
+    """
+    low, high = adc_range(adc_bits)
+    count, rows, filters = slices.shape
+    weights = slices.transpose(1, 0, 2).reshape(rows, count * filters).astype(np.float64)  # column j * N + n
+    x = np.asarray(x, np.int64)
+    if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
+        raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
+    vectors, columns = x.shape[0], count * filters
+    stats = SpeculationStats()
+    total = np.zeros((vectors, columns))
+    for width, shift in zip(spec_widths, shifts(spec_widths)):
+        bits = [((x >> (shift + b)) & 1).astype(np.float64) @ weights for b in range(width)]  # 1-bit column sums
+        clipped = [np.clip(z, low, high) for z in bits]
+        recovered = sum(code * float(1 << b) for b, code in enumerate(clipped))
+        outside = [z != code for z, code in zip(bits, clipped)]
+        if speculation:
+            analog = sum(z * float(1 << b) for b, z in enumerate(bits))  # the multi-bit slice's column sums
+            flags = (analog <= low) | (analog >= high)
+            part = np.where(flags, recovered, analog)
+            flagged = int(np.count_nonzero(flags))
+            stats.activations += vectors * (1 + width)
+            stats.speculative_converts += vectors * columns
+            stats.recovery_converts += width * flagged
+            stats.flagged += flagged
+            stats.saturated += sum(int(np.count_nonzero(o & flags)) for o in outside)
+        else:
+            part = recovered
+            stats.activations += vectors * width
+            stats.recovery_converts += vectors * width * columns
+            stats.saturated += sum(int(np.count_nonzero(o)) for o in outside)
+        total += part * float(1 << shift)
+    scale = np.repeat([float(1 << s) for s in cell_shifts], filters)
+    y = (total * scale).reshape(vectors, count, filters).sum(axis=1)
+    return np.rint(y).astype(np.int64), stats
+
+
+def slicing_candidates(weight_bits: int, cell_bits: int) -> list[tuple[int, ...]]:
+    """Weight slicings from fewest slices to 1-bit slices, each splitting the previous one's least significant
+    widest slice in two (the wider half more significant).
+
+    slicing_candidates(8, 4)  ->  [(4, 4), (4, 2, 2), (2, 2, 2, 2), (2, 2, 2, 1, 1), ..., (1,) * 8]
+    """
+    count = -(-weight_bits // cell_bits)
+    widths = (weight_bits - cell_bits * (count - 1),) + (cell_bits,) * (count - 1)
+    candidates = [widths]
+    while max(widths) > 1:
+        j = len(widths) - 1 - widths[::-1].index(max(widths))
+        widths = widths[:j] + (widths[j] - widths[j] // 2, widths[j] // 2) + widths[j + 1 :]
+        candidates.append(widths)
+    return candidates
+
+
+def slicing_error(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], adc_bits: int,
+                  spec_widths: tuple[int, ...], speculation: bool = True, rows: int = 512) -> float:
+    """||y - x @ w|| / ||x @ w|| (Frobenius norms over all V x N outputs), y as the crossbars compute x @ w.
+
+    w (K x N) is cut into balanced chunks of at most `rows` rows (one crossbar each, their outputs
+    added digitally) and y = sum of speculative_mvm's results + centers * sum(x): saturation is the
+    only error. 0 when x @ w is all zero and y equals it, else inf there.
+
+    slicing_error(w, x_calib, centers, (4, 2, 2), 7, (3, 3, 2))  ->  0.004
+    """
+    x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
+    slices = signed_slices(w - centers, widths)
+    y = centers * x.sum(axis=1, keepdims=True)
+    for chunk in row_chunks(w.shape[0], rows):
+        y = y + speculative_mvm(x[:, chunk], slices[:, chunk], shifts(widths), spec_widths, adc_bits, speculation)[0]
+    exact = x @ w
+    error, scale = np.linalg.norm(y - exact), np.linalg.norm(exact)
+    return float(error / scale) if scale else (0.0 if error == 0 else float("inf"))
+
+
+def adaptive_slicing(w: np.ndarray, x_calib: np.ndarray, centers: np.ndarray, candidates: list[tuple[int, ...]],
+                     adc_bits: int, budget: float, spec_widths: tuple[int, ...], speculation: bool = True,
+                     rows: int = 512) -> tuple[tuple[int, ...], float]:
+    """The first of `candidates` (fewest slices first) whose slicing_error on x_calib is within `budget`, and that
+    error; the last candidate and its error when none is. Forcing 1-bit slices (a final layer) is the caller's.
+
+    adaptive_slicing(w, x_calib, centers, slicing_candidates(8, 4), 7, 0.09, (3, 3, 2))  ->  ((4, 2, 2), 0.004)
+    """
+    for widths in candidates:
+        error = slicing_error(w, x_calib, centers, widths, adc_bits, spec_widths, speculation, rows)
+        if error <= budget:
+            break
+    return widths, error

@@ -1,0 +1,156 @@
+"""RAELLA's datapath (pimc.targets.raella.datapath) against plain integer arithmetic, by hypothesis.
+
+The reference here computes every 1-bit column sum with an int64 einsum; a speculative slice's
+column sum is their weighted sum (the analog sum is linear in the input bits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pimc.targets.crossbar import shifts
+from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, choose_centers, signed_slices, slice_cost,
+                                          slicing_candidates, slicing_error, speculative_mvm)
+
+WEIGHT_SLICINGS = slicing_candidates(8, 4)
+INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
+
+cases = st.fixed_dictionaries({
+    "rows": st.integers(1, 48), "filters": st.integers(1, 5), "vectors": st.integers(1, 5),
+    "widths": st.sampled_from(WEIGHT_SLICINGS), "spec_widths": st.sampled_from(INPUT_SLICINGS),
+    "adc_bits": st.integers(4, 8), "spread": st.sampled_from([3, 30, 255]), "seed": st.integers(0, 2**16),
+})
+
+
+def draw(case: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs (V x K), weights (K x N) and their centers."""
+    rng = np.random.default_rng(case["seed"])
+    w = np.clip(rng.normal(rng.integers(-40, 41), case["spread"] / 3, (case["rows"], case["filters"])), -128, 127)
+    x = rng.integers(0, 256, (case["vectors"], case["rows"])) * (rng.random((case["vectors"], case["rows"])) < 0.6)
+    w = np.rint(w).astype(np.int64)
+    return x, w, choose_centers(w, case["widths"])
+
+
+def reference(x, slices, spec_widths, adc_bits):
+    """Per input slice g: its analog column sums z_g, its 1-bit sums, the flags (V x S x N each)."""
+    low, high = adc_range(adc_bits)
+    groups = []
+    for width, shift in zip(spec_widths, shifts(spec_widths)):
+        ones = [np.einsum("vk,skn->vsn", (x >> (shift + b)) & 1, slices) for b in range(width)]
+        analog = sum(z << b for b, z in enumerate(ones))
+        groups.append((shift, analog, ones, (analog <= low) | (analog >= high)))
+    return groups
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases)
+def test_recovery_equals_the_no_speculation_result(case):
+    """(a) A flagged column contributes exactly what the no-speculation datapath computes; an unflagged one its exact sum."""
+    x, w, centers = draw(case)
+    widths, spec_widths, adc_bits = case["widths"], case["spec_widths"], case["adc_bits"]
+    slices = signed_slices(w - centers, widths)
+    speculated, _ = speculative_mvm(x, slices, shifts(widths), spec_widths, adc_bits, speculation=True)
+    plain, _ = speculative_mvm(x, slices, shifts(widths), spec_widths, adc_bits, speculation=False)
+    low, high = adc_range(adc_bits)
+    weight = np.array([1 << s for s in shifts(widths)])[None, :, None]
+    difference = np.zeros_like(plain)
+    for shift, analog, ones, flags in reference(x, slices, spec_widths, adc_bits):
+        recovered = sum(np.clip(z, low, high) << b for b, z in enumerate(ones))
+        difference += ((np.where(flags, recovered, analog) - recovered) * weight << shift).sum(axis=1)
+    np.testing.assert_array_equal(speculated - plain, difference)
+
+
+def test_when_every_column_recovers_speculation_changes_nothing():
+    """(a) Every speculative slice saturates: the result is the no-speculation computation, clipping included."""
+    slices = np.stack([np.full((200, 3), 3), np.full((200, 3), -2)])
+    x = np.full((4, 200), 255)
+    speculated, stats = speculative_mvm(x, slices, (2, 0), (3, 3, 2), 7, speculation=True)
+    plain, _ = speculative_mvm(x, slices, (2, 0), (3, 3, 2), 7, speculation=False)
+    assert stats.flagged == 4 * 2 * 3 * 3 and stats.saturated == 4 * 2 * 3 * 8
+    np.testing.assert_array_equal(speculated, plain)
+    assert speculated[0, 0] == (64 * 4 - 63) * 255
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases, st.booleans())
+def test_exact_without_saturation(case, speculation):
+    """(b) No clipped conversion: y = x @ (w - c), and y + c * sum(x) = x @ w."""
+    x, w, centers = draw(case)
+    widths = case["widths"]
+    slices = signed_slices(w - centers, widths)
+    np.testing.assert_array_equal((slices * np.array([1 << s for s in shifts(widths)])[:, None, None]).sum(0), w - centers)
+    wide, stats = speculative_mvm(x, slices, shifts(widths), case["spec_widths"], 20, speculation)
+    assert stats.saturated == stats.flagged == 0
+    np.testing.assert_array_equal(wide, x @ (w - centers))
+    np.testing.assert_array_equal(wide + centers * x.sum(axis=1, keepdims=True), x @ w)
+    y, stats = speculative_mvm(x, slices, shifts(widths), case["spec_widths"], case["adc_bits"], speculation)
+    if stats.saturated == 0:
+        np.testing.assert_array_equal(y, wide)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases, st.booleans())
+def test_counts_follow_the_closed_forms(case, speculation):
+    """(c) Activations, conversions, flags and clipped conversions, counted."""
+    x, w, centers = draw(case)
+    widths, spec_widths, adc_bits = case["widths"], case["spec_widths"], case["adc_bits"]
+    slices = signed_slices(w - centers, widths)
+    _, stats = speculative_mvm(x, slices, shifts(widths), spec_widths, adc_bits, speculation)
+    vectors, columns, bits = x.shape[0], slices.shape[0] * slices.shape[2], sum(spec_widths)
+    low, high = adc_range(adc_bits)
+    groups = reference(x, slices, spec_widths, adc_bits)
+    clipped = [sum((z < low) | (z > high) for z in ones) for _, _, ones, _ in groups]  # per (v, j, n): clipped bits
+    if speculation:
+        assert stats.activations == vectors * (len(spec_widths) + bits)
+        assert stats.speculative_converts == vectors * len(spec_widths) * columns
+        assert stats.flagged == sum(int(flags.sum()) for *_, flags in groups)
+        assert stats.recovery_converts == sum(len(ones) * int(flags.sum()) for _, _, ones, flags in groups)
+        assert stats.saturated == sum(int((c * g[3]).sum()) for c, g in zip(clipped, groups))
+    else:
+        assert stats.activations == vectors * bits
+        assert stats.speculative_converts == stats.flagged == 0
+        assert stats.adc_converts == vectors * bits * columns
+        assert stats.saturated == sum(int(c.sum()) for c in clipped)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases)
+def test_centers_fit_and_never_cost_more_than_zero(case):
+    """(d) The chosen offsets fit the slices, and their column sums are no larger than with center 0."""
+    _, w, centers = draw(case)
+    widths = case["widths"]
+    assert np.abs(w - centers).max() < 1 << sum(widths)
+    assert np.all(slice_cost(w - centers, widths) <= slice_cost(w, widths))
+
+
+def test_centers_shrink_column_sums_of_gaussian_weights():
+    """(d) Near-gaussian filters with nonzero means: centering cuts the mean |slice column sum| several times."""
+    rng = np.random.default_rng(7)
+    w = np.rint(np.clip(rng.normal(rng.integers(-30, 31, 64), 25, (288, 64)), -128, 127)).astype(np.int64)
+    for widths in [(4, 4), (4, 2, 2), (2, 2, 2, 2)]:
+        centered = slice_cost(w - choose_centers(w, widths), widths).mean()
+        assert centered < 0.3 * slice_cost(w, widths).mean()
+
+
+def test_slicing_candidates():
+    assert slicing_candidates(8, 4) == [(4, 4), (4, 2, 2), (2, 2, 2, 2), (2, 2, 2, 1, 1), (2, 2, 1, 1, 1, 1),
+                                        (2, 1, 1, 1, 1, 1, 1), (1,) * 8]
+    assert slicing_candidates(8, 3)[0] == (2, 3, 3) and slicing_candidates(8, 1) == [(1,) * 8]
+    assert all(sum(c) == 8 and max(c) <= 2 for c in slicing_candidates(8, 2))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases, st.sampled_from([0.0, 0.01, 0.09, 0.3]))
+def test_adaptive_slicing_takes_the_fewest_slices_within_budget(case, budget):
+    """(e) The first candidate within budget, every earlier one over it; the last one if none is within."""
+    x, w, centers = draw(case)
+    spec_widths, adc_bits = case["spec_widths"], case["adc_bits"]
+    errors = [slicing_error(w, x, centers, c, adc_bits, spec_widths, rows=16) for c in WEIGHT_SLICINGS]
+    chosen, error = adaptive_slicing(w, x, centers, WEIGHT_SLICINGS, adc_bits, budget, spec_widths, rows=16)
+    index = WEIGHT_SLICINGS.index(chosen)
+    assert error == errors[index]
+    assert all(e > budget for e in errors[:index])
+    assert error <= budget or index == len(WEIGHT_SLICINGS) - 1
+    assert slicing_error(w, x, centers, chosen, 20, spec_widths, rows=16) == 0.0
