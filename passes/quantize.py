@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pimc.calibrate import Ranges, observed_ranges
 from pimc.diagnostics import Diagnostic, DiagnosticError
-from pimc.dialects import nn_elementwise, q
+from pimc.dialects import nn_conv, nn_elementwise, nn_tensor, q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
@@ -29,12 +30,11 @@ from pimc.dialects.q_canonicalize import (
     PATTERNS, dequantized_weight, integer_bias, integer_layer, integer_weight, is_constant, per_tensor,
     unsigned_activations, weight_slot,
 )
-from pimc.calibrate import Ranges, observed_ranges
 from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
 from pimc.pass_manager import ModulePass
 from pimc.passes.canonicalize import RemoveDeadOp
-from pimc.rewriting import apply_patterns, fused
+from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, fused, op_pattern
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Quantize(ModulePass):
 
     def apply(self, module: ModuleOp) -> None:
         (func,) = module.funcs()
+        apply_patterns(func, [FlattenBatchedMatMul()])
         ranges = self._calibrate(module, func)
         for op in list(func.body.ops):
             if _quantizable(op):
@@ -133,6 +134,28 @@ class Quantize(ModulePass):
         if relu:
             relu.erase()
         op.erase()
+
+
+class FlattenBatchedMatMul(RewritePattern):
+    """A batched matmul by a constant matrix is a 2-D one over every leading index, as a crossbar takes it.
+
+    %y = nn.matmul(%x, %w) : (tensor<1x6x16xf32>, tensor<16x8xf32>) -> tensor<1x6x8xf32>
+      -> nn.reshape(nn.matmul(nn.reshape(%x) {shape = [6, 16]}, %w)) {shape = [1, 6, 8]}
+    """
+
+    @op_pattern
+    def match_and_rewrite(self, op: nn_conv.MatMulOp, rewriter: PatternRewriter) -> None:
+        a, b = op.a.type, op.b.type
+        if a.rank < 3 or b.rank != 2 or constant(op.b) is None:
+            return
+        rows = TensorType((a.num_elements // a.shape[-1], a.shape[-1]), a.element)
+        flat = nn_tensor.ReshapeOp.build([op.a], [rows], op.location, shape=rows.shape)
+        product = nn_conv.MatMulOp.build([flat.result, op.b], [TensorType((rows.shape[0], b.shape[1]), a.element)],
+                                         op.location)
+        back = nn_tensor.ReshapeOp.build([product.result], [op.output.type], op.location, shape=op.output.type.shape)
+        flat.result.name_hint = f"{op.a.name_hint or 'x'}_rows"
+        product.result.name_hint = f"{op.output.name_hint or 'y'}_rows"
+        rewriter.replace_op(op, [flat, product, back])
 
 
 def _quantizable(op: Operation) -> bool:

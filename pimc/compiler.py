@@ -71,14 +71,18 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
     return Compiled(module, program, buffers, pipelines, stages)
 
 
-def calibration_input(calib: str, module_inputs: list[tuple[str, tuple]], seed: int = 0) -> dict[str, np.ndarray]:
-    """One input per graph input: the first sample of `calib`, else seeded normal values."""
+def sample_input(calib: str, func, seed: int = 0) -> dict[str, np.ndarray]:
+    """One input per function argument, by name: the first sample of `calib`, else seeded random values."""
+    from pimc.commands.verify import random_input
+
     rng = np.random.default_rng(seed)
     arrays = dict(np.load(calib)) if calib else {}
+    only = next(iter(arrays.values())) if len(arrays) == 1 and len(func.arguments) == 1 else None
     chosen = {}
-    for name, shape in module_inputs:
-        array = arrays.get(name, arrays.get("x") if len(module_inputs) == 1 else None)
-        chosen[name] = (array[: shape[0]] if array is not None else rng.standard_normal(shape)).astype(np.float32)
+    for arg in func.arguments:
+        array = arrays.get(arg.name_hint, only)
+        shape, dtype = arg.type.shape, arg.type.element.numpy_dtype()
+        chosen[arg.name_hint] = array[: shape[0]].astype(dtype) if array is not None else random_input(rng, arg.type)
     return chosen
 
 

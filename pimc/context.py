@@ -16,6 +16,7 @@ DIALECTS = {
     "onnx": "pimc.dialects.onnx",
     "q": "pimc.dialects.q",
     "xbar": "pimc.dialects.xbar",
+    "ep": "pimc.dialects.ep",
 }
 
 

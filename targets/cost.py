@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pimc.ir.types import parse_type
-from pimc.targets.program import Program
+from pimc.targets.program import Program, destinations
 
 FLIT_BYTES = 32  # 256-bit eDRAM words and router flits
 
@@ -44,7 +44,7 @@ def estimate(program: Program) -> dict:
     """The report's cost part: per layer, in total, and by component."""
     c = program.config
     crossbars = {x.id: x for x in program.crossbars}
-    producers = {i.args["dst"]: i for i in program.instructions if i.op == "vop"}
+    producers = {name: i for i in program.instructions if i.op == "vop" for name in destinations(i.args)}
     layers: dict[str, Layer] = {}
     energy: dict[str, float] = defaultdict(float)
     digital_ns = transfer_ns = 0.0
@@ -59,8 +59,9 @@ def estimate(program: Program) -> dict:
             layer = layers.setdefault(x.layer, Layer(x.layer, kind))
             _mvm_cost(layer, x, a, c, fetched, (i.tile, x.ima))
         elif i.op == "vop" and i.tile >= 0:
-            elements = parse_type(program.buffers[a["dst"]].type).num_elements
-            moved = sum(program.buffers[s].bytes for s in a["srcs"]) + program.buffers[a["dst"]].bytes
+            results = [program.buffers[name] for name in destinations(a)]
+            elements = sum(parse_type(b.type).num_elements for b in results)
+            moved = sum(program.buffers[s].bytes for s in a["srcs"]) + sum(b.bytes for b in results)
             energy["digital"] += elements * c["digital_pj"]
             energy["edram"] += math.ceil(moved / FLIT_BYTES) * c["edram_pj"]
             counts["digital_ops"] += elements

@@ -141,11 +141,12 @@ class Emitter:
     def _vop(self, op: Operation, tile: int) -> None:
         if op.regions:
             raise op_error(op, "has regions; a crossbar program cannot run it")
-        if len(op.results) != 1:
-            raise op_error(op, f"has {len(op.results)} results; the digital unit's ops have one")
         srcs = [self._on(v, tile) for v in op.operands]
-        types = f"({', '.join(str(v.type) for v in op.operands)}) -> {op.results[0].type}"
-        self._add(tile, "vop", kind=op.op_name, srcs=srcs, dst=self._buffer(op.results[0], tile),
+        results = [str(r.type) for r in op.results]
+        types = f"({', '.join(str(v.type) for v in op.operands)}) -> " + (
+            results[0] if len(results) == 1 else f"({', '.join(results)})")
+        dsts = [self._buffer(r, tile) for r in op.results]
+        self._add(tile, "vop", kind=op.op_name, srcs=srcs, dst=dsts[0] if len(dsts) == 1 else dsts,
                   attrs=attr_text(dict(op.attributes)), type=types)
 
     def _outputs(self, op: ReturnOp) -> None:

@@ -162,6 +162,11 @@ def read_program(directory: str) -> Program:
                    crossbars, instructions, cells, constants)
 
 
+def destinations(args: dict) -> list[str]:
+    """A vop's result buffers: its `dst`, one name or a list of them."""
+    return args["dst"] if isinstance(args["dst"], list) else [args["dst"]]
+
+
 def _check(i: Instruction, path: str) -> None:
     if i.op not in FIELDS:
         raise UserError(f"{path}: instruction {i.seq} on tile {i.tile}: unknown opcode '{i.op}' "
@@ -194,8 +199,9 @@ def format_instruction(i: Instruction) -> str:
                 f"  input slices [{slices}]")
     if i.op == "vop":
         operands = ", ".join(f"%{name}" for name in a["srcs"])
+        results = ", ".join(f"%{name}" for name in destinations(a))
         unit = "host" if i.tile < 0 else "vop"
-        return f"{unit:<8} %{a['dst']} = {a['kind']}({operands}) {a['attrs']} : {a['type']}".replace(" {} :", " :")
+        return f"{unit:<8} {results} = {a['kind']}({operands}) {a['attrs']} : {a['type']}".replace(" {} :", " :")
     if i.op == "load":
         return f"load     %{a['dst']} <- input \"{a['input']}\""
     if i.op == "const":

@@ -27,7 +27,7 @@ from pimc.ir.location import UnknownLoc
 from pimc.ir.types import parse_type
 from pimc.text.parser import parse_attr_dict
 from pimc.targets.crossbar import shifts
-from pimc.targets.program import Crossbar, Instruction, Program
+from pimc.targets.program import Crossbar, Instruction, Program, destinations
 
 
 @dataclass
@@ -249,9 +249,10 @@ class Simulator:
         op = self._ops.get(i.seq) or self._ops.setdefault(i.seq, _digital_op(i))
         function = next(IMPLS[c] for c in type(op).__mro__ if c in IMPLS)
         with np.errstate(all="ignore"):
-            result = function(self, op, *(self.buffers[name] for name in i.args["srcs"]))
-        result = result[0] if isinstance(result, (list, tuple)) else result
-        self.buffers[i.args["dst"]] = np.asarray(result).astype(op.results[0].type.element.numpy_dtype(), copy=False)
+            produced = function(self, op, *(self.buffers[name] for name in i.args["srcs"]))
+        arrays = produced if isinstance(produced, (list, tuple)) else (produced,)
+        for name, result, array in zip(destinations(i.args), op.results, arrays):
+            self.buffers[name] = np.asarray(array).astype(result.type.element.numpy_dtype(), copy=False)
 
     @property
     def cache(self) -> dict:
@@ -261,7 +262,7 @@ class Simulator:
 
 def _digital_op(i: Instruction) -> Operation:
     """A detached IR op of the instruction's kind, attributes and types, for its semantics."""
-    from pimc.interp import nn_ops, nn_tensor, onnx_ops, q_ops, xbar_ops  # noqa: F401  (they register implementations)
+    from pimc.interp import ep_ops, nn_ops, nn_tensor, onnx_ops, q_ops, xbar_ops  # noqa: F401  (they register implementations)
 
     kind, signature = i.args["kind"], i.args["type"]
     cls = Context().lookup(kind)
@@ -269,7 +270,7 @@ def _digital_op(i: Instruction) -> Operation:
         raise UserError(f"instruction {i.seq}: the digital unit has no op '{kind}'")
     left, right = signature.split(" -> ")
     operands = [Value(parse_type(t)) for t in left.strip()[1:-1].split(", ") if t]
-    results = [parse_type(right.strip())]
+    results = [parse_type(t) for t in right.strip().removeprefix("(").removesuffix(")").split(", ")]
     return cls(operands, results, parse_attr_dict(i.args["attrs"]), (), UnknownLoc(), kind)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import os
 import sys
 
@@ -71,6 +72,8 @@ def build_report(model: str, config, compiled, hosted: dict) -> dict:
         "stages": [{"name": name, "pipeline": spec} for name, spec in compiled.pipelines],
         "totals": costs["totals"], "layers": costs["layers"],
         "host_ops": [{"op": name, "count": n} for name, n in sorted(hosted.items())],
+        "digital_ops": [{"op": name, "count": n} for name, n in sorted(Counter(
+            i.args["kind"] for i in program.instructions if i.op == "vop" and i.tile >= 0).items())],
         "program": {"instructions": len(program.instructions), "tiles": len(program.tiles),
                     "crossbars": len(program.crossbars), "constants": len(program.constants)},
     }
@@ -78,12 +81,12 @@ def build_report(model: str, config, compiled, hosted: dict) -> dict:
 
 def simulate_sample(model: str, compiled, calib: str) -> dict:
     """Run the program on one sample and the integer reference on the same; report saturation and exactness."""
-    from pimc.compiler import calibration_input
+    from pimc.compiler import sample_input
     from pimc.interp.interpreter import Interpreter
     from pimc.targets.simulator import Simulator, progress_bar
 
     func = compiled.module.funcs()[0]
-    inputs = calibration_input(calib, [(a.name_hint, a.type.shape) for a in func.arguments])
+    inputs = sample_input(calib, func)
     sim = Simulator(compiled.program, progress_bar("simulating"))
     sim.run(inputs)
     reference: dict = {}
@@ -125,7 +128,7 @@ def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict
     simulated = real_values(compiled, buffers)
     extra = intermediate_names(model, simulated)
     compared = extra + [("output", o.name) for o in model.graph.output]
-    fp32 = run_onnxruntime(model, inputs, extra, simulated)
+    fp32 = run_onnxruntime(model, inputs, extra)
     return [{"node": node, "tensor": tensor, "cosine": c.cosine, "max_rel_error": c.max_rel_error}
             for node, tensor in compared if tensor in simulated
             for c in [compare(tensor, fp32[tensor], simulated[tensor], 0.0, 0.0)]]
@@ -170,6 +173,9 @@ def print_summary(report: dict, directory: str) -> None:
               f"pipeline interval {t['pipeline_interval_ns'] / 1e3:.2f} us\n")
     breakdown = ", ".join(f"{k} {v / 1e3:.1f}" for k, v in t["energy_breakdown_pj"].items())
     out.write(f"  energy by component (nJ): {breakdown}\n")
+    digital = ", ".join(f"{d['op']} ({d['count']})" for d in report["digital_ops"] if not d["op"].startswith(("xbar.", "q.")))
+    if digital:
+        out.write(f"  on the tiles' digital units: {digital}\n")
     if report["host_ops"]:
         out.write("  on the host: " + ", ".join(f"{h['op']} ({h['count']})" for h in report["host_ops"]) + "\n")
     sim = report.get("simulation")

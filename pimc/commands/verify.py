@@ -122,7 +122,7 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
     interpreter = Interpreter(module, record=all_ops)
     computed = interpreter.run([feeds[a.name_hint] for a in func.arguments])
     extra = intermediate_names(model, interpreter.values) if all_ops else []
-    reference = run_onnxruntime(model, feeds, extra, interpreter.values)
+    reference = run_onnxruntime(model, feeds, extra)
     names = [o.name for o in model.graph.output]
     report = Report(path, stage, rtol, atol, described, host_ops=dict(sorted(host_ops(module).items())))
     report.outputs = [compare(n, reference[n], c, rtol, atol) for n, c in zip(names, computed)]
@@ -201,10 +201,11 @@ def intermediate_names(model, recorded: dict) -> list[tuple[str, str]]:
     return found
 
 
-def run_onnxruntime(model, feeds: dict, extra: list[tuple[str, str]], recorded: dict) -> dict[str, np.ndarray]:
-    from pimc.frontend.types import array_type, value_info
+def run_onnxruntime(model, feeds: dict, extra: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+    """The model's outputs and the `extra` (node, tensor) intermediates, typed as onnxruntime infers them."""
+    from onnx import helper
 
-    model.graph.output.extend(value_info(tensor, array_type(recorded[tensor])) for _, tensor in extra)
+    model.graph.output.extend(helper.make_empty_tensor_value_info(tensor) for _, tensor in extra)
     session = onnxruntime_session(model)
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, run_session(session, names, feeds)))

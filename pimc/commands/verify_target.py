@@ -64,7 +64,7 @@ def target_report(args: argparse.Namespace) -> dict:
 
     simulated = real_values(compiled, sim.buffers)
     extra = intermediate_names(model, simulated) if args.all_ops else []
-    fp32 = run_onnxruntime(model, feeds, extra, simulated)
+    fp32 = run_onnxruntime(model, feeds, extra)
     names = [o.name for o in model.graph.output]
     against_fp32 = [compare(n, fp32[n], o, 0.0, 0.0) for n, o in zip(names, outputs)]
     layers = [{"node": node, **compare(t, fp32[t], simulated[t], 0.0, 0.0).as_json()} for node, t in extra]
@@ -81,7 +81,7 @@ def target_report(args: argparse.Namespace) -> dict:
     if args.export_qdq:
         import onnx
 
-        qdq = run_onnxruntime(onnx.load(args.export_qdq), feeds, [], {})
+        qdq = run_onnxruntime(onnx.load(args.export_qdq), feeds, [])
         report["qdq"] = {"file": args.export_qdq,
                          "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
     faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above

@@ -130,3 +130,25 @@ def test_zoo_compiles_to_the_formula_and_simulates_exactly(name, tmp_path):
     fp32 = session.run(None, {"input": image})[0]
     simulated = sim.buffers[compiled.program.outputs[0][1]]
     assert compare("output", fp32, simulated, 0, 0).cosine >= 0.99
+
+
+REAL = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("name, shape, crossbar_layers", [
+    ("transformer_dynamo", (1, 6, 16), 4),  # batched matmuls by constant matrices, LayerNorm and Gelu on the host
+    ("lstm_opset17", (1, 5, 8), 1),  # an LSTM (three results) on the host
+    ("unet_opset11", (1, 3, 16, 16), 6),  # its two transposed convs run on the digital unit
+    ("float16_opset17", (1, 3, 8, 8), 2),
+    ("groupnorm_dynamo_opset23", (2, 4, 16), 3),
+])
+def test_real_exports_compile_and_simulate_exactly(name, shape, crossbar_layers):
+    compiled = compile_model(str(REAL / f"{name}.onnx"), load_config("isaac"), {"x": shape})
+    assert len(estimate(compiled.program)["layers"]) == crossbar_layers
+    x = np.random.default_rng(0).standard_normal(shape).astype(compiled.module.funcs()[0].arguments[0].type.element.numpy_dtype())
+    sim, reference = simulated_and_reference(compiled, {"x": x})
+    assert_bit_exact(compiled, sim, reference)
+    import onnxruntime
+
+    fp32 = onnxruntime.InferenceSession(str(REAL / f"{name}.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert compare("y", fp32, sim.buffers[compiled.program.outputs[0][1]], 0, 0).cosine >= 0.99
