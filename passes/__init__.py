@@ -15,6 +15,7 @@ _MODULES = {
     "slice-inputs": ("pimc.passes.slice_inputs", "SliceInputs"),
     "place-tiles": ("pimc.passes.place_tiles", "PlaceTiles"),
     "emit-program": ("pimc.passes.emit_program", "EmitProgram"),
+    "fold-epitome": ("pimc.passes.fold_epitome", "FoldEpitome"),
 }
 
 

@@ -84,16 +84,16 @@ class Conv2dOp(DeclaredOp):
         n, c, h, w = require_rank(self.input, "input", 4)
         epitome_o, epitome_i, kh, kw = require_rank(self.epitome, "epitome", 4)
         out = require_rank(self.output, "result", 4)[1]
-        for name, length in (("strides", 2), ("dilations", 2), ("patch", 2)):
-            check_lengths(name, getattr(self, name), length, minimum=1)
+        for name in ("strides", "dilations", "patch"):
+            check_lengths(name, getattr(self, name), 2, minimum=1)
         check_lengths("pads", self.pads, 4, minimum=0)
         check_lengths("stride", self.stride, 2, minimum=0)
         if self.group < 1 or c % self.group or out % self.group:
             raise VerifyError(f"group {self.group} must divide the input's {c} and the result's {out} channels")
         per_group = c // self.group
         if epitome_o > out or epitome_i > per_group:
-            raise VerifyError(f"epitome {epitome_o}x{epitome_i} is larger than the weight it samples, {out}x{per_group} "
-                              "(output x input channels per group)")
+            raise VerifyError(f"epitome {epitome_o}x{epitome_i} is larger than the weight it samples, "
+                              f"{out}x{per_group} (output x input channels per group)")
         if self.patch[0] > epitome_o or self.patch[1] > epitome_i:
             raise VerifyError(f"patch {list(self.patch)} is larger than the epitome {epitome_o}x{epitome_i}")
         if self.bias is not None and self.bias.type.shape != (out,):

@@ -30,8 +30,8 @@ class RaellaConfig(TargetConfig):
         "adc_um2": ("µm²", "ADC area at adc-bits"),
         "adc_low": ("column-sum units", "lowest ADC code, -(2^(adc-bits-1) - 1)"),
         "adc_high": ("column-sum units", "highest ADC code, 2^(adc-bits-1)"),
-        "activations_per_input": ("crossbar activations", "per input vector: one per speculative slice plus one per "
-                                  "input bit with speculation (3 + 8 = 11, latency x11/8), one per input bit without"),
+        "activations_per_input": ("crossbar activations", "per input vector: one per speculative slice and one per "
+                                  "input bit (3 + 8 = 11, latency x11/8), or one per input bit without speculation"),
     }
 
     xbar_rows: int = param(512, "rows", "crossbar height (word lines)", 1, 4096)
@@ -85,10 +85,12 @@ class RaellaConfig(TargetConfig):
     digital_pj: float = param(0.05, "pJ per element", "tile digital unit energy per 16-bit vector element "
                               "(add, activation, pool)", 0.0, 1e6)
     digital_lanes: int = param(32, "elements per cycle", "tile digital unit width", 1, 1 << 16)
-    quantize_pj: float = param(0.25, "pJ per output", "requantization multiply (16b psum x scale -> 8b)", 0.0, 1e6)
+    quantize_pj: float = param(0.25, "pJ per output", "requantization multiply, 16b psum x scale -> 8b (RAELLA's "
+                               "40 nm figure, unscaled)", 0.0, 1e6)
     center_pj: float = param(0.15, "pJ per output", "Center+Offset correction: center x running input sum, a "
                              "4b x 12b multiply-subtract (0.2 pJ x 48/64 of an 8b x 8b multiply) [INF]", 0.0, 1e6)
-    xbar_um2: float = param(2947.0, "µm²", "crossbar array area: 2 x 512 x 512 devices of 5.49 F² at 32 nm", 0.0, 1e9)
+    xbar_um2: float = param(2947.0, "µm²", "crossbar array area: 2 x 512 x 512 devices of 5.49 F² at 32 nm",
+                            0.0, 1e9)
     ima_buffers_um2: float = param(4960.0, "µm²", "IMA buffers, 5,248 B at ISAAC's 0.945 µm²/B: 2 KB input, "
                                    "768 B psums+flags per crossbar, 128 B centers [INF]", 0.0, 1e9)
     dac_um2: float = param(0.166, "µm²", "DAC area per row (ISAAC's) [INF]", 0.0, 1e9)

@@ -159,7 +159,7 @@ def slicing_error(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tup
     added digitally) and y = sum of speculative_mvm's results + centers * sum(x): saturation is the
     only error. 0 when x @ w is all zero and y equals it, else inf there.
 
-    slicing_error(w, x_calib, centers, (4, 2, 2), 7, (3, 3, 2))  ->  0.004
+    slicing_error(w, x, choose_centers(w, (4, 4)), (4, 4), 7, (3, 3, 2))  ->  0.045   (Kaiming-normal 3x3x64 conv)
     """
     x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
     slices = signed_slices(w - centers, widths)
@@ -171,16 +171,18 @@ def slicing_error(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tup
     return float(error / scale) if scale else (0.0 if error == 0 else float("inf"))
 
 
-def adaptive_slicing(w: np.ndarray, x_calib: np.ndarray, centers: np.ndarray, candidates: list[tuple[int, ...]],
-                     adc_bits: int, budget: float, spec_widths: tuple[int, ...], speculation: bool = True,
-                     rows: int = 512) -> tuple[tuple[int, ...], float]:
+def adaptive_slicing(w: np.ndarray, x_calib: np.ndarray, centers: np.ndarray | None,
+                     candidates: list[tuple[int, ...]], adc_bits: int, budget: float, spec_widths: tuple[int, ...],
+                     speculation: bool = True, rows: int = 512) -> tuple[tuple[int, ...], float]:
     """The first of `candidates` (fewest slices first) whose slicing_error on x_calib is within `budget`, and that
-    error; the last candidate and its error when none is. Forcing 1-bit slices (a final layer) is the caller's.
+    error; the last candidate and its error when none is. `centers` None: each candidate with its own
+    choose_centers. Forcing 1-bit slices (a final layer) is the caller's business.
 
-    adaptive_slicing(w, x_calib, centers, slicing_candidates(8, 4), 7, 0.09, (3, 3, 2))  ->  ((4, 2, 2), 0.004)
+    adaptive_slicing(w, x, None, slicing_candidates(8, 4), 7, 0.09, (3, 3, 2))  ->  ((4, 4), 0.045)
     """
     for widths in candidates:
-        error = slicing_error(w, x_calib, centers, widths, adc_bits, spec_widths, speculation, rows)
+        chosen = choose_centers(w, widths) if centers is None else centers
+        error = slicing_error(w, x_calib, chosen, widths, adc_bits, spec_widths, speculation, rows)
         if error <= budget:
             break
     return widths, error
