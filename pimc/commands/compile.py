@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import os
 import sys
+from collections import Counter
 
 from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
 from pimc.commands.opt import add_printing_arguments, instrumentation
