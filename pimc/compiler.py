@@ -34,6 +34,17 @@ class Compiled:
     pipelines: list[tuple[str, str]]  # (stage, pipeline) as run
     stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, IR text after it)
 
+    def mismatches(self, buffers: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> list[str]:
+        """The simulated buffers that differ from the integer reference, pimc's interpreter of the placed IR,
+        run on the same `inputs`."""
+        from pimc.interp.interpreter import Interpreter
+
+        reference: dict[Value, np.ndarray] = {}
+        func = self.module.funcs()[0]
+        Interpreter(self.module, record=False, observer=reference.__setitem__).run([inputs[a.name_hint] for a in func.arguments])
+        return [name for value, name in self.buffers.items()
+                if name in buffers and not np.array_equal(buffers[name], reference[value], equal_nan=True)]
+
 
 def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instrumentation | None = None,
                   keep_stages: bool = False, after_stage: Callable[[str, ModuleOp], None] | None = None,

@@ -77,7 +77,7 @@ def estimate(program: Program) -> dict:
         for component, pj in layer.energy.items():
             energy[component] += pj
     mapped_ns = sum(layer.latency_ns for layer in layers.values())
-    tiles = sorted({x.tile + x.chip * c["tiles"] for x in program.crossbars})
+    tiles = {x.tile + x.chip * c["tiles"] for x in program.crossbars}
     totals = {
         "crossbars": len({(x.chip, x.tile, x.ima, x.xbar) for x in program.crossbars}),
         "tiles": len(tiles),
@@ -100,7 +100,7 @@ def estimate(program: Program) -> dict:
 def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> None:
     """One MVM instruction's events and their energy and time, added to its layer."""
     (v0, v1), slices = a["vectors"], len(a["input_slices"])
-    vectors, columns = v1 - v0, x.weights * len(x.cell_widths) * (2 if x.encoding == "differential" else 1)
+    vectors, columns = v1 - v0, x.cell_columns
     activations = vectors * slices
     converts = activations * columns
     layer.crossbars.add(x.id)

@@ -117,18 +117,18 @@ class Emitter:
         if key not in self._copies:
             name = f"{self.names[value]}@{'host' if tile == HOST else f't{tile}'}"
             self._buffer(value, tile, name)
-            self._send(value, home, tile, name, rows)
+            self._send(self.names[value], name, home, tile, rows, value.type.shape[0])
             self._copies[key] = name
         return self._copies[key]
 
-    def _send(self, value: Value, source: int, target: int, name: str, rows: tuple[int, int] | None) -> None:
-        size = self.program.buffers[self.names[value]].bytes
+    def _send(self, src: str, dst: str, source: int, target: int, rows: tuple[int, int] | None, count: int) -> None:
+        """Buffer `src` (or its `rows` of `count`) from tile `source` into buffer `dst` on tile `target`."""
+        size = self.program.buffers[src].bytes
         if rows is not None:
-            size = math.ceil(size * (rows[1] - rows[0]) / value.type.shape[0])
-        hops = _hops(source, target, self.config)
-        args = {"src": self.names[value], "dst": name, "to": target, "bytes": size, "hops": hops}
+            size = math.ceil(size * (rows[1] - rows[0]) / count)
+        args = {"src": src, "dst": dst, "to": target, "bytes": size, "hops": _hops(source, target, self.config)}
         self._add(source, "send", **args, **({"rows": list(rows)} if rows else {}))
-        self._add(target, "recv", dst=name, **{"from": source})
+        self._add(target, "recv", dst=dst, **{"from": source})
 
     # ------------------------------------------------------------------ instructions
 
@@ -170,18 +170,12 @@ class Emitter:
             crossbar = self._crossbar(op, place)
             tile = _tile_of(place, self.config)
             src = self._on(op.input, tile, None if copy == 0 else (v0, v1))
-            out = dst if copy == 0 else f"{dst}@t{tile}"
-            if copy:
-                self.program.buffers[out] = Buffer(out, str(op.result.type), tile, self.program.buffers[dst].bytes)
+            out = dst if copy == 0 else self._buffer(op.result, tile, f"{dst}@t{tile}")
             r0, r1 = op.rows
             self._add(tile, "mvm", xbar=crossbar.id, src=src, dst=out, vectors=[v0, v1],
                       src_cols=[op.input_offset + r0, op.input_offset + r1], input_slices=list(op.input_slices))
             if copy:
-                size = math.ceil(self.program.buffers[dst].bytes * (v1 - v0) / vectors)
-                args = {"src": out, "dst": dst, "to": self.homes[op.result], "bytes": size,
-                        "hops": _hops(tile, self.homes[op.result], self.config), "rows": [v0, v1]}
-                self._add(tile, "send", **args)
-                self._add(self.homes[op.result], "recv", dst=dst, **{"from": tile})
+                self._send(out, dst, tile, self.homes[op.result], (v0, v1), vectors)
 
     def _crossbar(self, op: xbar.MvmOp, place: tuple[int, ...]) -> Crossbar:
         config = self.config

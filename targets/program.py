@@ -60,6 +60,15 @@ class Crossbar:
     cells: tuple[int, int]  # [start, stop) of cells.npz's `levels`: rows x cell columns, row by row
     flipped: tuple[int, int]  # [start, stop) of cells.npz's `flipped`: one bit per cell column
 
+    @property
+    def planes(self) -> int:
+        """Cell columns per weight slice: a positive and a negative one with differential encoding."""
+        return 2 if self.encoding == "differential" else 1
+
+    @property
+    def cell_columns(self) -> int:
+        return self.weights * len(self.cell_widths) * self.planes
+
 
 @dataclass(frozen=True)
 class Instruction:

@@ -21,7 +21,7 @@ import numpy as np
 
 from pimc.context import Context
 from pimc.diagnostics import UserError
-from pimc.interp.interpreter import IMPLS
+from pimc.interp.interpreter import evaluate, implementation
 from pimc.ir.core import Operation, Value
 from pimc.ir.location import UnknownLoc
 from pimc.ir.types import parse_type
@@ -55,8 +55,7 @@ class LoadedCrossbar:
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
         levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
-        widths, count = spec.cell_widths, len(spec.cell_widths)
-        planes = 2 if spec.encoding == "differential" else 1
+        widths, count, planes = spec.cell_widths, len(spec.cell_widths), spec.planes
         maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), spec.weights * planes)
         true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, planes, count)
         scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
@@ -144,8 +143,8 @@ class Simulator:
     crossbars: dict[int, LoadedCrossbar] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # per-op state of the interpreter's implementations (onnx evaluators)
     _ops: dict[int, Operation] = field(default_factory=dict)
-    _cache: dict = field(default_factory=dict)
     _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
     _grouped: set[int] = field(default_factory=set)
 
@@ -153,7 +152,7 @@ class Simulator:
         self.crossbars = {x.id: LoadedCrossbar.load(x, self.program) for x in self.program.crossbars}
         self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
         config = self.program.config
-        self.adc = (config["adc_bits"], config.get("adc_step", 1))
+        self.adc = (config["adc_bits"], config["adc_step"])
         self._plan_groups()
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -246,18 +245,10 @@ class Simulator:
         return parse_type(self.program.buffers[name].type).shape[0]
 
     def _vop(self, i: Instruction, inputs) -> None:
-        op = self._ops.get(i.seq) or self._ops.setdefault(i.seq, _digital_op(i))
-        function = next(IMPLS[c] for c in type(op).__mro__ if c in IMPLS)
-        with np.errstate(all="ignore"):
-            produced = function(self, op, *(self.buffers[name] for name in i.args["srcs"]))
-        arrays = produced if isinstance(produced, (list, tuple)) else (produced,)
-        for name, result, array in zip(destinations(i.args), op.results, arrays):
-            self.buffers[name] = np.asarray(array).astype(result.type.element.numpy_dtype(), copy=False)
-
-    @property
-    def cache(self) -> dict:
-        """Per-op state the interpreter's implementations keep (onnx's reference evaluators)."""
-        return self._cache
+        if i.seq not in self._ops:
+            self._ops[i.seq] = _digital_op(i)
+        arrays = evaluate(self, self._ops[i.seq], [self.buffers[name] for name in i.args["srcs"]])
+        self.buffers.update(zip(destinations(i.args), arrays))
 
 
 def _digital_op(i: Instruction) -> Operation:
@@ -266,7 +257,7 @@ def _digital_op(i: Instruction) -> Operation:
 
     kind, signature = i.args["kind"], i.args["type"]
     cls = Context().lookup(kind)
-    if cls is None or not any(c in IMPLS for c in cls.__mro__):
+    if cls is None or implementation(cls) is None:
         raise UserError(f"instruction {i.seq}: the digital unit has no op '{kind}'")
     left, right = signature.split(" -> ")
     operands = [Value(parse_type(t)) for t in left.strip()[1:-1].split(", ") if t]

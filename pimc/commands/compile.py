@@ -82,18 +82,12 @@ def build_report(model: str, config, compiled, hosted: dict) -> dict:
 def simulate_sample(model: str, compiled, calib: str) -> dict:
     """Run the program on one sample and the integer reference on the same; report saturation and exactness."""
     from pimc.compiler import sample_input
-    from pimc.interp.interpreter import Interpreter
     from pimc.targets.simulator import Simulator, progress_bar
 
-    func = compiled.module.funcs()[0]
-    inputs = sample_input(calib, func)
+    inputs = sample_input(calib, compiled.module.funcs()[0])
     sim = Simulator(compiled.program, progress_bar("simulating"))
     sim.run(inputs)
-    reference: dict = {}
-    Interpreter(compiled.module, record=False, observer=lambda v, a: reference.__setitem__(v, a)).run(
-        [inputs[a.name_hint] for a in func.arguments])
-    mismatched = [name for value, name in compiled.buffers.items()
-                  if name in sim.buffers and not _same(sim.buffers[name], reference[value])]
+    mismatched = compiled.mismatches(sim.buffers, inputs)
     by_layer: dict = {}
     for x in compiled.program.crossbars:
         stats = sim.stats[x.id]
@@ -115,16 +109,11 @@ def simulate_sample(model: str, compiled, calib: str) -> dict:
 
 def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict]:
     """Every tensor of the model that the program computes, against onnxruntime fp32 on the same input."""
-    from pimc.commands.verify import intermediate_names, run_onnxruntime
+    from pimc.commands.verify import intermediate_names, load_inlined, run_onnxruntime
     from pimc.commands.verify_target import real_values
-    from pimc.frontend.load import load_onnx
     from pimc.interp.compare import compare
 
-    model = load_onnx(path)
-    if model.functions:
-        import onnx.inliner
-
-        model = onnx.inliner.inline_local_functions(model)
+    model = load_inlined(path)
     simulated = real_values(compiled, buffers)
     extra = intermediate_names(model, simulated)
     compared = extra + [("output", o.name) for o in model.graph.output]
@@ -132,12 +121,6 @@ def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict
     return [{"node": node, "tensor": tensor, "cosine": c.cosine, "max_rel_error": c.max_rel_error}
             for node, tensor in compared if tensor in simulated
             for c in [compare(tensor, fp32[tensor], simulated[tensor], 0.0, 0.0)]]
-
-
-def _same(a, b) -> bool:
-    import numpy as np
-
-    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
 
 
 def write_outputs(directory: str, compiled, report: dict) -> None:

@@ -99,25 +99,18 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
                  rtol: float = 1e-4, atol: float = 1e-5, stage: str = "nn") -> Report:
     """Import `path`, run it in pimc and in onnxruntime, and compare."""
     from pimc.frontend.importer import host_ops, import_model, module_name
-    from pimc.frontend.load import load_onnx
     from pimc.interp.compare import compare
     from pimc.interp.interpreter import Interpreter
 
-    model = load_onnx(path)
-    if model.functions:  # pimc imports the inlined graph; its tensors are the ones to compare
-        import onnx.inliner
-
-        model = onnx.inliner.inline_local_functions(model)
+    model = load_inlined(path)
     given = read_inputs(inputs_path, model, input_shapes)
     shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
     module = import_model(model, shapes, module_name(path))
     func = module.funcs()[0]
-    rng = np.random.default_rng(seed)
-    feeds, described = {}, {}
+    feeds = feeds_for(func, given, seed)
+    described = {}
     for arg in func.arguments:
-        array = given.get(arg.name_hint)
-        feeds[arg.name_hint] = random_input(rng, arg.type) if array is None else cast_input(array, arg.type, arg.name_hint)
-        source = f"seeded random (seed {seed})" if array is None else inputs_path
+        source = f"seeded random (seed {seed})" if arg.name_hint not in given else inputs_path
         described[arg.name_hint] = f"{'x'.join(map(str, arg.type.shape)) or 'scalar'} {arg.type.element} from {source}"
     interpreter = Interpreter(module, record=all_ops)
     computed = interpreter.run([feeds[a.name_hint] for a in func.arguments])
@@ -132,6 +125,26 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
         if not comparison.ok and report.first_drift is None:
             report.first_drift = (node_name, comparison)
     return report
+
+
+def load_inlined(path: str):
+    """The ONNX model at `path` with its local functions inlined: pimc imports that graph, so its tensors
+    are the ones to compare."""
+    from pimc.frontend.load import load_onnx
+
+    model = load_onnx(path)
+    if model.functions:
+        import onnx.inliner
+
+        model = onnx.inliner.inline_local_functions(model)
+    return model
+
+
+def feeds_for(func, given: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """One array per argument of `func`, by name: the given one cast to its type, else seeded random values."""
+    rng = np.random.default_rng(seed)
+    return {a.name_hint: cast_input(given[a.name_hint], a.type, a.name_hint) if a.name_hint in given
+            else random_input(rng, a.type) for a in func.arguments}
 
 
 def _error(message: str):

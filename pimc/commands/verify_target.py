@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from pimc.commands.import_onnx import parse_input_shapes
-from pimc.commands.verify import cast_input, intermediate_names, random_input, read_inputs, run_onnxruntime
+from pimc.commands.verify import feeds_for, intermediate_names, load_inlined, read_inputs, run_onnxruntime
 
 
 def verify_target(args: argparse.Namespace) -> int:
@@ -30,36 +30,22 @@ def verify_target(args: argparse.Namespace) -> int:
 
 def target_report(args: argparse.Namespace) -> dict:
     from pimc.compiler import compile_model
-    from pimc.frontend.load import load_onnx
     from pimc.interp.compare import compare
-    from pimc.interp.interpreter import Interpreter
     from pimc.targets import load_config
     from pimc.targets.simulator import Simulator, progress_bar
 
     config = load_config(args.target, args.target_config)
-    model = load_onnx(args.model)
-    if model.functions:
-        import onnx.inliner
-
-        model = onnx.inliner.inline_local_functions(model)
+    model = load_inlined(args.model)
     input_shapes = parse_input_shapes(args.input_shape)
     given = read_inputs(args.inputs, model, input_shapes)
     shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
     calib = args.calib or args.inputs or ""
     compiled = compile_model(args.model, config, shapes, calib, after_stage=_exporter(args.export_qdq),
                              samples=args.calib_samples)
-    func = compiled.module.funcs()[0]
-    rng = np.random.default_rng(args.seed)
-    feeds = {a.name_hint: random_input(rng, a.type) if a.name_hint not in given
-             else cast_input(given[a.name_hint], a.type, a.name_hint) for a in func.arguments}
+    feeds = feeds_for(compiled.module.funcs()[0], given, args.seed)
     sim = Simulator(compiled.program, progress_bar("simulating"))
     outputs = sim.run(feeds)
-
-    reference: dict = {}
-    Interpreter(compiled.module, record=False, observer=lambda v, a: reference.__setitem__(v, a)).run(
-        [feeds[a.name_hint] for a in func.arguments])
-    differing = [name for value, name in compiled.buffers.items()
-                 if name in sim.buffers and not np.array_equal(sim.buffers[name], reference[value], equal_nan=True)]
+    differing = compiled.mismatches(sim.buffers, feeds)
     saturated = sum(s.saturated for s in sim.stats.values())
 
     simulated = real_values(compiled, sim.buffers)

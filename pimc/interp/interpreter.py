@@ -76,16 +76,7 @@ class Interpreter:
         raise _error(f"the module has no function @{name}")
 
     def _step(self, op: Operation, env: dict[Value, np.ndarray]) -> None:
-        function = next((IMPLS[c] for c in type(op).__mro__ if c in IMPLS), None)
-        if function is None:
-            raise op_error(op, "has no interpreter implementation")
-        with np.errstate(all="ignore"):
-            produced = function(self, op, *(env[v] for v in op.operands))
-        arrays = produced if isinstance(produced, (list, tuple)) else (produced,)
-        for result, array in zip(op.results, arrays):
-            array = np.asarray(array).astype(result.type.element.numpy_dtype(), copy=False)
-            if array.shape != result.type.shape:
-                raise op_error(op, f"computed shape {array.shape}, but its result type is {result.type}")
+        for result, array in zip(op.results, evaluate(self, op, [env[v] for v in op.operands])):
             self._store(env, result, array)
 
     def _store(self, env: dict[Value, np.ndarray], value: Value, array: np.ndarray) -> None:
@@ -97,6 +88,28 @@ class Interpreter:
 
     def weight(self, ref: str) -> np.ndarray:
         return self.module.weights[ref]
+
+
+def implementation(op_class: type[Operation]) -> Callable | None:
+    """The registered implementation of `op_class` or of its nearest base class."""
+    return next((IMPLS[c] for c in op_class.__mro__ if c in IMPLS), None)
+
+
+def evaluate(interp, op: Operation, operands: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """`op`'s results on `operands`, each cast to its result type; `interp` gives weights and a cache."""
+    function = implementation(type(op))
+    if function is None:
+        raise op_error(op, "has no interpreter implementation")
+    with np.errstate(all="ignore"):
+        produced = function(interp, op, *operands)
+    arrays = produced if isinstance(produced, (list, tuple)) else (produced,)
+    results = []
+    for result, array in zip(op.results, arrays):
+        array = np.asarray(array).astype(result.type.element.numpy_dtype(), copy=False)
+        if array.shape != result.type.shape:
+            raise op_error(op, f"computed shape {array.shape}, but its result type is {result.type}")
+        results.append(array)
+    return results
 
 
 def _error(message: str) -> DiagnosticError:
