@@ -3,8 +3,9 @@
     python benchmarks/bench_backend.py [--model resnet50] [--target isaac] [--repeat 3] [--calib-samples 16]
 
 Reports medians of:
-  - compile: `pimc compile --estimate-only` in process (import, stages, emit, cost model), phase by phase,
-    against onnxruntime's session creation for the same model;
+  - compile: `pimc compile --estimate-only` in process, phase by phase (import, each pass, of which
+    quantize's calibration, verification after each stage, emission; then the cost model), against
+    onnxruntime's session creation for the same model;
   - simulate: one bit-exact simulated image, program already loaded, against one onnxruntime fp32
     inference; loading the program from disk is reported beside it.
 """
@@ -23,6 +24,10 @@ import onnxruntime
 
 from bench_import import build  # the zoo network, written to a folder
 
+import pimc.compiler
+import pimc.frontend.importer
+import pimc.passes.quantize
+import pimc.targets.emit
 from pimc.compiler import compile_model
 from pimc.pass_manager import Instrumentation
 from pimc.targets import load_config
@@ -43,6 +48,30 @@ def timed(function, *args) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+class Phases:
+    """Times the compile's phases that are not passes, by wrapping the functions that run them."""
+
+    WRAPPED = ((pimc.frontend.importer, "import_onnx", "import"),
+               (pimc.passes.quantize, "observed_ranges", "calibration"),
+               (pimc.compiler, "verify_after", "verify"),
+               (pimc.targets.emit, "emit_program", "emit"))
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        for module, name, label in self.WRAPPED:
+            setattr(module, name, self._timed(getattr(module, name), label))
+
+    def _timed(self, function, label: str):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet50")
@@ -53,6 +82,7 @@ def main() -> None:
     config = load_config(args.target)
     image = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     rows: dict[str, list[float]] = {}
+    phases = Phases()
     with tempfile.TemporaryDirectory() as folder:
         path = build(args.model, folder)
         for _ in range(args.repeat):
@@ -62,10 +92,16 @@ def main() -> None:
             ort.run(None, feeds)
             rows.setdefault("onnxruntime fp32 inference", []).append(timed(ort.run, None, feeds)[0])
             inst = Instrumentation(verify_each=True)
+            phases.seconds.clear()
             seconds, compiled = timed(partial(compile_model, samples=args.calib_samples), path, config, {}, "", inst)
             rows.setdefault("pimc compile (to the program)", []).append(seconds)
+            rows.setdefault("  import", []).append(phases.seconds["import"])
             for pass_name, pass_seconds in inst.timings:
                 rows.setdefault(f"  pass {pass_name.split('{')[0]}", []).append(pass_seconds)
+                if pass_name.startswith("quantize"):
+                    rows.setdefault("    of which calibration", []).append(phases.seconds["calibration"])
+            rows.setdefault("  verify (after each stage)", []).append(phases.seconds["verify"])
+            rows.setdefault("  emit", []).append(phases.seconds["emit"])
             rows.setdefault("  cost model", []).append(timed(estimate, compiled.program)[0])
             program_dir = os.path.join(folder, "program")
             rows.setdefault("  write the program", []).append(timed(compiled.program.write, program_dir)[0])

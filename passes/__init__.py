@@ -11,11 +11,14 @@ _MODULES = {
     "canonicalize": ("pimc.passes.canonicalize", "Canonicalize"),
     "quantize": ("pimc.passes.quantize", "Quantize"),
     "lower-to-xbar": ("pimc.passes.lower_to_xbar", "LowerToXbar"),
+    "adaptive-slicing": ("pimc.passes.adaptive_slicing", "AdaptiveSlicing"),
+    "center-offset": ("pimc.passes.center_offset", "CenterOffset"),
     "slice-weights": ("pimc.passes.slice_weights", "SliceWeights"),
     "slice-inputs": ("pimc.passes.slice_inputs", "SliceInputs"),
     "place-tiles": ("pimc.passes.place_tiles", "PlaceTiles"),
     "emit-program": ("pimc.passes.emit_program", "EmitProgram"),
     "fold-epitome": ("pimc.passes.fold_epitome", "FoldEpitome"),
+    "design-epitomes": ("pimc.passes.design_epitomes", "DesignEpitomes"),
 }
 
 

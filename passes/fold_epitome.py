@@ -43,14 +43,19 @@ class FoldEpitome(ModulePass):
         default=(), metadata={"doc": "patch start strides sigma_o,sigma_i (default: patch)"})
     layers: tuple[str, ...] = field(
         default=(), metadata={"doc": "convs to fold, by ONNX node or SSA value name (default: every conv)"})
+    divisors: tuple[int, ...] = field(
+        default=(), metadata={"doc": "instead of shape: each conv's epitome is ceil(Co/d_o) x ceil(Ci/d_i), d_o,d_i"})
 
     def __post_init__(self) -> None:
-        if not self.shape:
+        if not self.shape and not self.divisors:
             raise ValueError("shape is required: the epitome's output and input channels, e.g. shape=16,8")
+        if self.divisors and (self.shape or self.patch or self.stride):
+            raise ValueError("divisors gives each conv its own plain-repeat epitome: it takes no shape, patch or stride")
         _check("shape", self.shape, 1, "two positive integers, the epitome's output and input channels Co_E,Ci_E")
+        _check("divisors", self.divisors, 1, "two positive integers, the output and input channel divisors d_o,d_i")
         _check("patch", self.patch, 1, "two positive integers, the patch's output and input channels")
         _check("stride", self.stride, 0, "two non-negative integers, the patch starts' output and input strides")
-        if self.patch and (self.patch[0] > self.shape[0] or self.patch[1] > self.shape[1]):
+        if self.patch and self.shape and (self.patch[0] > self.shape[0] or self.patch[1] > self.shape[1]):
             raise ValueError(f"patch = {format_value(self.patch)} is larger than the epitome, shape = "
                              f"{format_value(self.shape)}")
 
@@ -83,20 +88,28 @@ class FoldEpitome(ModulePass):
     def _obstacle(self, op: Conv2dOp) -> str | None:
         """Why `op` cannot fold, or None."""
         co, ci = op.weight.type.shape[:2]
+        shape = self._shape(op)
         if op.group != 1:
             return f"group {op.group}; fold-epitome folds group-1 convs only"
         if not isinstance(getattr(op.weight, "op", None), WeightOp):
             return "its weight is not a constant (nn.weight)"
-        if co < self.shape[0] or ci < self.shape[1]:
-            return f"the epitome {self.shape[0]}x{self.shape[1]} is larger than its weight's {co}x{ci} channels"
+        if co < shape[0] or ci < shape[1]:
+            return f"the epitome {shape[0]}x{shape[1]} is larger than its weight's {co}x{ci} channels"
         return None
 
+    def _shape(self, op: Conv2dOp) -> tuple[int, int]:
+        if not self.divisors:
+            return self.shape
+        co, ci = op.weight.type.shape[:2]
+        return -(-co // self.divisors[0]), -(-ci // self.divisors[1])
+
     def _fold(self, op: Conv2dOp) -> None:
-        patch = self.patch or self.shape
+        shape = self._shape(op)
+        patch = self.patch or shape
         stride = self.stride or patch
         weight = constant(op.weight)
         element = op.weight.type.element
-        epitome = ep.project(weight, self.shape, patch, stride).astype(element.numpy_dtype())
+        epitome = ep.project(weight, shape, patch, stride).astype(element.numpy_dtype())
         residual = weight.astype(np.float64) - ep.materialize(epitome, *weight.shape[:2], patch, stride)
         norm = np.linalg.norm(weight.astype(np.float64))
         error = float(np.linalg.norm(residual) / norm) if norm > 0 else 0.0

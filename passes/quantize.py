@@ -8,6 +8,9 @@ Weights are symmetric per output channel; activations are unsigned per tensor, w
 observed by running the float model on calibration inputs. A ReLU that follows a layer is
 absorbed: its output range starts at zero, so the requantization clamp computes it.
 
+An epitome conv (ep.conv2d) becomes q.conv2d on ep.materialize of its integer epitome, quantized per epitome row;
+output channel o takes the scale of the row r(o) it is sampled from (docs/epitome.md).
+
 Layers that arrived quantized (q.conv2d, q.gemm) are left alone. Where a float layer reads a
 q.dequantize, or its weight is a dequantized integer constant, the model's own scale and integers are
 kept. Afterwards the `q` canonicalization patterns join the layers, and signed activations become
@@ -20,9 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pimc.calibrate import Ranges, observed_ranges
-from pimc.diagnostics import Diagnostic, DiagnosticError
-from pimc.dialects import nn_conv, nn_elementwise, nn_tensor, q
+from pimc.calibrate import Ranges, calibration_inputs, observed_ranges
+from pimc.dialects import ep, nn_conv, nn_elementwise, nn_tensor, q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
@@ -70,27 +72,14 @@ class Quantize(ModulePass):
         """The smallest and largest value each tensor took over the calibration inputs (`pimc.calibrate`)."""
         quantizable = [op for op in func.body.ops if _quantizable(op)]
         wanted = {op.operands[0] for op in quantizable} | {(_absorbed_relu(op) or op).results[0] for op in quantizable}
-        return observed_ranges(module, func, self._inputs(func), wanted)
-
-    def _inputs(self, func: FuncOp) -> list[list[np.ndarray]]:
-        shapes = [arg.type.shape for arg in func.arguments]
-        if not self.calib:
-            rng = np.random.default_rng(self.seed)
-            return [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(self.samples)]
-        try:
-            data = np.load(self.calib)
-        except OSError as error:
-            raise DiagnosticError(Diagnostic(f"quantize: cannot read calibration inputs '{self.calib}': {error}")) from None
-        arrays = [_calibration_array(data, arg, len(func.arguments)) for arg in func.arguments]
-        batch = [s[0] for s in shapes]
-        count = min(self.samples, *(len(a) // b for a, b in zip(arrays, batch)))
-        return [[a[i * b : (i + 1) * b].astype(np.float32) for a, b in zip(arrays, batch)] for i in range(count)]
+        samples = calibration_inputs(func, self.calib, self.samples, self.seed, self.name)
+        return observed_ranges(module, func, samples, wanted)
 
     def _rewrite(self, op: Operation, ranges: Ranges) -> None:
         relu = _absorbed_relu(op)
         last = relu or op
         x = op.operands[0]
-        weight, axis, bias = weight_slot(op)
+        weight, axis, bias = _weight_slot(op)
         where = fused(op.location, relu.location) if relu else op.location
         new: list[Operation] = []  # the constants first
         quantize_x: list[Operation] = []
@@ -111,6 +100,8 @@ class Quantize(ModulePass):
             w_scale, w_q = _per_channel(np.moveaxis(w, axis, 0), self.weight_bits)
             weight_ops = [new_weight(op, f"{weight.op.ref}_q", w_q, ScalarType(f"i{self.weight_bits}"))]
             w_int = weight_ops[0].result
+        if isinstance(op, ep.Conv2dOp):  # E is quantized per row; output channel o shares the scale of row r(o)
+            weight_ops, w_int, w_scale = _materialized(op, weight_ops, w_int, w_scale)
         new += weight_ops
         if bias is None:  # a zero bias, which lower-to-xbar corrects for the input zero point
             new.append(new_weight(op, f"{weight.op.ref}_bias_q", np.zeros(len(w_scale)), ScalarType("i32")))
@@ -158,10 +149,25 @@ class FlattenBatchedMatMul(RewritePattern):
         rewriter.replace_op(op, [flat, product, back])
 
 
+def _materialized(op: ep.Conv2dOp, weight_ops: list[Operation], epitome: Value, scales: np.ndarray):
+    """(the ops, the integer weight as ep.materialize of the integer epitome, each output channel's scale)."""
+    co, ci, kh, kw = op.weight_shape()
+    sampled = ep.MaterializeOp.build([epitome], [TensorType((co, ci, kh, kw), epitome.type.element)], op.location,
+                                     patch=op.patch, stride=op.stride)
+    sampled.result.name_hint = f"{epitome.name_hint}_w" if epitome.name_hint else None
+    rows, _ = sampled.index_maps()
+    return [*weight_ops, sampled], sampled.result, scales[rows]
+
+
+def _weight_slot(op: Operation) -> tuple[Value, int, Value | None] | None:
+    """`weight_slot`, and (epitome, 0, bias) of an ep.conv2d."""
+    return (op.epitome, 0, op.bias) if isinstance(op, ep.Conv2dOp) else weight_slot(op)
+
+
 def _quantizable(op: Operation) -> bool:
-    """A conv, plain gemm or 2-D matmul whose weight is a float constant or a dequantized integer one, and whose
-    (1-D) bias is constant too."""
-    slot = weight_slot(op)
+    """A conv, epitome conv, plain gemm or 2-D matmul whose weight is a float constant or a dequantized integer
+    one, and whose (1-D) bias is constant too."""
+    slot = _weight_slot(op)
     if slot is None:
         return False
     weight, axis, bias = slot
@@ -192,12 +198,3 @@ def _per_channel(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]
     scale = np.where(peak > 0, peak / limit, 1.0)
     shaped = scale.reshape((-1,) + (1,) * (weight.ndim - 1))
     return scale, np.clip(np.rint(weight / shaped), -limit, limit).astype(np.int64)
-
-
-def _calibration_array(data, arg: Value, count: int) -> np.ndarray:
-    name = arg.name_hint or ""
-    if name in data.files:
-        return data[name]
-    if count == 1 and ("x" in data.files or len(data.files) == 1):
-        return data["x" if "x" in data.files else data.files[0]]
-    raise DiagnosticError(Diagnostic(f"quantize: the calibration file has no array for input '{name}' ({', '.join(data.files)})"))

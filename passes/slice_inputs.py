@@ -7,6 +7,8 @@
 Each slice is one pass of the input through the crossbar; its partial sums are shifted by the
 bits below it and added (targets/crossbar.py). With `dac-bits` the slices are as wide as the DAC
 and the narrow one, if any, is the most significant (`even_slices`); `widths` gives them outright.
+With `speculate`, a column whose conversion of a slice hits an ADC rail is recomputed from that
+slice's bits one at a time (RAELLA's speculation and recovery, docs/isa.md).
 Signed inputs are rejected until an encoding splits them into positive and negative planes.
 """
 
@@ -29,6 +31,9 @@ class SliceInputs(ModulePass):
     dac_bits: int = field(default=1, metadata={"doc": "bits a DAC applies per step"})
     widths: tuple[int, ...] = field(
         default=(), metadata={"doc": "explicit slice widths, most significant first; they must sum to the input bits"})
+    speculate: bool = field(
+        default=False, metadata={"doc": "the slices are speculative: columns that hit an ADC rail are recomputed "
+                                        "from 1-bit slices (RAELLA)"})
 
     def __post_init__(self) -> None:
         if not 1 <= self.dac_bits <= 16:
@@ -40,6 +45,8 @@ class SliceInputs(ModulePass):
         for op in module.walk():
             if isinstance(op, xbar.MvmOp):
                 op.attributes["input_slices"] = self._slices(op)
+                if self.speculate:
+                    op.attributes["speculate"] = True
 
     def _slices(self, op: xbar.MvmOp) -> tuple[int, ...]:
         element = op.input.type.element

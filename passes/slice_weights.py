@@ -6,7 +6,8 @@
     %m = xbar.concat(xbar.add(mvm[0,100) x [0,32), mvm[100,200) x [0,32), ...), xbar.add(... x [32,64)))
 
 Row chunks are balanced, as the reference datapath spreads them; a crossbar then holds
-ceil(K / rows) x ceil(N x slices / cols) of a K x N matrix when slices divides cols.
+ceil(K / rows) x ceil(N x slices / cols) of a K x N matrix when slices divides cols. An MVM's own
+`weight_slices` (adaptive-slicing) sets its slices; else weight-bits / cell-bits do.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class SliceWeights(ModulePass):
     rows: int = field(default=128, metadata={"doc": "crossbar rows"})
     cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
     cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
-    encoding: Literal["offset", "differential"] = field(
-        default="offset", metadata={"doc": "signed weights as one offset column per slice, or a column pair"})
+    encoding: Literal["offset", "differential", "center-offset"] = field(
+        default="offset", metadata={"doc": "signed weights as one offset column per slice, a column pair per slice, "
+                                           "or (center-offset) one column of 2T2R pairs per slice"})
 
     def __post_init__(self) -> None:
         for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16), ("cell-bits", self.cell_bits, 16)):
@@ -53,7 +55,8 @@ class SplitMvm(RewritePattern):
     @op_pattern
     def match_and_rewrite(self, op: xbar.MvmOp, rewriter: PatternRewriter) -> None:
         weights = op.weight_bits
-        slices = math.ceil(weights / self.config.cell_bits) * (2 if self.config.encoding == "differential" else 1)
+        count = len(op.weight_slices) if op.weight_slices else math.ceil(weights / self.config.cell_bits)
+        slices = count * (2 if self.config.encoding == "differential" else 1)
         per_xbar = self.config.cols // slices
         if per_xbar < 1:
             raise op_error(op, f"one {weights}-bit weight needs {slices} cells, more than a crossbar's {self.config.cols} columns")
@@ -79,4 +82,5 @@ class SplitMvm(RewritePattern):
 def _mvm(op: xbar.MvmOp, rows: tuple[int, int], cols: tuple[int, int], slices: int) -> xbar.MvmOp:
     product = TensorType((op.input.type.shape[0], cols[1] - cols[0]), I32)
     return xbar.MvmOp.build([op.input], [product], op.location, weights=op.weights, rows=rows, cols=cols,
-                            weight_bits=op.weight_bits, input_offset=op.input_offset or None, bit_slices=slices)
+                            weight_bits=op.weight_bits, input_offset=op.input_offset or None, bit_slices=slices,
+                            weight_slices=op.weight_slices, slicing_error=op.slicing_error, centers=op.centers)

@@ -1,26 +1,62 @@
 """Calibration: the smallest and largest value every float tensor of a function takes on sample inputs.
 
-    ranges = observed_ranges(module, func, [[x0], [x1]], wanted)     # {value: [low, high]} for the wanted values
+    samples = calibration_inputs(func, "calib.npz", 16, seed=0, who="quantize")   # one list of arrays per call
+    ranges = observed_ranges(module, func, samples, wanted)     # {value: [low, high]} for the wanted values
 
-The function is exported back to ONNX (`pimc.export_qdq`) with every float tensor as an output
-and run in onnxruntime, which is ten to thirty times faster than pimc's float64 interpreter on
-ImageNet-sized networks; a module the exporter cannot write is run in the interpreter instead.
-Both give the same ranges up to float32 rounding.
+The function is exported back to ONNX (`pimc.export_qdq`) and run in onnxruntime, which is ten to
+thirty times faster than pimc's float64 interpreter on ImageNet-sized networks. The exported graph
+computes each wanted tensor's ReduceMin and ReduceMax and returns only those scalars, so nothing
+larger than a scalar leaves onnxruntime, and nodes that no wanted tensor needs are pruned. A module
+the exporter cannot write is run in the interpreter instead. Both give the same ranges up to float32
+rounding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pimc.diagnostics import UserError
+from pimc.diagnostics import Diagnostic, DiagnosticError, UserError
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp
 from pimc.interp.interpreter import Interpreter
 from pimc.ir.core import Value
+from pimc.ir.types import TensorType
 
 Ranges = dict[Value, list[float]]
+Observe = Callable[[Value, float, float], None]
+
+
+def calibration_inputs(func: FuncOp, calib: str, samples: int, seed: int, who: str) -> list[list[np.ndarray]]:
+    """Up to `samples` argument lists for `func`: consecutive batches of the .npz `calib` (an array per argument
+    name, or `x` or its only array for a one-argument function), else seeded standard normal values. Errors
+    name the pass `who` that reads them."""
+    shapes = [arg.type.shape for arg in func.arguments]
+    if not calib:
+        rng = np.random.default_rng(seed)
+        return [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(samples)]
+    try:
+        data = np.load(calib)
+    except (OSError, ValueError) as error:
+        raise DiagnosticError(Diagnostic(f"{who}: cannot read calibration inputs '{calib}': {error}")) from None
+    if not hasattr(data, "files"):
+        raise DiagnosticError(Diagnostic(f"{who}: cannot read calibration inputs '{calib}': not an .npz archive"))
+    arrays = []
+    for arg in func.arguments:
+        name = arg.name_hint or ""
+        lone = len(func.arguments) == 1 and ("x" in data.files or len(data.files) == 1)
+        if name not in data.files and not lone:
+            raise DiagnosticError(Diagnostic(f"{who}: the calibration file has no array for input '{name}' "
+                                             f"({', '.join(data.files)})"))
+        array = data[name if name in data.files else "x" if "x" in data.files else data.files[0]]
+        if array.shape[1:] != arg.type.shape[1:] or len(array) < arg.type.shape[0]:
+            raise DiagnosticError(Diagnostic(f"{who}: the calibration array for input '{name}' has shape "
+                                             f"{array.shape}, which holds no batch of {arg.type}"))
+        arrays.append(array)
+    batch = [s[0] for s in shapes]
+    count = min(samples, *(len(a) // b for a, b in zip(arrays, batch)))
+    return [[a[i * b : (i + 1) * b].astype(np.float32) for a, b in zip(arrays, batch)] for i in range(count)]
 
 
 def observed_ranges(module: ModuleOp, func: FuncOp, samples: Sequence[Sequence[np.ndarray]], wanted: set[Value]) -> Ranges:
@@ -29,28 +65,36 @@ def observed_ranges(module: ModuleOp, func: FuncOp, samples: Sequence[Sequence[n
     Asking onnxruntime for fewer tensors lets it fuse more (a conv with the ReLU after it)."""
     ranges: Ranges = {}
 
-    def observe(value: Value, array: np.ndarray) -> None:
-        if value not in wanted or array.dtype.kind != "f" or array.size == 0:
-            return
-        low, high = float(array.min()), float(array.max())
+    def observe(value: Value, low: float, high: float) -> None:
         seen = ranges.setdefault(value, [low, high])
         seen[0], seen[1] = min(seen[0], low), max(seen[1], high)
 
-    run = _onnxruntime_runner(module, func, observe, wanted) or _interpreter_runner(module, func, observe)
+    def observe_array(value: Value, array: np.ndarray) -> None:
+        if value in wanted and array.dtype.kind == "f" and array.size:
+            observe(value, float(array.min()), float(array.max()))
+
     for inputs in samples:
         for arg, array in zip(func.arguments, inputs):
-            observe(arg, array)
+            observe_array(arg, array)
+    inner = {v for v in wanted if v not in func.arguments and isinstance(v.type, TensorType) and v.type.element.is_float}
+    if not inner or not samples:
+        return ranges
+    run = _onnxruntime_runner(module, func, inner, observe) or _interpreter_runner(module, func, observe_array)
+    for inputs in samples:
         run(inputs)
     return ranges
 
 
-def _interpreter_runner(module: ModuleOp, func: FuncOp, observe):
-    interpreter = Interpreter(module, record=False, observer=observe)
+def _interpreter_runner(module: ModuleOp, func: FuncOp, observe_array: Callable[[Value, np.ndarray], None]):
+    interpreter = Interpreter(module, record=False, observer=observe_array)
     return lambda inputs: interpreter.run(inputs, func.sym_name)
 
 
-def _onnxruntime_runner(module: ModuleOp, func: FuncOp, observe, wanted: set[Value]):
-    """A function that runs `func` in onnxruntime and observes every float tensor; None if it cannot be exported."""
+def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], observe: Observe):
+    """A function that runs `func` in onnxruntime and observes the range of each of `inner`; None if it cannot
+    be exported or onnxruntime rejects the graph."""
+    from onnx import helper
+
     from pimc.commands.verify import onnxruntime_session, run_session
     from pimc.export_qdq import QdqExporter, onnx_type
     from pimc.frontend.types import value_info
@@ -62,19 +106,27 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, observe, wanted: set[Val
         model = exporter.model()
     except UserError:
         return None
-    returned = {o.name for o in model.graph.output}
-    watched = {name: value for value, name in exporter.names.items() if value in wanted and value not in func.arguments}
-    model.graph.output.extend(value_info(name, onnx_type(v.type)) for name, v in watched.items() if name not in returned)
+    graph = model.graph
+    del graph.output[:]  # only the ranges are returned: onnxruntime prunes what they do not need
+    observed: list[Value] = []
+    names: list[str] = []  # the low and high of each observed value, in turn
+    for value, tensor in exporter.names.items():
+        if value in inner:
+            for reduce in ("ReduceMin", "ReduceMax"):
+                names.append(exporter.fresh(f"{tensor}_{reduce}"))
+                graph.node.append(helper.make_node(reduce, [tensor], [names[-1]], name=names[-1], keepdims=0))
+                graph.output.append(value_info(names[-1], onnx_type(TensorType((), value.type.element))))
+            observed.append(value)
     try:
         session = onnxruntime_session(model)
     except Exception:  # a graph onnxruntime rejects: the interpreter runs everything pimc has
         return None
-    names = [o.name for o in session.get_outputs()]
     inputs = [exporter.names[arg] for arg in func.arguments]
 
     def run(arrays: Sequence[np.ndarray]) -> None:
-        for name, array in zip(names, run_session(session, names, dict(zip(inputs, arrays)))):
-            if name in watched:
-                observe(watched[name], array)
+        results = run_session(session, names, dict(zip(inputs, arrays)))
+        for value, low, high in zip(observed, results[::2], results[1::2]):
+            if low <= high:  # an empty tensor reduces to (+inf, -inf)
+                observe(value, float(low), float(high))
 
     return run

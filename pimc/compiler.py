@@ -54,9 +54,6 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
     from pimc.passes import PASSES
     from pimc.targets.emit import emit_program
 
-    if not hasattr(config, "stages"):
-        raise UserError(f"target '{config.name}' cannot compile yet: it has a configuration and a datapath model, "
-                        "but no stages (`pimc targets` says which targets compile)")
     pipelines = config.stages(calib, samples)
     try:
         parsed = [parse_pipeline(spec, PASSES) for _, spec in pipelines]  # bad options fail before the import

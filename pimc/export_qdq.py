@@ -77,9 +77,11 @@ class QdqExporter:
                 outputs = [value_info(self.tensor(v), onnx_type(v.type)) for v in op.operands]
             elif not isinstance(op, nn_conv.WeightOp):
                 self.export(op)
-        graph = helper.make_graph(self.nodes, self.module.sym_name or "model", inputs, outputs, self.initializers)
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                                 producer_name="pimc")
+        graph = helper.make_graph(self.nodes, self.module.sym_name or "model", inputs, outputs)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+                                  producer_name="pimc")
+        model.graph.initializer.extend(self.initializers)  # once: make_model copies the graph it is given
+        return model
 
     # ------------------------------------------------------------------ names, constants, nodes
 
@@ -109,7 +111,7 @@ class QdqExporter:
         """The ONNX tensor holding `value`; an `nn.weight` becomes an initializer on first use."""
         weight = produced_by(value, nn_conv.WeightOp)
         if weight is not None and value not in self.names:
-            array = self.module.weights[weight.ref].astype(container(value.type.element).numpy_dtype())
+            array = self.module.weights[weight.ref].astype(container(value.type.element).numpy_dtype(), copy=False)
             self.names[value] = self.constant(array.reshape(value.type.shape), weight.ref)
         return self.name(value)
 

@@ -12,6 +12,7 @@ from pimc.targets.base import ConfigError, TargetConfig
 TARGETS = {
     "isaac": ("pimc.targets.isaac.config", "IsaacConfig"),
     "raella": ("pimc.targets.raella.config", "RaellaConfig"),
+    "epim": ("pimc.targets.epim.config", "EpimConfig"),
 }
 
 

@@ -15,7 +15,10 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pimc.ir.types import parse_type
+from pimc.targets.crossbar import ADC_BY_BITS
 from pimc.targets.program import Program, destinations
 
 FLIT_BYTES = 32  # 256-bit eDRAM words and router flits
@@ -31,17 +34,27 @@ class Layer:
     adc_converts: int = 0
     dac_converts: int = 0
     latency_ns: float = 0.0
+    recovery_converts: int = 0
+    one_bit_converts: int = 0  # what the ADCs would convert with 1-bit input slices and no speculation
+    mean_slice_value: float = 0.0
     energy: dict = field(default_factory=lambda: defaultdict(float))
 
     def as_json(self) -> dict:
         return {"name": self.name, "op": self.op, "crossbars": len(self.crossbars), "macs": self.macs,
                 "crossbar_activations": self.activations, "adc_converts": self.adc_converts,
+                "recovery_converts": self.recovery_converts, "mean_slice_value": round(self.mean_slice_value, 6),
+                "adc_share": self.adc_converts / self.one_bit_converts if self.one_bit_converts else 0.0,
                 "energy_pj": sum(self.energy.values()), "latency_ns": self.latency_ns,
                 "energy_breakdown_pj": dict(sorted(self.energy.items()))}
 
 
-def estimate(program: Program) -> dict:
-    """The report's cost part: per layer, in total, and by component."""
+def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
+    """The report's cost part: per layer, in total, and by component.
+
+    `recovery` gives each crossbar's recovery conversions in one inference, as the simulator counted
+    them: the only counts a program does not fix. Without it, a speculating program's ADC counts and
+    energy are lower bounds, and the totals say so.
+    """
     c = program.config
     crossbars = {x.id: x for x in program.crossbars}
     producers = {name: i for i in program.instructions if i.op == "vop" for name in destinations(i.args)}
@@ -55,16 +68,24 @@ def estimate(program: Program) -> dict:
         if i.op == "mvm":
             x = crossbars[a["xbar"]]
             source = producers.get(a["src"].split("@")[0])
-            kind = "conv" if source is not None and source.args["kind"] == "xbar.im2col" else "gemm"
+            kind = "conv" if source is not None and source.args["kind"] in ("xbar.im2col", "xbar.wrap_sum") else "gemm"
             layer = layers.setdefault(x.layer, Layer(x.layer, kind))
             _mvm_cost(layer, x, a, c, fetched, (i.tile, x.ima))
         elif i.op == "vop" and i.tile >= 0:
             results = [program.buffers[name] for name in destinations(a)]
             elements = sum(parse_type(b.type).num_elements for b in results)
             moved = sum(program.buffers[s].bytes for s in a["srcs"]) + sum(b.bytes for b in results)
-            energy["digital"] += elements * c["digital_pj"]
+            if a["kind"] == "xbar.wrap_sum":  # EPIM's input pre-sums: one add per wrapped input column
+                elements = sum(parse_type(program.buffers[s].type).num_elements for s in a["srcs"]) - elements
+                energy["epitome_adds"] += elements * c["digital_pj"]
+                counts["epitome_adds"] += elements
+            elif a["kind"] == "xbar.route":  # EPIM's output address table: one lookup per output channel read
+                energy["address_tables"] += elements * c["table_lookup_pj"]
+                counts["table_lookups"] += elements
+            else:
+                energy["digital"] += elements * c["digital_pj"]
+                counts["digital_ops"] += elements
             energy["edram"] += math.ceil(moved / FLIT_BYTES) * c["edram_pj"]
-            counts["digital_ops"] += elements
             counts["edram_accesses"] += math.ceil(moved / FLIT_BYTES)
             digital_ns += elements / (c["clock_ghz"] * c["digital_lanes"])
         elif i.op == "send":
@@ -73,7 +94,15 @@ def estimate(program: Program) -> dict:
             counts["transfer_bytes"] += a["bytes"]
             counts["router_flits"] += flits
             transfer_ns += flits / c["clock_ghz"]
+    speculative = any(i.op == "mvm" and i.args.get("speculate") for i in program.instructions)
+    for xbar_id, converts in (recovery or {}).items():
+        layer = layers[crossbars[xbar_id].layer]
+        layer.adc_converts += converts
+        layer.recovery_converts += converts
+        layer.energy["adc"] += converts * ADC_BY_BITS[c["adc_bits"]][0]
+        layer.energy["shift_add"] += converts * c["shift_add_pj"]
     for layer in layers.values():
+        layer.mean_slice_value = _mean_slice_value(program, [crossbars[x] for x in sorted(layer.crossbars)])
         for component, pj in layer.energy.items():
             energy[component] += pj
     mapped_ns = sum(layer.latency_ns for layer in layers.values())
@@ -94,15 +123,20 @@ def estimate(program: Program) -> dict:
         "latency_breakdown_ns": {"crossbar_layers": mapped_ns, "digital": digital_ns, "transfers": transfer_ns},
     }
     totals["converts_per_mac"] = totals["adc_converts"] / totals["macs"] if totals["macs"] else 0.0
+    if speculative:
+        totals["recovery_converts"] = sum(layer.recovery_converts for layer in layers.values())
+        totals["recovery"] = "simulated on one input" if recovery is not None else \
+            "not simulated: ADC conversions and energy are lower bounds (speculative conversions only)"
     return {"totals": totals, "layers": [layer.as_json() for layer in layers.values()]}
 
 
 def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> None:
     """One MVM instruction's events and their energy and time, added to its layer."""
     (v0, v1), slices = a["vectors"], len(a["input_slices"])
-    vectors, columns = v1 - v0, x.cell_columns
-    activations = vectors * slices
-    converts = activations * columns
+    vectors, columns = v1 - v0, x.adc_columns
+    converts = vectors * slices * columns  # speculative or plain; recovery conversions are counted apart
+    activations = vectors * (slices + (sum(a["input_slices"]) if a.get("speculate") else 0))
+    layer.one_bit_converts += vectors * sum(a["input_slices"]) * columns
     layer.crossbars.add(x.id)
     layer.macs += vectors * x.rows * x.weights
     layer.activations += activations
@@ -111,9 +145,11 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     e = layer.energy
     e["crossbar"] += activations * c["xbar_read_pj"] * x.rows / c["xbar_rows"]
     e["dac"] += activations * x.rows * c["dac_pj"]
-    e["adc"] += converts * _adc_pj(c)
+    e["adc"] += converts * ADC_BY_BITS[c["adc_bits"]][0]
     e["shift_add"] += converts * c["shift_add_pj"]
     e["digital"] += vectors * x.rows * c["digital_pj"] / c["digital_lanes"]  # the input sum for the offset
+    if x.centers is not None:
+        e["center"] += vectors * x.weights * c["center_pj"]  # center x input sum, per filter
     inputs = (*ima, a["src"], tuple(a["src_cols"]), v0, v1)
     if inputs not in fetched:  # an IMA's crossbars share the input vectors it fetched
         fetched.add(inputs)
@@ -126,16 +162,21 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     layer.latency_ns = max(layer.latency_ns, activations * read_ns)
 
 
-def _adc_pj(c: dict) -> float:
-    from pimc.targets.isaac.config import ADC_BY_BITS
-
-    return ADC_BY_BITS[c["adc_bits"]][0]
+def _mean_slice_value(program: Program, crossbars: list) -> float:
+    """The mean |slice value| over a layer's cells, each as a fraction of its slice's largest level: what
+    sets column sums (RAELLA's artifact: typically 0.06 with Center+Offset, 0.5 with ISAAC's offsets)."""
+    total = count = 0.0
+    for x in crossbars:
+        maxima = np.array([(1 << w) - 1 for w in x.cell_widths], np.float64)
+        levels = program.levels(x).reshape(x.rows, x.weights, x.planes, len(x.cell_widths))
+        values = np.abs(levels[:, :, 0].astype(np.int16) - levels[:, :, 1]) if x.encoding == "center-offset" else levels
+        total += float((values.reshape(-1, len(x.cell_widths)).sum(axis=0, dtype=np.int64) / maxima).sum())
+        count += values.size
+    return total / count if count else 0.0
 
 
 def tile_area_um2(c: dict) -> float:
     """One tile: its IMAs (crossbars, ADCs, DACs, shift-adds, registers), eDRAM and share of a router."""
-    from pimc.targets.isaac.config import ADC_BY_BITS
-
     xbar = c["xbar_um2"] + c["adcs_per_xbar"] * ADC_BY_BITS[c["adc_bits"]][1] + c["xbar_rows"] * c["dac_um2"]
-    ima = c["xbars_per_ima"] * xbar + 4 * c["shift_add_um2"] + c["ima_buffers_um2"]
+    ima = c["xbars_per_ima"] * xbar + c["shift_adds_per_ima"] * c["shift_add_um2"] + c["ima_buffers_um2"]
     return c["imas_per_tile"] * ima + c["edram_um2"] + c["router_um2"]

@@ -14,6 +14,26 @@ import math
 
 import numpy as np
 
+# ADC energy (pJ per conversion) and area (µm²) by resolution: Saberi-model scaling of ISAAC's 8-bit SAR ADC
+# (domain.md §1.3). Every analog target converts with these.
+ADC_BY_BITS = {4: (0.79, 361), 5: (0.99, 477), 6: (1.20, 627), 7: (1.42, 845), 8: (1.667, 1200), 9: (1.97, 1828),
+               10: (2.38, 3002)}
+ADC_DERIVED = {"adc_pj": ("pJ per conversion", "ADC energy at adc-bits"), "adc_um2": ("µm²", "ADC area at adc-bits")}
+
+
+class AdcCosts:
+    """The ADC's energy and area at a configuration's `adc_bits`, for `pimc targets` and the cost model."""
+
+    adc_bits: int
+
+    @property
+    def adc_pj(self) -> float:
+        return ADC_BY_BITS[self.adc_bits][0]
+
+    @property
+    def adc_um2(self) -> float:
+        return float(ADC_BY_BITS[self.adc_bits][1])
+
 
 def shifts(widths: tuple[int, ...]) -> tuple[int, ...]:
     """Bits below each slice, for slices listed most significant first: (4, 2, 2) -> (4, 2, 0)."""

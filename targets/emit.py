@@ -52,7 +52,8 @@ class Emitter:
     _cells: dict[tuple, tuple] = field(default_factory=dict)
     _levels: list[np.ndarray] = field(default_factory=list)  # every crossbar's cells, raveled, in order
     _flips: list[np.ndarray] = field(default_factory=list)
-    _sizes: tuple[int, int] = (0, 0)  # of the two lists, added up
+    _centers: list[np.ndarray] = field(default_factory=list)
+    _sizes: tuple[int, int, int] = (0, 0, 0)  # of the three lists, added up
 
     def emit(self) -> Program:
         (func,) = self.module.funcs()
@@ -75,6 +76,8 @@ class Emitter:
         self.program.instructions = [Instruction(seq, i.tile, i.op, i.args) for seq, i in enumerate(loading + running)]
         self.program.cells = {"levels": np.concatenate([np.zeros(0, np.uint8), *self._levels]),
                               "flipped": np.concatenate([np.zeros(0, bool), *self._flips])}
+        if self._centers:
+            self.program.cells["centers"] = np.concatenate(self._centers)
         return self.program
 
     def _tiles(self, func) -> dict[Value, int]:
@@ -173,25 +176,36 @@ class Emitter:
             out = dst if copy == 0 else self._buffer(op.result, tile, f"{dst}@t{tile}")
             r0, r1 = op.rows
             self._add(tile, "mvm", xbar=crossbar.id, src=src, dst=out, vectors=[v0, v1],
-                      src_cols=[op.input_offset + r0, op.input_offset + r1], input_slices=list(op.input_slices))
+                      src_cols=[op.input_offset + r0, op.input_offset + r1], input_slices=list(op.input_slices),
+                      **({"speculate": True} if op.speculate else {}))
             if copy:
                 self._send(out, dst, tile, self.homes[op.result], (v0, v1), vectors)
 
     def _crossbar(self, op: xbar.MvmOp, place: tuple[int, ...]) -> Crossbar:
         config = self.config
         (r0, r1), (c0, c1) = op.rows, op.cols
-        widths = even_slices(op.weight_bits, config.cell_bits)
+        if op.speculate and config.signed_encoding != "center-offset":
+            raise op_error(op, f"has speculative input slices, which target '{config.name}' cannot recover")
+        if (op.centers is not None) != (config.signed_encoding == "center-offset"):
+            raise op_error(op, f"has {'centers' if op.centers else 'no centers'}, but target '{config.name}' stores "
+                               f"weights with {config.signed_encoding} encoding"
+                               + ("; run center-offset first" if op.centers is None else ""))
+        widths = op.weight_slices or even_slices(op.weight_bits, config.cell_bits)
         levels, flipped, per_weight, offset = self._chunk_cells(op, widths)
         columns = slice(c0 * per_weight, c1 * per_weight)
         index = len(self.program.crossbars)
         cells = np.ascontiguousarray(levels[:, columns]).ravel()
-        start, first_flip = self._sizes
+        start, first_flip, first_center = self._sizes
         self._levels.append(cells)
         self._flips.append(flipped[columns])
-        self._sizes = (start + len(cells), first_flip + len(self._flips[-1]))
+        centers = None
+        if op.centers is not None:
+            self._centers.append(self.module.weights[op.centers][c0:c1].astype(np.int32))
+            centers = (first_center, first_center + c1 - c0)
+        self._sizes = (start + len(cells), first_flip + len(self._flips[-1]), centers[1] if centers else first_center)
         chip, tile, ima, slot = place if len(place) == 4 else (0, *place)
         crossbar = Crossbar(index, layer_name(op), chip, tile, ima, slot, r1 - r0, c1 - c0, widths, config.signed_encoding,
-                            offset, (start, start + len(cells)), (first_flip, first_flip + len(self._flips[-1])))
+                            offset, (start, start + len(cells)), (first_flip, first_flip + len(self._flips[-1])), centers)
         self.program.crossbars.append(crossbar)
         self._add(_tile_of(place, config), "program", xbar=index, cells=list(crossbar.cells))
         return crossbar
@@ -199,10 +213,12 @@ class Emitter:
     def _chunk_cells(self, op: xbar.MvmOp, widths: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Cell levels of rows [r0, r1) of a weight matrix, every column, as stored (ISAAC's inversion applied
         per cell column over these rows), the flipped bits, cell columns per weight, and the offset; once per chunk."""
-        key = (op.weights, op.weight_bits, widths, *op.rows)
+        key = (op.weights, op.centers, op.weight_bits, widths, *op.rows)
         if key not in self._cells:
-            matrix = self.module.weights[op.weights]
-            levels, offset = cell_levels(matrix[op.rows[0] : op.rows[1]], op.weight_bits, widths, self.config.signed_encoding)
+            matrix = self.module.weights[op.weights][op.rows[0] : op.rows[1]]
+            if op.centers is not None:
+                matrix = matrix.astype(np.int64) - self.module.weights[op.centers]
+            levels, offset = cell_levels(matrix, op.weight_bits, widths, self.config.signed_encoding)
             maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), levels.shape[1] // len(widths))
             flipped = np.zeros(levels.shape[1], bool)
             if self.config.column_flip:
@@ -215,7 +231,8 @@ class Emitter:
 def cell_levels(matrix: np.ndarray, bits: int, widths: tuple[int, ...], encoding: str) -> tuple[np.ndarray, int]:
     """Cell levels (rows x cell columns, weight-major, uint8) of a signed integer matrix, and the offset added.
 
-    offset: w + 2^(bits-1) sliced; differential: |w| sliced into a positive and a negative plane.
+    offset: w + 2^(bits-1) sliced; differential and center-offset (whose caller passes w - center): |w| sliced
+    into a positive and a negative plane.
     """
     rows, weights = matrix.shape
     count = len(widths)

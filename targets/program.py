@@ -20,7 +20,7 @@ from pimc.diagnostics import UserError
 FORMAT = "pimc-program/1"
 FIELDS = {  # each opcode's fields (docs/isa.md)
     "program": ("xbar", "cells"), "load": ("dst", "input"), "const": ("dst", "key"),
-    "mvm": ("xbar", "src", "dst", "vectors", "src_cols", "input_slices"),
+    "mvm": ("xbar", "src", "dst", "vectors", "src_cols", "input_slices"),  # and "speculate": true
     "vop": ("kind", "srcs", "dst", "attrs", "type"), "send": ("src", "dst", "to", "bytes", "hops"),
     "recv": ("dst", "from"), "store": ("src", "output"),
 }
@@ -43,7 +43,8 @@ class Crossbar:
     Cell column j of weight column n is `n * slices + j` (slices most significant first; with
     differential encoding the positive slices come first, then the negative ones). A column
     whose `flipped` bit is set holds `max_level - level`: ISAAC's inversion that keeps column
-    sums within half the ADC's range.
+    sums within half the ADC's range. With center-offset encoding the two planes hold the
+    positive and negative parts of `weight - center`, each slice's pair read as one signed column.
     """
 
     id: int
@@ -55,19 +56,25 @@ class Crossbar:
     rows: int  # rows in use
     weights: int  # weight columns in use
     cell_widths: tuple[int, ...]  # bits per cell slice, most significant first
-    encoding: str  # "offset" or "differential"
+    encoding: str  # "offset", "differential" or "center-offset"
     offset: int  # added to every weight before slicing ("offset" encoding)
     cells: tuple[int, int]  # [start, stop) of cells.npz's `levels`: rows x cell columns, row by row
     flipped: tuple[int, int]  # [start, stop) of cells.npz's `flipped`: one bit per cell column
+    centers: tuple[int, int] | None = None  # [start, stop) of cells.npz's `centers`: one per weight ("center-offset")
 
     @property
     def planes(self) -> int:
-        """Cell columns per weight slice: a positive and a negative one with differential encoding."""
-        return 2 if self.encoding == "differential" else 1
+        """Cell columns per weight slice: a positive and a negative device column, except with offset encoding."""
+        return 1 if self.encoding == "offset" else 2
 
     @property
     def cell_columns(self) -> int:
         return self.weights * len(self.cell_widths) * self.planes
+
+    @property
+    def adc_columns(self) -> int:
+        """Columns the ADCs convert: a center-offset slice's 2T2R pair is sensed as one difference."""
+        return self.weights * len(self.cell_widths) if self.encoding == "center-offset" else self.cell_columns
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,13 @@ class Program:
         start, stop = x.flipped
         return self.cells["flipped"][start:stop]
 
+    def centers(self, x: Crossbar) -> np.ndarray:
+        """Per weight column, what the digital unit multiplies the input sum by: the center, or -offset."""
+        if x.centers is None:
+            return np.full(x.weights, -x.offset, np.int64)
+        start, stop = x.centers
+        return self.cells["centers"][start:stop].astype(np.int64)
+
     def stream(self, tile: int) -> list[Instruction]:
         return [i for i in self.instructions if i.tile == tile]
 
@@ -114,7 +128,7 @@ class Program:
             "format": FORMAT, "model": self.model, "target": self.target, "config": self.config,
             "inputs": [list(pair) for pair in self.inputs], "outputs": [list(pair) for pair in self.outputs],
             "buffers": [asdict(b) for b in self.buffers.values()],
-            "crossbars": [asdict(x) for x in self.crossbars],
+            "crossbars": [{k: v for k, v in asdict(x).items() if v is not None} for x in self.crossbars],
             "tiles": [{"tile": t, "instructions": [{"seq": i.seq, "op": i.op, **i.args} for i in self.stream(t)]}
                       for t in self.tiles],
         }
@@ -165,7 +179,8 @@ def read_program(directory: str) -> Program:
             _check(instruction, path)
             instructions.append(instruction)
     instructions.sort(key=lambda i: i.seq)
-    crossbars = [Crossbar(**{**x, **{k: tuple(x[k]) for k in ("cell_widths", "cells", "flipped")}}) for x in data["crossbars"]]
+    crossbars = [Crossbar(**{**x, **{k: tuple(x[k]) for k in ("cell_widths", "cells", "flipped", "centers") if x.get(k)}})
+                 for x in data["crossbars"]]
     return Program(data["model"], data["target"], data["config"], [tuple(p) for p in data["inputs"]],
                    [tuple(p) for p in data["outputs"]], {b["name"]: Buffer(**b) for b in data["buffers"]},
                    crossbars, instructions, cells, constants)
@@ -204,8 +219,9 @@ def format_instruction(i: Instruction) -> str:
     if i.op == "mvm":
         (v0, v1), (r0, r1) = a["vectors"], a["src_cols"]
         slices = ",".join(map(str, a["input_slices"]))
+        speculative = " speculative" if a.get("speculate") else ""
         return (f"mvm      %{a['dst']}[{v0}:{v1}] = xbar {a['xbar']} (%{a['src']}[{v0}:{v1}, {r0}:{r1}])"
-                f"  input slices [{slices}]")
+                f"  input slices [{slices}]{speculative}")
     if i.op == "vop":
         operands = ", ".join(f"%{name}" for name in a["srcs"])
         results = ", ".join(f"%{name}" for name in destinations(a))

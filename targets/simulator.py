@@ -5,9 +5,12 @@
 
 An `mvm` drives each input slice onto the crossbar's rows, sums every cell column in the
 analog domain, converts the sums with a saturating ADC, undoes ISAAC's column inversion,
-shifts and adds the slices, and subtracts the weight offset times the input sum. When the
-ADC provably cannot saturate for a crossbar, the same integers come from one matrix product
-of the inputs with the weights the cells hold (the fast path). Digital ops (`vop`) run the
+shifts and adds the slices, and subtracts the weight offset times the input sum. A
+center-offset crossbar (RAELLA) reads each column as a signed 2T2R difference through a signed
+ADC, recovers speculative slices whose conversion hit a rail bit by bit, and adds each
+filter's center times the input sum. When the ADC provably cannot saturate for a crossbar, the
+same integers come from one matrix product of the inputs with the weights the cells hold (the
+fast path). Digital ops (`vop`) run the
 semantics of the IR op they name, from pimc's interpreter.
 """
 
@@ -28,6 +31,7 @@ from pimc.ir.types import parse_type
 from pimc.text.parser import parse_attr_dict
 from pimc.targets.crossbar import shifts
 from pimc.targets.program import Crossbar, Instruction, Program, destinations
+from pimc.targets.raella.datapath import adc_range, speculative_mvm
 
 
 @dataclass
@@ -37,6 +41,8 @@ class CrossbarStats:
     activations: int = 0
     adc_converts: int = 0
     saturated: int = 0  # conversions that clipped
+    recovery_converts: int = 0  # 1-bit conversions of columns whose speculative conversion hit a rail
+    flagged: int = 0  # speculative conversions at a rail
     fast: bool = True  # every MVM took the provably exact path
 
 
@@ -51,6 +57,7 @@ class LoadedCrossbar:
     column_scale: np.ndarray  # per cell column of one weight: +-2^shift of its slice
     stored: np.ndarray  # rows x weights: the (offset) weights the cells hold
     largest_column: float  # the largest sum of one cell column's levels
+    correction: np.ndarray  # per weight: times the input sum, added digitally (-offset)
 
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
@@ -61,7 +68,8 @@ class LoadedCrossbar:
         scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
         stored = np.einsum("rnpc,pc->rn", true_levels, scale)
         largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
-        return cls(spec, levels.astype(np.float64), flipped, maxima.astype(np.float64), scale.ravel(), stored, largest)
+        return cls(spec, levels.astype(np.float64), flipped, maxima.astype(np.float64), scale.ravel(), stored, largest,
+                   program.centers(spec))
 
     @property
     def combine(self) -> np.ndarray:
@@ -72,26 +80,26 @@ class LoadedCrossbar:
         combine[column, column // per_weight] = self.column_scale[column % per_weight]
         return combine
 
-    def never_clips(self, input_widths: tuple[int, ...], adc_bits: int, adc_step: int) -> bool:
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
         """No column sum can exceed the ADC's range, so conversion is exact."""
         largest_input = max((1 << w) - 1 for w in input_widths)
         return adc_step == 1 and largest_input * self.largest_column <= (1 << adc_bits) - 1
 
-    def count(self, vectors: int, input_widths: tuple[int, ...], stats: CrossbarStats) -> None:
+    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
         """Every activation converts every cell column."""
         stats.activations += vectors * len(input_widths)
         stats.adc_converts += vectors * len(input_widths) * self.levels.shape[1]
 
-    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
+    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
             stats: CrossbarStats) -> np.ndarray:
         """x (vectors x rows, unsigned integers) times the weights the cells hold, as the datapath computes it."""
-        self.count(x.shape[0], input_widths, stats)
-        if self.never_clips(input_widths, adc_bits, adc_step):
+        self.count(x.shape[0], input_widths, speculate, stats)
+        if self.never_clips(input_widths, speculate, adc_bits, adc_step):
             product = x.astype(np.float64) @ self.stored
         else:
             stats.fast = False
             product = self._sliced(x, input_widths, adc_bits, adc_step, stats) @ self.combine
-        return np.rint(product).astype(np.int64) - self.spec.offset * x.sum(axis=1, keepdims=True)
+        return np.rint(product).astype(np.int64) + self.correction * x.sum(axis=1, keepdims=True)
 
     def _sliced(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
                 stats: CrossbarStats) -> np.ndarray:
@@ -109,6 +117,54 @@ class LoadedCrossbar:
         return total
 
 
+@dataclass
+class PairedCrossbar:
+    """A center-offset crossbar: each column a 2T2R pair holding a signed slice of weight - center, converted by a
+    signed ADC, with speculative input slices recovered bit by bit (targets/raella/datapath.py)."""
+
+    spec: Crossbar
+    slices: np.ndarray  # slices x rows x weights: the signed levels, positive device minus negative device
+    stored: np.ndarray  # rows x weights: the offsets the pairs hold, slices recombined
+    correction: np.ndarray  # per weight: its center, times the input sum
+    largest: tuple[int, int]  # the largest positive and negative column sum of one slice over all rows
+
+    @classmethod
+    def load(cls, spec: Crossbar, program: Program) -> PairedCrossbar:
+        count = len(spec.cell_widths)
+        devices = program.levels(spec).reshape(spec.rows, spec.weights, 2, count).astype(np.int64)
+        slices = (devices[:, :, 0] - devices[:, :, 1]).transpose(2, 0, 1)
+        stored = np.einsum("srn,s->rn", slices, np.array([1 << s for s in shifts(spec.cell_widths)], np.int64))
+        positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
+        return cls(spec, slices, stored.astype(np.float64), program.centers(spec), (int(positive), int(negative)))
+
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
+        """No slice's column sum can reach a rail, so no column is flagged and no conversion clips."""
+        low, high = adc_range(adc_bits)
+        largest_input = max((1 << w) - 1 for w in input_widths)
+        return largest_input * self.largest[0] < high and -largest_input * self.largest[1] > low
+
+    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
+        """Activations and conversions when no column is flagged: speculation adds one activation per input bit."""
+        steps = len(input_widths) + (sum(input_widths) if speculate else 0)
+        stats.activations += vectors * steps
+        stats.adc_converts += vectors * len(input_widths) * self.spec.adc_columns
+
+    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
+            stats: CrossbarStats) -> np.ndarray:
+        sums = x.sum(axis=1, keepdims=True)
+        if self.never_clips(input_widths, speculate, adc_bits, adc_step):
+            self.count(x.shape[0], input_widths, speculate, stats)
+            return np.rint(x.astype(np.float64) @ self.stored).astype(np.int64) + self.correction * sums
+        stats.fast = False
+        y, run = speculative_mvm(x, self.slices, shifts(self.spec.cell_widths), input_widths, adc_bits, speculate)
+        stats.activations += run.activations
+        stats.adc_converts += run.adc_converts
+        stats.recovery_converts += run.recovery_converts if speculate else 0
+        stats.flagged += run.flagged
+        stats.saturated += run.saturated
+        return y + self.correction * sums
+
+
 @dataclass(frozen=True)
 class FastGroup:
     """Crossbars that read the same input vectors, their stored weights side by side."""
@@ -116,22 +172,26 @@ class FastGroup:
     instructions: list[Instruction]
     stored: np.ndarray  # rows x all their weights; float32 where every product is exact in it
     columns: list[tuple[int, int]]  # each crossbar's columns of `stored`
-    offsets: list[int]
+    corrections: list[np.ndarray]  # each crossbar's multipliers of the input sum
 
     @classmethod
-    def build(cls, run: list[Instruction], crossbars: dict[int, LoadedCrossbar]) -> FastGroup:
+    def build(cls, run: list[Instruction], crossbars: dict[int, LoadedCrossbar | PairedCrossbar]) -> FastGroup:
         parts = [crossbars[i.args["xbar"]] for i in run]
         stored = np.hstack([p.stored for p in parts])
         widest = (1 << sum(run[0].args["input_slices"])) - 1
         exact_in_float32 = widest * float(np.abs(stored).max(initial=0)) * stored.shape[0] < 2**24
         bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
         return cls(run, stored.astype(np.float32 if exact_in_float32 else np.float64),
-                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])], [p.spec.offset for p in parts])
+                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])], [p.correction for p in parts])
 
 
 def _inputs_of(i: Instruction) -> tuple:
     a = i.args
-    return i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"])
+    return i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), _speculative(i)
+
+
+def _speculative(i: Instruction) -> bool:
+    return bool(i.args.get("speculate", False))
 
 
 @dataclass
@@ -140,7 +200,7 @@ class Simulator:
 
     program: Program
     progress: Callable[[int, int], None] | None = None
-    crossbars: dict[int, LoadedCrossbar] = field(default_factory=dict)
+    crossbars: dict[int, LoadedCrossbar | PairedCrossbar] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # per-op state of the interpreter's implementations (onnx evaluators)
@@ -149,7 +209,8 @@ class Simulator:
     _grouped: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.crossbars = {x.id: LoadedCrossbar.load(x, self.program) for x in self.program.crossbars}
+        self.crossbars = {x.id: (PairedCrossbar if x.encoding == "center-offset" else LoadedCrossbar).load(x, self.program)
+                          for x in self.program.crossbars}
         self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
         config = self.program.config
         self.adc = (config["adc_bits"], config["adc_step"])
@@ -207,16 +268,17 @@ class Simulator:
             self._fast_group(group, x, widths)
         elif i.seq not in self._grouped:
             crossbar = self.crossbars[a["xbar"]]
-            self._output(a["dst"], v0, v1, crossbar.mvm(x.astype(np.int64), widths, *self.adc, self.stats[a["xbar"]]))
+            product = crossbar.mvm(x.astype(np.int64), widths, _speculative(i), *self.adc, self.stats[a["xbar"]])
+            self._output(a["dst"], v0, v1, product)
 
     def _fast_group(self, group: FastGroup, x: np.ndarray, widths: tuple[int, ...]) -> None:
         """One matrix product for crossbars that read the same inputs and provably never clip."""
         product = np.rint(x.astype(group.stored.dtype) @ group.stored).astype(np.int64)
         sums = x.sum(axis=1, dtype=np.int64)[:, None]
-        for i, (start, stop), offset in zip(group.instructions, group.columns, group.offsets):
+        for i, (start, stop), correction in zip(group.instructions, group.columns, group.corrections):
             v0, v1 = i.args["vectors"]
-            self.crossbars[i.args["xbar"]].count(v1 - v0, widths, self.stats[i.args["xbar"]])
-            self._output(i.args["dst"], v0, v1, product[:, start:stop] - offset * sums)
+            self.crossbars[i.args["xbar"]].count(v1 - v0, widths, _speculative(i), self.stats[i.args["xbar"]])
+            self._output(i.args["dst"], v0, v1, product[:, start:stop] + correction * sums)
 
     def _output(self, name: str, v0: int, v1: int, rows: np.ndarray) -> None:
         out = self.buffers.get(name)
@@ -239,7 +301,7 @@ class Simulator:
                 self._grouped.update(j.seq for j in run)
 
     def _fast(self, i: Instruction) -> bool:
-        return self.crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), *self.adc)
+        return self.crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), _speculative(i), *self.adc)
 
     def program_rows(self, name: str) -> int:
         return parse_type(self.program.buffers[name].type).shape[0]

@@ -49,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
     with output_directory(args.output) as staging:
         compiled = compile_model(args.model, config, shapes, args.calib, instrumentation(args), keep_stages=True,
                                  samples=args.calib_samples)
-        report = build_report(args.model, config, compiled, dict(host_ops(compiled.module)))
-        if not args.estimate_only:
-            report["simulation"] = simulate_sample(args.model, compiled, args.calib)
+        simulation, stats = (None, None) if args.estimate_only else simulate_sample(args.model, compiled, args.calib)
+        recovery = {xbar: s.recovery_converts for xbar, s in stats.items() if s.recovery_converts} if stats is not None else None
+        report = build_report(args.model, config, compiled, dict(host_ops(compiled.module)), recovery)
+        if simulation is not None:
+            report["simulation"] = simulation
         write_outputs(staging, compiled, report)
     if args.json:
         print(json.dumps(report, indent=1))
@@ -60,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_report(model: str, config, compiled, hosted: dict) -> dict:
+def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int, int] | None = None) -> dict:
     from dataclasses import asdict
 
     from pimc.targets.cost import estimate
 
-    costs = estimate(compiled.program)
+    costs = estimate(compiled.program, recovery)
     program = compiled.program
     return {
         "model": model, "target": config.name, "config": asdict(config),
@@ -79,8 +81,9 @@ def build_report(model: str, config, compiled, hosted: dict) -> dict:
     }
 
 
-def simulate_sample(model: str, compiled, calib: str) -> dict:
-    """Run the program on one sample and the integer reference on the same; report saturation and exactness."""
+def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
+    """Run the program on one sample and the integer reference on the same; report saturation and exactness,
+    and return the simulator's counts per crossbar beside it."""
     from pimc.compiler import sample_input
     from pimc.targets.simulator import Simulator, progress_bar
 
@@ -91,9 +94,11 @@ def simulate_sample(model: str, compiled, calib: str) -> dict:
     by_layer: dict = {}
     for x in compiled.program.crossbars:
         stats = sim.stats[x.id]
-        entry = by_layer.setdefault(x.layer, {"layer": x.layer, "adc_converts": 0, "saturated": 0, "fast_path": True})
+        entry = by_layer.setdefault(x.layer, {"layer": x.layer, "adc_converts": 0, "saturated": 0, "flagged": 0,
+                                              "fast_path": True})
         entry["adc_converts"] += stats.adc_converts
         entry["saturated"] += stats.saturated
+        entry["flagged"] += stats.flagged
         entry["fast_path"] &= stats.fast
     for entry in by_layer.values():
         entry["saturation_rate"] = entry["saturated"] / entry["adc_converts"] if entry["adc_converts"] else 0.0
@@ -104,7 +109,7 @@ def simulate_sample(model: str, compiled, calib: str) -> dict:
         "mismatched_tensors": mismatched[:10],
         "saturated_converts": sum(e["saturated"] for e in by_layer.values()),
         "layers": list(by_layer.values()),
-    }
+    }, sim.stats
 
 
 def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict]:
@@ -163,8 +168,9 @@ def print_summary(report: dict, directory: str) -> None:
         out.write("  on the host: " + ", ".join(f"{h['op']} ({h['count']})" for h in report["host_ops"]) + "\n")
     sim = report.get("simulation")
     if sim:
-        exact = "bit-exact" if sim["bit_exact_vs_integer_reference"] else "NOT bit-exact"
-        out.write(f"  simulated one input ({sim['input']}): {exact} against the integer reference, "
+        exact = ("bit-exact against" if sim["bit_exact_vs_integer_reference"] else
+                 "differs from" if sim["saturated_converts"] else "NOT bit-exact (a simulator bug) against")
+        out.write(f"  simulated one input ({sim['input']}): {exact} the integer reference, "
                   f"{sim['saturated_converts']:,} saturated ADC conversions\n")
         worst = min(sim["tensors_vs_fp32"], key=lambda t: t["cosine"], default=None)
         if worst is not None:

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     if args.target is None:
         for name in TARGETS:
             cls = config_class(name)
-            print(f"{name}: {cls.summary}" + ("" if hasattr(cls, "stages") else " (configuration only: does not compile yet)"))
+            print(f"{name}: {cls.summary}")
         return 0
     config = load_config(args.target, args.target_config)
     print(f"{config.name}: {config.summary}")

@@ -20,7 +20,8 @@ import numpy as np
 
 from pimc.dialects.nn_base import check_lengths, fmt, require_rank, same_element, tensor_of, window_output
 from pimc.ir.irdl import (
-    FLOAT, FLOAT_TENSOR, INT, INTS, DeclaredOp, VerifyError, attr, irdl_op, operand, optional_operand, result,
+    FLOAT, FLOAT_TENSOR, INT, INT_TENSOR, INTS, DeclaredOp, VerifyError, attr, irdl_op, operand, optional_operand,
+    result,
 )
 
 
@@ -84,18 +85,12 @@ class Conv2dOp(DeclaredOp):
         n, c, h, w = require_rank(self.input, "input", 4)
         epitome_o, epitome_i, kh, kw = require_rank(self.epitome, "epitome", 4)
         out = require_rank(self.output, "result", 4)[1]
-        for name in ("strides", "dilations", "patch"):
+        for name in ("strides", "dilations"):
             check_lengths(name, getattr(self, name), 2, minimum=1)
         check_lengths("pads", self.pads, 4, minimum=0)
-        check_lengths("stride", self.stride, 2, minimum=0)
         if self.group < 1 or c % self.group or out % self.group:
             raise VerifyError(f"group {self.group} must divide the input's {c} and the result's {out} channels")
-        per_group = c // self.group
-        if epitome_o > out or epitome_i > per_group:
-            raise VerifyError(f"epitome {epitome_o}x{epitome_i} is larger than the weight it samples, "
-                              f"{out}x{per_group} (output x input channels per group)")
-        if self.patch[0] > epitome_o or self.patch[1] > epitome_i:
-            raise VerifyError(f"patch {list(self.patch)} is larger than the epitome {epitome_o}x{epitome_i}")
+        _check_sampling(self, (epitome_o, epitome_i), (out, c // self.group))
         if self.bias is not None and self.bias.type.shape != (out,):
             raise VerifyError(f"bias must have shape {out}, but has {fmt(self.bias.type.shape)}")
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.strides, self.dilations, self.pads
@@ -106,4 +101,43 @@ class Conv2dOp(DeclaredOp):
                               f"the epitome's {kh}x{kw} kernel and its attributes")
 
 
-OPS = (Conv2dOp,)
+def _check_sampling(op: DeclaredOp, epitome: tuple[int, ...], weight: tuple[int, ...]) -> None:
+    """The patch and stride are well formed, and the epitome is no larger than the weight, the patch no larger
+    than the epitome."""
+    check_lengths("patch", op.patch, 2, minimum=1)
+    check_lengths("stride", op.stride, 2, minimum=0)
+    if epitome[0] > weight[0] or epitome[1] > weight[1]:
+        raise VerifyError(f"epitome {epitome[0]}x{epitome[1]} is larger than the weight it samples, "
+                          f"{weight[0]}x{weight[1]} (output x input channels per group)")
+    if op.patch[0] > epitome[0] or op.patch[1] > epitome[1]:
+        raise VerifyError(f"patch {list(op.patch)} is larger than the epitome {epitome[0]}x{epitome[1]}")
+
+
+@irdl_op("ep.materialize")
+class MaterializeOp(DeclaredOp):
+    """The integer weight materialize(epitome, Co, Ci, patch, stride), Co x Ci from the result type; quantize
+    leaves it as a q.conv2d's weight, so lower-to-xbar can keep only the epitome on crossbars.
+
+    %w = ep.materialize(%e) {patch = [8, 8], stride = [4, 4]} : (tensor<16x8x3x3xi8>) -> tensor<32x16x3x3xi8>
+    """
+
+    input = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+    patch = attr(INTS)
+    stride = attr(INTS)
+
+    def verify_(self) -> None:
+        epitome = require_rank(self.input, "epitome", 4)
+        weight = require_rank(self.output, "result", 4)
+        if self.input.type.element != self.output.type.element or epitome[2:] != weight[2:]:
+            raise VerifyError(f"result {self.output.type} must have the epitome's kernel {fmt(epitome[2:])} "
+                              f"and element type {self.input.type.element}")
+        _check_sampling(self, epitome, weight)
+
+    def index_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """r and c: the epitome row of each output channel and the epitome column of each input channel."""
+        co, ci = self.output.type.shape[:2]
+        return _index_maps(self.input.type.shape, co, ci, self.patch, self.stride)
+
+
+OPS = (Conv2dOp, MaterializeOp)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pimc.dialects import q
+from pimc.dialects import ep, q
 from pimc.dialects.nn_base import NnOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
 from pimc.dialects.nn_conv import Conv2dOp, GemmOp, MatMulOp, MaxPoolOp
@@ -110,14 +110,20 @@ def integer_bias(layer: Operation, bias: Value | None, scale: np.ndarray) -> tup
     return [rounded], rounded.result
 
 
+def weight_ref(weight: Value) -> str:
+    """The weight store name of an integer weight constant, or of the epitome an ep.materialize samples it from."""
+    op = weight.op
+    return op.input.op.ref if isinstance(op, ep.MaterializeOp) else op.ref
+
+
 def integer_layer(layer: Operation, x: Value, x_zero: int, weight: Value, bias: Value | None, multiplier: np.ndarray,
                   output: TensorType, y_scale: float, y_zero: int, where: Location, hint: str) -> list[Operation]:
     """The multiplier constant, q.conv2d or q.gemm (its result named `hint`_acc), and q.requantize (last)
     computing `layer` on integers."""
-    m = new_weight(layer, f"{weight.op.ref.removesuffix('_q')}_requant", multiplier, F64)
+    m = new_weight(layer, f"{weight_ref(weight).removesuffix('_q')}_requant", multiplier, F64)
     operands = [x, weight] + ([bias] if bias is not None else [])
     i32 = TensorType(layer.results[0].type.shape, I32)
-    if isinstance(layer, Conv2dOp):
+    if isinstance(layer, (Conv2dOp, ep.Conv2dOp)):
         acc = q.Conv2dOp.build(operands, [i32], where, input_zero_point=x_zero, strides=layer.strides, pads=layer.pads,
                                dilations=layer.dilations, group=layer.group)
     else:

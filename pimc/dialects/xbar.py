@@ -8,15 +8,23 @@ A conv becomes an im2col of its input, one or more crossbar MVMs over a K x N we
     %b = xbar.add_bias(%m, %bias) : (tensor<64x16xi32>, tensor<16xi32>) -> tensor<64x16xi32>
     %y = xbar.col2im(%b) : (tensor<64x16xi32>) -> tensor<1x16x8x8xi32>
 
+An epitome conv (EPIM, docs/epitome.md) puts only its epitome's matrix on crossbars: its input columns are
+pre-summed onto the epitome's rows first, and its product's columns routed to the output channels after:
+
+    %s = xbar.wrap_sum(%p) {map = [0, 1, 0, 1]} : (tensor<64x4xui8>) -> tensor<64x2xui9>
+    %r = xbar.route(%m) {map = [0, 1, 0, 1]} : (tensor<64x2xi32>) -> tensor<64x4xi32>
+
 The semantics here are ideal integer arithmetic; how a crossbar's cells, DACs and ADCs realize
 an MVM (and where that is inexact) is the target's program and simulator's business.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pimc.dialects.nn_base import window_output
 from pimc.ir.irdl import (
-    INT, INT_TENSOR, INTS, STR, AttrKind, DeclaredOp, VerifyError, attr, irdl_op, operand, result, variadic_operand,
+    BOOL, FLOAT, INT, INT_TENSOR, INTS, STR, AttrKind, DeclaredOp, VerifyError, attr, irdl_op, operand, result, variadic_operand,
 )
 from pimc.ir.types import ScalarType, TensorType
 
@@ -81,6 +89,12 @@ class MvmOp(DeclaredOp):
     weight_bits = attr(INT)
     input_offset = attr(INT, default=0)
     bit_slices = attr(INT, default=1, doc="cell columns one weight occupies, set by slice-weights")
+    weight_slices = attr(INTS, default=None, doc="bits per weight slice, most significant first, set by "
+                         "adaptive-slicing or center-offset; else even slices of the target's cell bits")
+    slicing_error = attr(FLOAT, default=None, doc="the layer's ||y - x.w|| / ||x.w|| on calibration inputs with "
+                         "weight_slices, y as the ADCs compute it, set by adaptive-slicing")
+    centers = attr(STR, default=None, doc="weight ref of the per-column integer centers the cells' signed offsets "
+                   "are taken from, set by center-offset; the product is unchanged")
     chip = attr(INT, default=None, doc="set by place-tiles when the model spans several chips")
     tile = attr(INT, default=None, doc="set by place-tiles")
     ima = attr(INT, default=None, doc="in-situ MAC array within the tile, set by place-tiles")
@@ -88,6 +102,8 @@ class MvmOp(DeclaredOp):
     replicas = attr(INT_LISTS, default=None,
                     doc="[chip,] tile, ima, xbar of this crossbar in the layer's copies 2..d, set by place-tiles{duplicate}")
     input_slices = attr(INTS, default=None, doc="input bit widths per DAC step, most significant first, set by slice-inputs")
+    speculate = attr(BOOL, default=None, doc="input slices are speculative: a column whose conversion hits an ADC "
+                     "rail is recomputed from 1-bit slices, set by slice-inputs{speculate}")
 
     def verify_(self) -> None:
         if self.input.type.rank != 2:
@@ -100,6 +116,8 @@ class MvmOp(DeclaredOp):
         bits = self.input.type.element.width
         if self.input_slices is not None and (sum(self.input_slices) != bits or min(self.input_slices) < 1):
             raise VerifyError(f"input_slices {list(self.input_slices)} must be positive widths that sum to the input's {bits} bits")
+        if self.weight_slices is not None and (sum(self.weight_slices) != self.weight_bits or min(self.weight_slices) < 1):
+            raise VerifyError(f"weight_slices {list(self.weight_slices)} must be positive widths that sum to weight_bits = {self.weight_bits}")
         size, place = (3, "[tile, ima, xbar]") if self.chip is None else (4, "[chip, tile, ima, xbar]")
         if self.replicas is not None and any(len(copy) != size for copy in self.replicas):
             raise VerifyError(f"replicas must each be {place}, got {[list(copy) for copy in self.replicas]}")
@@ -173,4 +191,55 @@ class Col2ImOp(DeclaredOp):
             raise VerifyError(f"input {self.input.type} does not hold {n * h * w} pixels of {c} channels")
 
 
-OPS = (Im2ColOp, MvmOp, AddOp, ConcatOp, AddBiasOp, Col2ImOp)
+def wrap_element(element: ScalarType, wraps: int) -> ScalarType:
+    """The unsigned type that holds a sum of `wraps` values of the unsigned `element`."""
+    return ScalarType(f"ui{(element.bounds[1] * wraps).bit_length()}")
+
+
+def _check_map(op: DeclaredOp, length: int, size: int, what: str) -> None:
+    if len(op.map) != length or not all(0 <= m < size for m in op.map):
+        raise VerifyError(f"map must have {length} entries, one per {what}, each in [0, {size}), got {list(op.map)}")
+
+
+@irdl_op("xbar.wrap_sum")
+class WrapSumOp(DeclaredOp):
+    """Column m of the result is the sum of the input columns j with map[j] = m: input channels that wrap onto
+    one epitome channel, pre-summed before the crossbar (EPIM's input channel wrapping).
+
+    %s = xbar.wrap_sum(%p) {map = [0, 1, 0, 1]} : (tensor<64x4xui8>) -> tensor<64x2xui9>
+    """
+
+    input = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+    map = attr(INTS)
+
+    def verify_(self) -> None:
+        if self.input.type.rank != 2 or self.output.type.rank != 2 or not self.input.type.element.is_unsigned:
+            raise VerifyError(f"expects unsigned matrices, got {self.input.type} and {self.output.type}")
+        (rows, k), columns = self.input.type.shape, self.output.type.shape[1]
+        _check_map(self, k, columns, "input column")
+        wraps = max(Counter(self.map).values(), default=1)
+        _expect(self, (rows, columns), wrap_element(self.input.type.element, wraps))
+
+
+@irdl_op("xbar.route")
+class RouteOp(DeclaredOp):
+    """Column o of the result is input column map[o]: one crossbar column read serves every output channel that
+    wraps onto it (EPIM's output channel wrapping; map is the output address table).
+
+    %r = xbar.route(%m) {map = [0, 1, 0, 1]} : (tensor<64x2xi32>) -> tensor<64x4xi32>
+    """
+
+    input = operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+    map = attr(INTS)
+
+    def verify_(self) -> None:
+        if self.input.type.rank != 2 or self.output.type.rank != 2:
+            raise VerifyError(f"expects matrices, got {self.input.type} and {self.output.type}")
+        rows, columns = self.output.type.shape
+        _check_map(self, columns, self.input.type.shape[1], "result column")
+        _expect(self, (self.input.type.shape[0], columns), self.input.type.element)
+
+
+OPS = (Im2ColOp, MvmOp, AddOp, ConcatOp, AddBiasOp, Col2ImOp, WrapSumOp, RouteOp)

@@ -29,6 +29,7 @@ from pimc.dialects.nn_conv import WeightOp
 from pimc.dialects.onnx import RESERVED, OnnxOp, from_onnx_attribute
 from pimc.dialects.q_canonicalize import unsigned_activations
 from pimc.frontend import converters
+from pimc.frontend.epitome import Origin, trace
 from pimc.frontend.load import first_line, load_onnx
 from pimc.frontend.nodes import NONDETERMINISTIC, evaluate, infer_types
 from pimc.frontend.prepare import Prepared, prepare
@@ -41,12 +42,14 @@ from pimc.weights import WeightStore
 
 
 class Tensor:
-    """An ONNX tensor during import: a constant array, an IR value, or both once the constant is used."""
+    """An ONNX tensor during import: a constant array, an IR value, or both once the constant is used. A constant
+    that data movement sampled from another keeps its `origin` (`frontend/epitome.py`)."""
 
-    __slots__ = ("name", "const", "value")
+    __slots__ = ("name", "const", "value", "origin")
 
-    def __init__(self, name: str, const: np.ndarray | None = None, value: Value | None = None) -> None:
-        self.name, self.const, self.value = name, const, value
+    def __init__(self, name: str, const: np.ndarray | None = None, value: Value | None = None,
+                 origin: Origin | None = None) -> None:
+        self.name, self.const, self.value, self.origin = name, const, value, origin
 
     @property
     def type(self) -> TensorType:
@@ -190,9 +193,10 @@ class Importer:
             arrays = evaluate(node, constants, self.opsets)
         except Exception as failure:  # the reference implementation raises anything
             raise error_at(self.location, f"cannot evaluate constant {node.op_type}: {first_line(failure)}") from None
+        origin = trace(node, inputs, lambda sampled: evaluate(node, sampled, self.opsets))
         for name, array in zip(node.output, arrays):
             if name:
-                self.tensors[name] = Tensor(name, array)
+                self.tensors[name] = Tensor(name, array, origin=origin)
 
     def _take_branch(self, node: onnx.NodeProto, condition: bool) -> None:
         """An If with a constant condition is the branch it takes: its nodes are imported in its place."""

@@ -4,7 +4,8 @@ BatchNormalization, Softmax.
     Conv(x, w) {auto_pad = "SAME_UPPER"}  ->  nn.conv2d(%x, %w) {pads = [1, 1, 1, 1]}
 
 1-D convolutions and pools become their 2-D form on a height-1 view of the
-input; 3-D ones stay generic.
+input; 3-D ones stay generic. A Conv whose weight was sampled from a smaller
+constant becomes `ep.conv2d` on that epitome (`frontend/epitome.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pimc.dialects.nn_conv import (
 )
 from pimc.dialects.nn_elementwise import AddOp, MulOp, SoftmaxOp
 from pimc.dialects.nn_tensor import ReshapeOp
+from pimc.frontend.epitome import epitome_conv, sampling
 from pimc.frontend.registry import converter
 
 
@@ -89,7 +91,10 @@ def conv(imp, X, W, B=None, *, auto_pad="NOTSET", dilations=(), group=1, kernel_
     x, w = (X, W) if n == 2 else (lift(imp, X), lift(imp, W))
     y = imp.emit(Conv2dOp, [x, w, B], strides=_two_d(strides, 1, n), pads=_two_d(pads, 0, n),
                  dilations=_two_d(dilations, 1, n), group=group)
-    return y if n == 2 else unlift(imp, y[0])
+    if n == 1:
+        return unlift(imp, y[0])
+    found = sampling(W)
+    return y if found is None else epitome_conv(imp, y[0].op, found)
 
 
 @converter("ConvTranspose")

@@ -105,7 +105,7 @@ class Operation:
         op_name: str | None = None,
     ) -> None:
         self.op_name = op_name or type(self).name
-        self._operands: list[Value] = []
+        self._operands: tuple[Value, ...] = ()
         self.operands = operands
         self.results = tuple(OpResult(t, self, i) for i, t in enumerate(result_types))
         self.attributes: dict[str, Attr] = dict(attributes or {})
@@ -123,19 +123,20 @@ class Operation:
 
     @property
     def operands(self) -> tuple[Value, ...]:
-        return tuple(self._operands)
+        return self._operands
 
     @operands.setter
     def operands(self, values: Sequence[Value]) -> None:
         for index, value in enumerate(self._operands):
             del value._uses[Use(self, index)]
-        self._operands = list(values)
+        self._operands = tuple(values)
         for index, value in enumerate(self._operands):
             value._uses[Use(self, index)] = None
 
     def set_operand(self, index: int, value: Value) -> None:
-        del self._operands[index]._uses[Use(self, index)]
-        self._operands[index] = value
+        old = self._operands
+        del old[index]._uses[Use(self, index)]
+        self._operands = (*old[:index], value, *old[index + 1 :])
         value._uses[Use(self, index)] = None
 
     @property

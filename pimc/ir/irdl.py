@@ -55,7 +55,7 @@ class AttrKind:
 
 
 def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return type(v) is int or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def _is_float(v: object) -> bool:
@@ -71,7 +71,7 @@ def _to_floats(v: object) -> object:
 
 
 def _tuple_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, tuple) and all(check(x) for x in v)
+    return lambda v: isinstance(v, tuple) and all(map(check, v))
 
 
 INT = AttrKind("integer", _is_int)
@@ -146,6 +146,37 @@ def attr(kind: AttrKind, default: Any = REQUIRED, doc: str = "") -> Any:
     return AttrDef(kind, default, doc)
 
 
+class Groups:
+    """An op class's operand (or result) groups, and which of `count` values each group takes."""
+
+    def __init__(self, defs: tuple[tuple[str, OperandDef | ResultDef], ...]) -> None:
+        self.defs = defs
+        arities = [d.arity for _, d in defs]
+        self.fixed = arities.count("single")
+        self.most = self.fixed + arities.count("optional")
+        self.flexible = "variadic" in arities
+        self._slices: dict[int, tuple[slice, ...]] = {}
+
+    def slices(self, count: int) -> tuple[slice, ...]:
+        """One slice per group: a variadic group takes the spare values, optional groups one each, in order."""
+        known = self._slices.get(count)
+        if known is None:
+            known = self._slices[count] = self._layout(count)
+        return known
+
+    def _layout(self, count: int) -> tuple[slice, ...]:
+        spare, start, slices = count - self.fixed, 0, []
+        for _, definition in self.defs:
+            width = 1
+            if definition.arity == "variadic":
+                width = max(spare, 0)
+            elif definition.arity == "optional":
+                width, spare = (1, spare - 1) if spare > 0 else (0, spare)
+            slices.append(slice(start, start + width))
+            start += width
+        return tuple(slices)
+
+
 @dataclass(frozen=True)
 class OpDef:
     """Everything an op class declares, in declaration order."""
@@ -155,54 +186,38 @@ class OpDef:
     attributes: dict[str, AttrDef] = field(default_factory=dict)
     num_regions: int = 0
     open_attributes: bool = False
+    operand_groups: Groups = field(init=False, repr=False, compare=False)
+    result_groups: Groups = field(init=False, repr=False, compare=False)
+    required: tuple[str, ...] = field(init=False, repr=False, compare=False)  # attributes without a default
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operand_groups", Groups(self.operands))
+        object.__setattr__(self, "result_groups", Groups(self.results))
+        object.__setattr__(self, "required", tuple(k for k, d in self.attributes.items() if d.default is REQUIRED))
 
 
-class _Group:
-    """Reads the values of one operand or result group."""
+def _group(groups: Groups, index: int, on_results: bool) -> property:
+    """Reads one operand or result group: its value (None if absent), or a tuple of values if it is variadic."""
+    arities = [d.arity for _, d in groups.defs[: index + 1]]
+    if "variadic" not in arities:  # at a fixed index
+        if on_results:
+            return property(lambda op: op.results[index] if index < len(op.results) else None)
+        return property(lambda op: op.operands[index] if index < len(op.operands) else None)
 
-    def __init__(self, name: str, on_results: bool) -> None:
-        self.name, self.on_results = name, on_results
-
-    def __get__(self, op: Operation | None, owner: type) -> Any:
-        if op is None:
-            return self
-        values = op.results if self.on_results else op.operands
-        defs = owner.definition.results if self.on_results else owner.definition.operands
-        index, arity = group_slice(defs, len(values), self.name)
-        chosen = values[index]
-        if arity == "variadic":
+    def read(op: Operation) -> Any:
+        values = op.results if on_results else op.operands
+        chosen = values[groups.slices(len(values))[index]]
+        if arities[-1] == "variadic":
             return chosen
         return chosen[0] if chosen else None
 
-
-class _Attribute:
-    """Reads an attribute, falling back to its declared default."""
-
-    def __init__(self, name: str, default: Any) -> None:
-        self.name, self.default = name, default
-
-    def __get__(self, op: Operation | None, owner: type) -> Any:
-        if op is None:
-            return self
-        value = op.attributes.get(self.name, self.default)
-        return None if value is REQUIRED else value
+    return property(read)
 
 
-def group_slice(defs: tuple[tuple[str, Any], ...], count: int, name: str) -> tuple[slice, str]:
-    """Which of `count` values belong to group `name`, and the group's arity."""
-    fixed = sum(d.arity == "single" for _, d in defs)
-    spare = count - fixed
-    start = 0
-    for group, definition in defs:
-        width = 1
-        if definition.arity == "variadic":
-            width = max(spare, 0)
-        elif definition.arity == "optional":
-            width, spare = (1, spare - 1) if spare > 0 else (0, spare)
-        if group == name:
-            return slice(start, start + width), definition.arity
-        start += width
-    raise KeyError(name)
+def _attribute(name: str, default: Any) -> property:
+    """Reads an attribute, falling back to its declared default (None for a required one)."""
+    default = None if default is REQUIRED else default
+    return property(lambda op: op.attributes.get(name, default))
 
 
 def irdl_op(
@@ -211,29 +226,28 @@ def irdl_op(
     """Turn a class of declarations into an op class; `open_attributes` admits undeclared ones."""
 
     def wrap(cls: type) -> type:
-        operands, results, attributes = [], [], {}
-        for key, value in list(vars(cls).items()):
-            if isinstance(value, OperandDef):
-                operands.append((key, value))
-                setattr(cls, key, _Group(key, on_results=False))
-            elif isinstance(value, ResultDef):
-                results.append((key, value))
-                setattr(cls, key, _Group(key, on_results=True))
-            elif isinstance(value, AttrDef):
-                attributes[key] = value
-                setattr(cls, key, _Attribute(key, value.default))
+        declared = vars(cls).items()
+        operands = tuple((k, v) for k, v in declared if isinstance(v, OperandDef))
+        results = tuple((k, v) for k, v in declared if isinstance(v, ResultDef))
+        attributes = {k: v for k, v in declared if isinstance(v, AttrDef)}
         _check_groups(name, operands)
         _check_groups(name, results)
+        definition = OpDef(operands, results, attributes, regions, open_attributes)
+        for groups, on_results in ((definition.operand_groups, False), (definition.result_groups, True)):
+            for index, (key, _) in enumerate(groups.defs):
+                setattr(cls, key, _group(groups, index, on_results))
+        for key, value in attributes.items():
+            setattr(cls, key, _attribute(key, value.default))
         cls.name = name
         cls.pure = pure
         cls.is_terminator = terminator
-        cls.definition = OpDef(tuple(operands), tuple(results), attributes, regions, open_attributes)
+        cls.definition = definition
         return cls
 
     return wrap
 
 
-def _check_groups(name: str, defs: list[tuple[str, Any]]) -> None:
+def _check_groups(name: str, defs: tuple[tuple[str, Any], ...]) -> None:
     arities = [d.arity for _, d in defs]
     if arities.count("variadic") > 1 or ("variadic" in arities and "optional" in arities):
         raise TypeError(f"{name}: at most one variadic group, and not with optional ones")
@@ -260,37 +274,36 @@ class DeclaredOp(Operation):
 def verify_declaration(op: DeclaredOp) -> None:
     """Check `op` against its class's declarations, then run its `verify_` hook."""
     definition = type(op).definition
-    _verify_groups(op, definition.operands, op.operands, "operand")
-    _verify_groups(op, definition.results, op.results, "result")
+    _verify_groups(definition.operand_groups, op.operands, "operand")
+    _verify_groups(definition.result_groups, op.results, "result")
+    attributes = definition.attributes
     for key, value in op.attributes.items():
-        declared = definition.attributes.get(key)
+        declared = attributes.get(key)
         if declared is None and definition.open_attributes:
             continue
         if declared is None:
-            hint = difflib.get_close_matches(key, list(definition.attributes), n=1)
+            hint = difflib.get_close_matches(key, list(attributes), n=1)
             suffix = f"; did you mean '{hint[0]}'?" if hint else ""
             raise VerifyError(f"has unknown attribute '{key}'{suffix}")
         if not declared.kind.check(value):
             raise VerifyError(f"attribute '{key}' must be {declared.kind.description}, but got {format_attr(value)}")
-    for key, declared in definition.attributes.items():
-        if declared.default is REQUIRED and key not in op.attributes:
-            raise VerifyError(f"requires attribute '{key}' ({declared.kind.description})")
+    for key in definition.required:
+        if key not in op.attributes:
+            raise VerifyError(f"requires attribute '{key}' ({attributes[key].kind.description})")
     if len(op.regions) != definition.num_regions:
         raise VerifyError(f"expects {definition.num_regions} regions, but has {len(op.regions)}")
     op.verify_()
 
 
-def _verify_groups(op: Operation, defs: tuple, values: tuple[Value, ...], what: str) -> None:
-    fixed = sum(d.arity == "single" for _, d in defs)
-    flexible = any(d.arity == "variadic" for _, d in defs)
-    most = fixed + sum(d.arity == "optional" for _, d in defs)
+def _verify_groups(groups: Groups, values: tuple[Value, ...], what: str) -> None:
+    fixed, most, flexible = groups.fixed, groups.most, groups.flexible
     if len(values) < fixed or (not flexible and len(values) > most):
         expected = f"{fixed}" if most == fixed and not flexible else f"at least {fixed}" if flexible else f"{fixed} to {most}"
         raise VerifyError(f"expects {expected} {what}s, but has {len(values)}")
-    for name, definition in defs:
-        index, _ = group_slice(defs, len(values), name)
+    for (name, definition), index in zip(groups.defs, groups.slices(len(values))):
+        check = definition.constraint.check
         for position, value in enumerate(values[index], start=index.start):
-            if not definition.constraint.check(value.type):
+            if not check(value.type):
                 raise VerifyError(
                     f"{what} #{position} ('{name}') must be {definition.constraint.description}, but got {value.type}"
                 )

@@ -15,9 +15,9 @@ def verify(op: Operation) -> None:
 
 
 def _verify_op(op: Operation, visible: set[Value]) -> None:
-    for index, value in enumerate(op.operands):
-        if value not in visible:
-            raise op_error(op, f"operand #{index} is used before it is defined or outside its scope")
+    if not visible.issuperset(op.operands):
+        index = next(i for i, value in enumerate(op.operands) if value not in visible)
+        raise op_error(op, f"operand #{index} is used before it is defined or outside its scope")
     if isinstance(op, DeclaredOp):
         try:
             verify_declaration(op)

@@ -9,19 +9,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pimc.targets.base import ConfigError, TargetConfig, param
-
-# ADC energy (pJ per conversion) and area (µm²) by resolution: Saberi-model scaling of a SAR ADC.
-ADC_BY_BITS = {4: (0.79, 361), 5: (0.99, 477), 6: (1.20, 627), 7: (1.42, 845), 8: (1.667, 1200), 9: (1.97, 1828), 10: (2.38, 3002)}
+from pimc.targets.crossbar import ADC_DERIVED, AdcCosts
 
 
 @dataclass(frozen=True)
-class IsaacConfig(TargetConfig):
+class IsaacConfig(TargetConfig, AdcCosts):
     name = "isaac"
     summary = "ISAAC-like baseline: bit-serial inputs, 2-bit cells, offset-encoded weights, 8-bit ADCs"
-    derived = {
-        "adc_pj": ("pJ per conversion", "ADC energy at adc-bits"),
-        "adc_um2": ("µm²", "ADC area at adc-bits"),
-    }
+    derived = ADC_DERIVED
 
     xbar_rows: int = param(128, "rows", "crossbar height (word lines)", 1, 4096)
     xbar_cols: int = param(128, "columns", "crossbar width (bit lines)", 1, 4096)
@@ -62,6 +57,7 @@ class IsaacConfig(TargetConfig):
     edram_um2: float = param(83_000.0, "µm²", "eDRAM area per tile", 0.0, 1e12)
     router_um2: float = param(37_500.0, "µm²", "router area per tile (one router serves 4 tiles)", 0.0, 1e12)
     shift_add_um2: float = param(60.0, "µm²", "shift-and-add unit area", 0.0, 1e9)
+    shift_adds_per_ima: int = param(4, "units", "shift-and-add units per IMA (ISAAC's 4, shared by its 8 ADCs)", 1, 4096)
 
     def check(self) -> None:
         if self.dac_bits > self.input_bits:
@@ -83,11 +79,3 @@ class IsaacConfig(TargetConfig):
                       f"duplicate={str(self.duplicate).lower()}}}"),
         ]
 
-    @property
-    def adc_pj(self) -> float:
-        """ADC energy per conversion at this resolution."""
-        return ADC_BY_BITS[self.adc_bits][0]
-
-    @property
-    def adc_um2(self) -> float:
-        return float(ADC_BY_BITS[self.adc_bits][1])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pimc.interp.xbar_ops import exact_product
 from pimc.targets.crossbar import row_chunks, shifts
 
 
@@ -65,8 +66,13 @@ def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> n
     middle = [np.rint(w.mean(axis=0)), np.rint(np.median(w, axis=0))]
     candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
     candidates = np.clip(candidates, low, high)
-    costs = np.stack([slice_cost(w - c, widths) for c in candidates])
-    return candidates[np.argmin(costs, axis=0), np.arange(w.shape[1])]
+    values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
+    columns = np.arange(w.shape[1])
+    counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
+    counts = counts.reshape(w.shape[1], len(values))
+    offsets = [np.clip(values - c[:, None], -limit, limit) for c in candidates]  # clipped: only empty bins
+    costs = np.stack([np.abs((signed_slices(o, widths) * counts).sum(axis=2)).sum(axis=0) for o in offsets])
+    return candidates[np.argmin(costs, axis=0), columns]
 
 
 @dataclass
@@ -102,7 +108,9 @@ def speculative_mvm(x: np.ndarray, slices: np.ndarray, cell_shifts: tuple[int, .
     """
     low, high = adc_range(adc_bits)
     count, rows, filters = slices.shape
-    weights = slices.transpose(1, 0, 2).reshape(rows, count * filters).astype(np.float64)  # column j * N + n
+    exact_in_float32 = rows * int(np.abs(slices).max(initial=0)) < 1 << 24  # every 1-bit column sum
+    weights = slices.transpose(1, 0, 2).reshape(rows, count * filters)  # column j * N + n
+    weights = weights.astype(np.float32 if exact_in_float32 else np.float64)
     x = np.asarray(x, np.int64)
     if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
         raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
@@ -110,7 +118,8 @@ def speculative_mvm(x: np.ndarray, slices: np.ndarray, cell_shifts: tuple[int, .
     stats = SpeculationStats()
     total = np.zeros((vectors, columns))
     for width, shift in zip(spec_widths, shifts(spec_widths)):
-        bits = [((x >> (shift + b)) & 1).astype(np.float64) @ weights for b in range(width)]  # 1-bit column sums
+        bits = [(((x >> (shift + b)) & 1).astype(weights.dtype) @ weights).astype(np.float64)
+                for b in range(width)]  # 1-bit column sums
         clipped = [np.clip(z, low, high) for z in bits]
         recovered = sum(code * float(1 << b) for b, code in enumerate(clipped))
         outside = [z != code for z, code in zip(bits, clipped)]
@@ -151,22 +160,28 @@ def slicing_candidates(weight_bits: int, cell_bits: int) -> list[tuple[int, ...]
     return candidates
 
 
-def slicing_error(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], adc_bits: int,
-                  spec_widths: tuple[int, ...], speculation: bool = True, rows: int = 512) -> float:
-    """||y - x @ w|| / ||x @ w|| (Frobenius norms over all V x N outputs), y as the crossbars compute x @ w.
-
-    w (K x N) is cut into balanced chunks of at most `rows` rows (one crossbar each, their outputs
-    added digitally) and y = sum of speculative_mvm's results + centers * sum(x): saturation is the
-    only error. 0 when x @ w is all zero and y equals it, else inf there.
-
-    slicing_error(w, x, choose_centers(w, (4, 4)), (4, 4), 7, (3, 3, 2))  ->  0.045   (Kaiming-normal 3x3x64 conv)
-    """
+def crossbar_product(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], adc_bits: int,
+                     spec_widths: tuple[int, ...], speculation: bool = True, rows: int = 512) -> np.ndarray:
+    """x @ w as RAELLA's crossbars compute it: w (K x N) cut into balanced chunks of at most `rows` rows (one
+    crossbar each, their outputs added digitally), each chunk's offsets w - centers through speculative_mvm,
+    plus centers * sum(x). It equals x @ w unless a recovery conversion clipped."""
     x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
     slices = signed_slices(w - centers, widths)
     y = centers * x.sum(axis=1, keepdims=True)
     for chunk in row_chunks(w.shape[0], rows):
         y = y + speculative_mvm(x[:, chunk], slices[:, chunk], shifts(widths), spec_widths, adc_bits, speculation)[0]
-    exact = x @ w
+    return y
+
+
+def slicing_error(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], adc_bits: int,
+                  spec_widths: tuple[int, ...], speculation: bool = True, rows: int = 512) -> float:
+    """||y - x @ w|| / ||x @ w|| (Frobenius norms over all V x N outputs), y = crossbar_product: saturation is
+    the only error. 0 when x @ w is all zero and y equals it, else inf there.
+
+    slicing_error(w, x, choose_centers(w, (4, 4)), (4, 4), 7, (3, 3, 2))  ->  0.045   (Kaiming-normal 3x3x64 conv)
+    """
+    exact = exact_product(np.asarray(x), np.asarray(w))
+    y = crossbar_product(w, x, centers, widths, adc_bits, spec_widths, speculation, rows)
     error, scale = np.linalg.norm(y - exact), np.linalg.norm(exact)
     return float(error / scale) if scale else (0.0 if error == 0 else float("inf"))
 

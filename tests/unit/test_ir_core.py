@@ -7,6 +7,7 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.test import PureOp, TypedOp
 from pimc.ir import tensor
+from pimc.ir.irdl import FLOAT_TENSOR, DeclaredOp, VerifyError, irdl_op, operand, optional_operand, variadic_operand, verify_declaration
 from pimc.ir.verifier import verify
 from pimc.text.printer import print_module
 
@@ -91,3 +92,43 @@ def test_build_coerces_lists_to_tuples():
     x = build()[2]
     op = TypedOp.build([x], [T], count=1, sizes=[1, 2])
     assert op.attributes["sizes"] == (1, 2)
+
+
+@irdl_op("test.groups")
+class GroupsOp(DeclaredOp):
+    first = operand()
+    middle = variadic_operand(FLOAT_TENSOR)
+    last = operand()
+
+
+@irdl_op("test.optionals")
+class OptionalsOp(DeclaredOp):
+    first = operand()
+    second = optional_operand()
+    third = optional_operand(FLOAT_TENSOR)
+
+
+def test_operand_groups_for_every_count():
+    x = build()[2]
+    values = [PureOp([], [T]).result for _ in range(5)]
+    for count in range(6):
+        op, opt = GroupsOp(values[:count], []), OptionalsOp(values[:count], [])
+        assert op.first is (values[0] if count else None)
+        assert op.middle == tuple(values[1 : max(count - 1, 1)])
+        assert op.last is (values[count - 1] if count >= 2 else None)
+        assert [opt.first, opt.second, opt.third] == [values[i] if i < count else None for i in range(3)]
+    assert GroupsOp([x, x, x, x], []).middle == (x, x)
+
+
+@pytest.mark.parametrize(("op", "message"), [
+    (lambda x, i: GroupsOp([x], []), "expects at least 2 operands, but has 1"),
+    (lambda x, i: GroupsOp([x, i, x], []), r"operand #1 \('middle'\) must be tensor of float, but got tensor<4xi8>"),
+    (lambda x, i: OptionalsOp([], []), "expects 1 to 3 operands, but has 0"),
+    (lambda x, i: OptionalsOp([x, x, x, x], []), "expects 1 to 3 operands, but has 4"),
+    (lambda x, i: OptionalsOp([x, i, i], []), r"operand #2 \('third'\) must be tensor of float, but got tensor<4xi8>"),
+])
+def test_operand_groups_are_verified(op, message):
+    x = build()[2]
+    i = PureOp([], [tensor(4, element="i8")]).result
+    with pytest.raises(VerifyError, match=message):
+        verify_declaration(op(x, i))

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pimc.targets.crossbar import even_slices
 from pimc.targets.emit import cell_levels
 from pimc.targets.program import Crossbar, Program
-from pimc.targets.simulator import CrossbarStats, LoadedCrossbar
+from pimc.targets.raella.datapath import choose_centers, crossbar_product
+from pimc.targets.simulator import CrossbarStats, LoadedCrossbar, PairedCrossbar
 
 
 def crossbar(matrix: np.ndarray, bits: int, cell_bits: int, encoding: str, flip: bool) -> LoadedCrossbar:
@@ -49,9 +50,9 @@ def test_sliced_datapath_is_exact_unless_it_saturates(case):
     stats = CrossbarStats()
     sliced = np.rint(xb._sliced(x, widths, case["adc_bits"], case["adc_step"], stats) @ xb.combine
                      - xb.spec.offset * x.sum(axis=1, keepdims=True)).astype(np.int64)
-    if xb.never_clips(widths, case["adc_bits"], case["adc_step"]):
+    if xb.never_clips(widths, False, case["adc_bits"], case["adc_step"]):
         assert stats.saturated == 0
-        np.testing.assert_array_equal(xb.mvm(x, widths, case["adc_bits"], case["adc_step"], CrossbarStats()), sliced)
+        np.testing.assert_array_equal(xb.mvm(x, widths, False, case["adc_bits"], case["adc_step"], CrossbarStats()), sliced)
     if stats.saturated == 0 and case["adc_step"] == 1:
         np.testing.assert_array_equal(sliced, x @ matrix)
 
@@ -61,7 +62,7 @@ def test_saturation_is_counted_and_changes_the_result():
     xb = crossbar(matrix, 8, 2, "offset", flip=False)
     x = np.full((1, 128), 255)
     stats = CrossbarStats()
-    result = xb.mvm(x, (1,) * 8, 6, 1, stats)
+    result = xb.mvm(x, (1,) * 8, False, 6, 1, stats)
     assert stats.saturated > 0 and not stats.fast
     assert not np.array_equal(result, x @ matrix)
 
@@ -70,5 +71,61 @@ def test_column_inversion_keeps_128_rows_of_2_bit_cells_within_an_8_bit_adc():
     rng = np.random.default_rng(0)
     matrix = rng.integers(-127, 128, (128, 32))
     xb = crossbar(matrix, 8, 2, "offset", flip=True)
-    assert xb.never_clips((1,) * 8, 8, 1)
-    assert not crossbar(np.full((128, 1), 127), 8, 2, "offset", flip=False).never_clips((1,) * 8, 8, 1)
+    assert xb.never_clips((1,) * 8, False, 8, 1)
+    assert not crossbar(np.full((128, 1), 127), 8, 2, "offset", flip=False).never_clips((1,) * 8, False, 8, 1)
+
+
+def paired(matrix: np.ndarray, widths: tuple[int, ...], centered: bool = True) -> PairedCrossbar:
+    """A center-offset crossbar as emit-program builds it: centers chosen (else 0), offsets in 2T2R pairs."""
+    centers = choose_centers(matrix, widths) if centered else np.zeros(matrix.shape[1], np.int64)
+    levels, _ = cell_levels(matrix - centers, sum(widths), widths, "center-offset")
+    spec = Crossbar(0, "layer", 0, 0, 0, 0, matrix.shape[0], matrix.shape[1], widths, "center-offset", 0,
+                    (0, levels.size), (0, 0), (0, matrix.shape[1]))
+    cells = {"levels": levels.ravel(), "flipped": np.zeros(0, bool), "centers": centers.astype(np.int32)}
+    return PairedCrossbar.load(spec, Program("m", "raella", {}, [], [], {}, [spec], [], cells=cells))
+
+
+paired_cases = st.fixed_dictionaries({
+    "rows": st.integers(1, 64), "cols": st.integers(1, 6), "vectors": st.integers(1, 5),
+    "widths": st.sampled_from([(4, 4), (4, 2, 2), (2, 2, 2, 2), (1,) * 8]),
+    "inputs": st.sampled_from([(3, 3, 2), (4, 4), (2, 2, 2, 2), (8,)]), "speculate": st.booleans(),
+    "adc_bits": st.integers(4, 8), "spread": st.integers(1, 127), "seed": st.integers(0, 2**16),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(paired_cases)
+def test_paired_crossbar_is_raellas_arithmetic_and_exact_unless_a_conversion_clips(case):
+    rng = np.random.default_rng(case["seed"])
+    matrix = rng.integers(-case["spread"], case["spread"] + 1, (case["rows"], case["cols"]))
+    x = rng.integers(0, 256, (case["vectors"], case["rows"]))
+    xb = paired(matrix, case["widths"])
+    widths = case["inputs"] if case["speculate"] else (1,) * 8
+    stats = CrossbarStats()
+    result = xb.mvm(x, widths, case["speculate"], case["adc_bits"], 1, stats)
+    centers = xb.correction
+    reference = crossbar_product(matrix, x, centers, case["widths"], case["adc_bits"], widths, case["speculate"],
+                                 rows=case["rows"])
+    np.testing.assert_array_equal(result, reference)
+    if stats.saturated == 0:
+        np.testing.assert_array_equal(result, x @ matrix)
+    if xb.never_clips(widths, case["speculate"], case["adc_bits"], 1):
+        assert stats.fast and stats.flagged == 0
+    per_input = len(widths) + (8 if case["speculate"] else 0)
+    assert stats.activations == case["vectors"] * per_input
+    assert stats.adc_converts == (case["vectors"] * len(widths) * case["cols"] * len(case["widths"])
+                                  + stats.recovery_converts)
+
+
+def test_centers_cut_the_flags_of_filters_whose_weights_share_a_sign():
+    """128 rows of 4b-2b-2b weights around +40 and 2-bit inputs: plain sign-magnitude slices add up in every
+    column and even their 1-bit recovery clips; centered ones cancel, rarely flag, and stay exact."""
+    rng = np.random.default_rng(0)
+    matrix = np.rint(rng.normal(40, 4, (128, 16))).astype(np.int64)
+    x = rng.integers(0, 4, (32, 128))
+    centered, plain = CrossbarStats(), CrossbarStats()
+    np.testing.assert_array_equal(paired(matrix, (4, 2, 2)).mvm(x, (3, 3, 2), True, 7, 1, centered), x @ matrix)
+    paired(matrix, (4, 2, 2), centered=False).mvm(x, (3, 3, 2), True, 7, 1, plain)
+    speculative = 32 * 3 * 16 * 3  # vectors x input slices x weights x weight slices
+    assert centered.flagged < 0.01 * speculative and plain.flagged > 0.3 * speculative
+    assert centered.saturated == 0 < plain.saturated

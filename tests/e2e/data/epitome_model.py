@@ -1,4 +1,4 @@
-"""A model with PyTorch-style epitome layers, and a check of pimc's folded IR against onnxruntime on it.
+"""A model with PyTorch-style epitome layers, and a check of pimc's IR of it against onnxruntime.
 
     python tests/e2e/data/epitome_model.py OUT.onnx               # write the model
     python tests/e2e/data/epitome_model.py compare MODEL.onnx IR.pimc   # onnxruntime on MODEL vs pimc on IR
@@ -6,7 +6,7 @@
 An epitome layer keeps only its epitome E as a parameter and computes its conv weight in the graph:
 `/conv1` samples E1 (4x3x3x3) with Gathers, patch (2, 3), stride (1, 3), into 8x6x3x3; `/conv2` repeats
 E2 (4x4x1x1) NES-style with Concat, Tile and Slice into 6x8x1x1 (patch = epitome, stride = patch).
-pimc's importer folds both weight subgraphs into constants, which `fold-epitome` recovers exactly.
+pimc's importer recognises both samplings and imports each conv as `ep.conv2d` on its epitome.
 """
 
 from __future__ import annotations

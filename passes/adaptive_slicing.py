@@ -1,0 +1,113 @@
+"""adaptive-slicing: per layer, the fewest weight slices whose ADC saturation error stays within a budget (RAELLA).
+
+    %m = xbar.mvm(%p) {weights = "conv2.matrix", ..., weight_bits = 8}
+  ->
+    %m = xbar.mvm(%p) {weights = "conv2.matrix", ..., weight_bits = 8, weight_slices = [4, 2, 2], slicing_error = 0.031}
+
+Fewer slices mean fewer columns and conversions, but wider slices drive larger column sums into
+a low-resolution ADC. For each layer (the MVMs of one weight matrix) the candidates are tried from
+fewest slices to 1-bit slices (4b-4b, 4b-2b-2b, 2b-2b-2b-2b, ..., 1b x 8), each with its own
+Center+Offset centers, on the layer's inputs recorded over calibration samples, and the first
+whose error ||y - x.w|| / ||x.w|| is within `budget` is kept, y as RAELLA's crossbars compute it
+(speculation, recovery and clamping: targets/raella/datapath.py). The last layer, the classifier,
+takes 1-bit slices unless `classifier=search`, as RAELLA's artifact does. center-offset then fixes
+the centers for the chosen slices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from pimc.calibrate import calibration_inputs
+from pimc.dialects import xbar
+from pimc.dialects.builtin import ModuleOp
+from pimc.interp.interpreter import Interpreter
+from pimc.interp.xbar_ops import exact_product
+from pimc.ir.core import Value
+from pimc.pass_manager import ModulePass
+from pimc.targets.raella.datapath import choose_centers, crossbar_product, slicing_candidates
+
+
+@dataclass(frozen=True)
+class AdaptiveSlicing(ModulePass):
+    """Set every xbar.mvm's weight_slices: its layer's fewest slices within the saturation-error budget."""
+
+    name = "adaptive-slicing"
+    budget: float = field(default=0.02, metadata={"doc": "largest ||y - x.w|| / ||x.w|| a layer may take, 0 to 1"})
+    cell_bits: int = field(default=4, metadata={"doc": "widest slice one cell holds"})
+    adc_bits: int = field(default=7, metadata={"doc": "signed ADC resolution"})
+    spec_widths: tuple[int, ...] = field(default=(3, 3, 2), metadata={"doc": "speculative input slices"})
+    speculation: bool = field(default=True, metadata={"doc": "speculate and recover; false: 1-bit input slices"})
+    rows: int = field(default=512, metadata={"doc": "crossbar rows: a layer's rows are cut into chunks of this many"})
+    classifier: Literal["single-bit", "search"] = field(
+        default="single-bit", metadata={"doc": "the last layer's slicing: 1-bit slices, or searched like the others"})
+    calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
+    samples: int = field(default=4, metadata={"doc": "how many inputs to record layer inputs on"})
+    vectors: int = field(default=256, metadata={"doc": "at most this many input vectors per layer, evenly spaced"})
+    seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.budget <= 1.0:
+            raise ValueError(f"budget = {self.budget:g} is out of range: a number from 0 to 1")
+        for option, value, low, high in (("cell-bits", self.cell_bits, 1, 8), ("adc-bits", self.adc_bits, 2, 16),
+                                         ("rows", self.rows, 1, 1 << 16), ("samples", self.samples, 1, 1 << 20),
+                                         ("vectors", self.vectors, 1, 1 << 30)):
+            if not low <= value <= high:
+                raise ValueError(f"{option} = {value} is out of range: an integer from {low} to {high}")
+
+    def apply(self, module: ModuleOp) -> None:
+        (func,) = module.funcs()
+        layers: dict[str, list[xbar.MvmOp]] = {}
+        for op in func.body.ops:
+            if isinstance(op, xbar.MvmOp):
+                layers.setdefault(op.weights, []).append(op)
+        if not layers:
+            return
+        inputs = self._recorded(module, func, {op.input for ops in layers.values() for op in ops})
+        classifier = list(layers)[-1] if self.classifier == "single-bit" else None
+        for ref, ops in layers.items():
+            bits = ops[0].weight_bits
+            candidates = [(1,) * bits] if ref == classifier else slicing_candidates(bits, min(self.cell_bits, bits))
+            widths, error = self._choose(module.weights[ref], ops, inputs, candidates)
+            for op in ops:
+                op.attributes["weight_slices"] = widths
+                op.attributes["slicing_error"] = error
+
+    def _choose(self, matrix: np.ndarray, ops: list[xbar.MvmOp], inputs: dict[Value, np.ndarray],
+                candidates: list[tuple[int, ...]]) -> tuple[tuple[int, ...], float]:
+        """The first candidate within budget over all of a layer's MVMs, and its error; else the last one's."""
+        for widths in candidates:
+            centers = choose_centers(matrix, widths)
+            error = squared = 0.0
+            for op in ops:
+                (r0, r1), (c0, c1), offset = op.rows, op.cols, op.input_offset
+                x, w = inputs[op.input][:, offset + r0 : offset + r1], matrix[r0:r1, c0:c1]
+                exact = exact_product(x, w)
+                y = crossbar_product(w, x, centers[c0:c1], widths, self.adc_bits, self.spec_widths,
+                                     self.speculation, self.rows)
+                error += float(np.square(y - exact, dtype=np.float64).sum())
+                squared += float(np.square(exact, dtype=np.float64).sum())
+            relative = float(np.sqrt(error / squared)) if squared else (0.0 if error == 0 else 1.0)
+            if relative <= self.budget:
+                break
+        return widths, round(relative, 6)
+
+    def _recorded(self, module: ModuleOp, func, wanted: set[Value]) -> dict[Value, np.ndarray]:
+        """Each wanted value over the calibration samples, stacked by rows, at most `vectors` rows of it."""
+        seen: dict[Value, list[np.ndarray]] = {}
+
+        def keep(value: Value, array: np.ndarray) -> None:
+            if value in wanted:
+                seen.setdefault(value, []).append(np.asarray(array, np.int64))
+
+        for sample in calibration_inputs(func, self.calib, self.samples, self.seed, self.name):
+            Interpreter(module, record=False, observer=keep).run(sample)
+        recorded = {}
+        for value, arrays in seen.items():
+            stacked = np.concatenate(arrays)
+            rows = np.linspace(0, len(stacked) - 1, min(len(stacked), self.vectors)).round().astype(np.int64)
+            recorded[value] = stacked[rows]
+        return recorded

@@ -1,0 +1,129 @@
+"""design-epitomes: its crossbar count, its design of the digits CNN, and properties of its designs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pimc.calibrate import calibration_inputs
+from pimc.dialects import ep
+from pimc.dialects.nn_conv import Conv2dOp
+from pimc.frontend.importer import import_onnx
+from pimc.interp.interpreter import Interpreter
+from pimc.ir.verifier import verify
+from pimc.pass_manager import parse_pipeline, run_pipeline
+from pimc.passes import PASSES
+from pimc.passes.design_epitomes import DesignEpitomes
+from pimc.text.parser import parse_module
+from pimc.text.printer import print_module
+from pimc.weights import WeightStore
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def design(module, spec: str) -> list[str]:
+    run_pipeline(module, parse_pipeline(f"design-epitomes{{{spec}}}", PASSES))
+    verify(module)
+    return list(module.attributes["epitome_design"])
+
+
+def test_crossbars_count_row_blocks_of_input_taps_times_column_blocks_of_weight_slices():
+    default = DesignEpitomes()
+    assert (default.crossbars(32, 16, 9), default.crossbars(32, 14, 9), default.crossbars(16, 1, 9)) == (2, 1, 1)
+    assert DesignEpitomes(rows=32, cols=32).crossbars(32, 16, 9) == 5 * 4
+    assert DesignEpitomes(cell_bits=3, weight_bits=8, cols=96).crossbars(33, 1, 1) == 2  # 3 cells per weight
+
+
+def test_the_digits_cnn():
+    """Its second conv fits one 128x128 crossbar as a 32x14 epitome, within 0.1 of the outputs but not 0.05."""
+    calib = f'calib="{SAMPLES / "digits_test.npz"}"'
+    module = import_onnx(str(SAMPLES / "digits_cnn.onnx"), {"x": (1, 1, 8, 8)})
+    kept = design(module, f"budget=0.05 {calib}")
+    assert not [op for op in module.walk() if isinstance(op, ep.Conv2dOp)]
+    assert kept[1].startswith("/features/features.4/Conv: 32x16 kept, crossbars 2; fewest alone: epitome 32x14")
+    assert kept[2].startswith("crossbars 3 -> 3 (128x128, 4 cells per weight), output error 0 (budget 0.05)")
+    module = import_onnx(str(SAMPLES / "digits_cnn.onnx"), {"x": (1, 1, 8, 8)})
+    report = design(module, f"budget=0.1 {calib}")
+    (conv,) = [op for op in module.walk() if isinstance(op, ep.Conv2dOp)]
+    assert (conv.epitome.type.shape, conv.patch, conv.stride) == ((32, 14, 3, 3), (32, 14), (32, 1))
+    assert report[0] == "/features/features.0/Conv: 16x1 kept, crossbars 1; no epitome takes fewer"
+    assert report[1] == ("/features/features.4/Conv: 32x16 -> epitome 32x14 patch [32, 14] stride [32, 1], "
+                         "crossbars 2 -> 1, projection error 0.291")
+    assert re.fullmatch(r"crossbars 3 -> 2 \(128x128, 4 cells per weight\), output error 0\.0\d+ \(budget 0\.1\) "
+                        r"on 16 calibration inputs, \d+ designs evaluated", report[2])
+
+
+TWO_CONVS = """
+module attributes {{weights = "w.npz"}} {{
+  func.func @main(%x: tensor<1x{ci}x5x5xf32>) -> tensor<1x4x5x5xf32> {{
+    %w = nn.weight() {{ref = "w"}} : () -> tensor<{co}x{ci}x{k}x{k}xf32>
+    %y = nn.conv2d(%x, %w) {{pads = [{p}, {p}, {p}, {p}]}} : (tensor<1x{ci}x5x5xf32>, tensor<{co}x{ci}x{k}x{k}xf32>) -> tensor<1x{co}x5x5xf32>
+    %r = nn.relu(%y) : (tensor<1x{co}x5x5xf32>) -> tensor<1x{co}x5x5xf32>
+    %v = nn.weight() {{ref = "v"}} : () -> tensor<4x{co}x1x1xf32>
+    %z = nn.conv2d(%r, %v) : (tensor<1x{co}x5x5xf32>, tensor<4x{co}x1x1xf32>) -> tensor<1x4x5x5xf32>
+    func.return(%z) : (tensor<1x4x5x5xf32>) -> ()
+  }}
+}}
+"""
+
+
+def divisor(n: int):
+    return st.sampled_from([d for d in range(1, n + 1) if n % d == 0])
+
+
+cases = st.tuples(st.integers(4, 16), st.integers(2, 12)).flatmap(lambda c: st.tuples(
+    st.just(c), divisor(c[0]), divisor(c[1]), st.sampled_from([1, 3]), st.sampled_from([8, 16, 32]),
+    st.sampled_from([8, 16, 32]), st.floats(0.02, 0.5), st.booleans(), st.integers(0, 2**16)))
+
+
+@settings(max_examples=12, deadline=None)
+@given(cases)
+def test_designs_stay_within_budget_save_crossbars_find_exact_epitomes_and_repeat(case):
+    """The folded model's outputs are within the budget of the unfolded one's on the calibration inputs; the
+    crossbars never grow, and the report counts them; a weight sampled from an epitome costs at most that
+    epitome's crossbars; the same seed gives the same module."""
+    (co, ci), a, b, k, rows, cols, budget, structured, seed = case
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((co, ci, k, k)).astype(np.float32)
+    if structured:
+        weight = ep.materialize(weight[:a, :b], co, ci, (a, b), (a, b))
+    arrays = {"w": weight, "v": rng.standard_normal((4, co, 1, 1)).astype(np.float32)}
+
+    def model():
+        module = parse_module(TWO_CONVS.format(co=co, ci=ci, k=k, p=k // 2))
+        module.weights = WeightStore(dict(arrays))
+        return module
+
+    spec = f"budget={budget} rows={rows} cols={cols} samples=3 generations=3 seed={seed}"
+    unfolded, module = model(), model()
+    report = design(module, spec)
+    pass_ = parse_pipeline(f"design-epitomes{{{spec}}}", PASSES)[0]
+    inputs = calibration_inputs(module.funcs()[0], pass_.calib, pass_.samples, pass_.seed, pass_.name)
+    before = [Interpreter(unfolded).run(x)[0].astype(np.float64) for x in inputs]
+    after = [Interpreter(module).run(x)[0] for x in inputs]
+    error = np.sqrt(sum(np.sum((y - z) ** 2) for y, z in zip(before, after)) / sum(np.sum(y**2) for y in before))
+    assert error <= budget * (1 + 1e-9)
+
+    def crossbars(op) -> int:
+        (co_, ci_, *kernel) = op.epitome.type.shape if isinstance(op, ep.Conv2dOp) else op.weight.type.shape
+        return pass_.crossbars(co_, ci_, kernel[0] * kernel[1])
+
+    convs = [op for op in module.walk() if isinstance(op, (Conv2dOp, ep.Conv2dOp))]
+    total = sum(map(crossbars, convs))
+    unfolded_total = sum(map(crossbars, [op for op in unfolded.walk() if isinstance(op, Conv2dOp)]))
+    assert total <= unfolded_total
+    assert report[-1].startswith(f"crossbars {unfolded_total} -> {total} ")
+    if structured:
+        assert crossbars(convs[0]) <= pass_.crossbars(a, b, k * k)
+    again = model()
+    design(again, spec)
+    assert print_module(again) == print_module(module)
+
+
+def test_the_pass_spec_parses_back():
+    (spec,) = parse_pipeline('design-epitomes{budget=0.1 rows=64 calib="d.npz" layers="/conv1/Conv",y}', PASSES)
+    assert parse_pipeline(str(spec), PASSES) == [spec]
