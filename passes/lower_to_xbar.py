@@ -51,8 +51,10 @@ class LowerToXbar(ModulePass):
         module.attributes["stage"] = "xbar"
 
 
-def _matrix_mvms(anchor: Operation, rows: Value, weight: np.ndarray, groups: int) -> tuple[list, Value]:
-    """The weight matrix (K_g x N), one MVM per group over its own input columns, and their joined result."""
+def _matrix_mvms(anchor: Operation, rows: Value, weight: np.ndarray, groups: int,
+                 zero_point: int | None = None) -> tuple[list, Value]:
+    """The weight matrix (K_g x N), one MVM per group over its own input columns, and their joined result;
+    the MVMs record the zero point of their input codes."""
     k_g, n = weight.shape
     matrix = new_weight(anchor, f"{_base(anchor)}_matrix", weight, anchor.weight.type.element)
     ops, parts = [matrix], []
@@ -61,7 +63,7 @@ def _matrix_mvms(anchor: Operation, rows: Value, weight: np.ndarray, groups: int
         product = TensorType((rows.type.shape[0], per_group), I32)
         mvm = xbar.MvmOp.build([rows], [product], anchor.location, weights=matrix.ref, rows=(0, k_g),
                                cols=(g * per_group, (g + 1) * per_group), weight_bits=anchor.weight.type.element.width,
-                               input_offset=g * k_g or None)
+                               input_offset=g * k_g or None, input_zero_point=zero_point or None)
         mvm.result.name_hint = f"{anchor.output.name_hint}_mvm" if anchor.output.name_hint else None
         ops.append(mvm)
         parts.append(mvm.result)
@@ -105,7 +107,7 @@ class LowerConv(RewritePattern):
         if self.epitomes and epitome is not None and op.group == 1:
             crossbar, product = _epitome_mvms(op, sampled, patches.result, epitome)
         else:
-            crossbar, product = _matrix_mvms(op, patches.result, matrix, op.group)
+            crossbar, product = _matrix_mvms(op, patches.result, matrix, op.group, op.input_zero_point)
         corrected = _corrected_bias(op, matrix)  # the materialised W's column sums: exact for the epitome too
         added = xbar.AddBiasOp.build([product, corrected.result], [product.type], op.location)
         image = xbar.Col2ImOp.build([added.result], [op.output.type], op.location)
@@ -127,7 +129,8 @@ def _epitome_mvms(op: q.Conv2dOp, sampled: ep.MaterializeOp, patches: Value, epi
                                     op.location, map=tuple(int(m) for m in where))
         wrap.result.name_hint = f"{patches.name_hint}_wrapped"
         ops, summed = [wrap], wrap.result
-    mvms, product = _matrix_mvms(op, summed, epitome.reshape(epitome_o, epitome_i * taps).T, 1)
+    zero_point = op.input_zero_point if summed is patches else None  # pre-sums have no single zero point
+    mvms, product = _matrix_mvms(op, summed, epitome.reshape(epitome_o, epitome_i * taps).T, 1, zero_point)
     ops += mvms
     if not np.array_equal(rows, np.arange(epitome_o)):
         routed = xbar.RouteOp.build([product], [TensorType((product.type.shape[0], len(rows)), I32)], op.location,
@@ -145,7 +148,7 @@ class LowerGemm(RewritePattern):
         if weight is None:
             return
         matrix = weight.T  # K x N
-        mvms, product = _matrix_mvms(op, op.input, matrix, 1)
+        mvms, product = _matrix_mvms(op, op.input, matrix, 1, op.input_zero_point)
         corrected = _corrected_bias(op, matrix)
         added = xbar.AddBiasOp.build([product, corrected.result], [op.output.type], op.location)
         rewriter.replace_op(op, [*mvms, corrected, added])

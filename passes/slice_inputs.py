@@ -8,7 +8,8 @@ Each slice is one pass of the input through the crossbar; its partial sums are s
 bits below it and added (targets/crossbar.py). With `dac-bits` the slices are as wide as the DAC
 and the narrow one, if any, is the most significant (`even_slices`); `widths` gives them outright.
 With `speculate`, a column whose conversion of a slice hits an ADC rail is recomputed from that
-slice's bits one at a time (RAELLA's speculation and recovery, docs/isa.md).
+slice's bits one at a time (RAELLA's speculation and recovery, docs/isa.md). With `signed-planes`,
+an input with a zero point z drives max(code - z, 0) and max(z - code, 0) in two passes.
 Signed inputs are rejected until an encoding splits them into positive and negative planes.
 """
 
@@ -34,6 +35,9 @@ class SliceInputs(ModulePass):
     speculate: bool = field(
         default=False, metadata={"doc": "the slices are speculative: columns that hit an ADC rail are recomputed "
                                         "from 1-bit slices (RAELLA)"})
+    signed_planes: bool = field(
+        default=False, metadata={"doc": "an MVM whose input has a zero point takes code - zero point as a positive "
+                                        "and a negative plane, each sliced alike (RAELLA's signed inputs)"})
 
     def __post_init__(self) -> None:
         if not 1 <= self.dac_bits <= 16:
@@ -47,6 +51,8 @@ class SliceInputs(ModulePass):
                 op.attributes["input_slices"] = self._slices(op)
                 if self.speculate:
                     op.attributes["speculate"] = True
+                if self.signed_planes and op.input_zero_point:
+                    op.attributes["signed_planes"] = True
 
     def _slices(self, op: xbar.MvmOp) -> tuple[int, ...]:
         element = op.input.type.element

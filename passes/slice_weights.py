@@ -82,5 +82,6 @@ class SplitMvm(RewritePattern):
 def _mvm(op: xbar.MvmOp, rows: tuple[int, int], cols: tuple[int, int], slices: int) -> xbar.MvmOp:
     product = TensorType((op.input.type.shape[0], cols[1] - cols[0]), I32)
     return xbar.MvmOp.build([op.input], [product], op.location, weights=op.weights, rows=rows, cols=cols,
-                            weight_bits=op.weight_bits, input_offset=op.input_offset or None, bit_slices=slices,
+                            weight_bits=op.weight_bits, input_offset=op.input_offset or None,
+                            input_zero_point=op.input_zero_point, bit_slices=slices,
                             weight_slices=op.weight_slices, slicing_error=op.slicing_error, centers=op.centers)

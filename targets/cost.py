@@ -37,12 +37,14 @@ class Layer:
     recovery_converts: int = 0
     one_bit_converts: int = 0  # what the ADCs would convert with 1-bit input slices and no speculation
     mean_slice_value: float = 0.0
+    weight_slices: tuple[int, ...] = ()  # bits per weight slice in its cells
     energy: dict = field(default_factory=lambda: defaultdict(float))
 
     def as_json(self) -> dict:
         return {"name": self.name, "op": self.op, "crossbars": len(self.crossbars), "macs": self.macs,
                 "crossbar_activations": self.activations, "adc_converts": self.adc_converts,
-                "recovery_converts": self.recovery_converts, "mean_slice_value": round(self.mean_slice_value, 6),
+                "recovery_converts": self.recovery_converts, "weight_slices": list(self.weight_slices),
+                "mean_slice_value": round(self.mean_slice_value, 6),
                 "adc_share": self.adc_converts / self.one_bit_converts if self.one_bit_converts else 0.0,
                 "energy_pj": sum(self.energy.values()), "latency_ns": self.latency_ns,
                 "energy_breakdown_pj": dict(sorted(self.energy.items()))}
@@ -134,10 +136,12 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     """One MVM instruction's events and their energy and time, added to its layer."""
     (v0, v1), slices = a["vectors"], len(a["input_slices"])
     vectors, columns = v1 - v0, x.adc_columns
-    converts = vectors * slices * columns  # speculative or plain; recovery conversions are counted apart
-    activations = vectors * (slices + (sum(a["input_slices"]) if a.get("speculate") else 0))
-    layer.one_bit_converts += vectors * sum(a["input_slices"]) * columns
+    driven = vectors * (2 if a.get("zero_point") else 1)  # signed input planes: each vector in two passes
+    converts = driven * slices * columns  # speculative or plain; recovery conversions are counted apart
+    activations = driven * (slices + (sum(a["input_slices"]) if a.get("speculate") else 0))
+    layer.one_bit_converts += driven * sum(a["input_slices"]) * columns
     layer.crossbars.add(x.id)
+    layer.weight_slices = x.cell_widths
     layer.macs += vectors * x.rows * x.weights
     layer.activations += activations
     layer.adc_converts += converts
@@ -147,9 +151,9 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     e["dac"] += activations * x.rows * c["dac_pj"]
     e["adc"] += converts * ADC_BY_BITS[c["adc_bits"]][0]
     e["shift_add"] += converts * c["shift_add_pj"]
-    e["digital"] += vectors * x.rows * c["digital_pj"] / c["digital_lanes"]  # the input sum for the offset
+    e["digital"] += driven * x.rows * c["digital_pj"] / c["digital_lanes"]  # the input sum for the offset
     if x.centers is not None:
-        e["center"] += vectors * x.weights * c["center_pj"]  # center x input sum, per filter
+        e["center"] += driven * x.weights * c["center_pj"]  # center x input sum, per filter and pass
     inputs = (*ima, a["src"], tuple(a["src_cols"]), v0, v1)
     if inputs not in fetched:  # an IMA's crossbars share the input vectors it fetched
         fetched.add(inputs)

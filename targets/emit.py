@@ -177,7 +177,8 @@ class Emitter:
             r0, r1 = op.rows
             self._add(tile, "mvm", xbar=crossbar.id, src=src, dst=out, vectors=[v0, v1],
                       src_cols=[op.input_offset + r0, op.input_offset + r1], input_slices=list(op.input_slices),
-                      **({"speculate": True} if op.speculate else {}))
+                      **({"speculate": True} if op.speculate else {}),
+                      **({"zero_point": op.input_zero_point} if op.signed_planes else {}))
             if copy:
                 self._send(out, dst, tile, self.homes[op.result], (v0, v1), vectors)
 
@@ -186,6 +187,8 @@ class Emitter:
         (r0, r1), (c0, c1) = op.rows, op.cols
         if op.speculate and config.signed_encoding != "center-offset":
             raise op_error(op, f"has speculative input slices, which target '{config.name}' cannot recover")
+        if op.signed_planes and config.signed_encoding != "center-offset":
+            raise op_error(op, f"has signed input planes, which target '{config.name}' cannot drive")
         if (op.centers is not None) != (config.signed_encoding == "center-offset"):
             raise op_error(op, f"has {'centers' if op.centers else 'no centers'}, but target '{config.name}' stores "
                                f"weights with {config.signed_encoding} encoding"

@@ -20,7 +20,7 @@ from pimc.diagnostics import UserError
 FORMAT = "pimc-program/1"
 FIELDS = {  # each opcode's fields (docs/isa.md)
     "program": ("xbar", "cells"), "load": ("dst", "input"), "const": ("dst", "key"),
-    "mvm": ("xbar", "src", "dst", "vectors", "src_cols", "input_slices"),  # and "speculate": true
+    "mvm": ("xbar", "src", "dst", "vectors", "src_cols", "input_slices"),  # optional: speculate, zero_point
     "vop": ("kind", "srcs", "dst", "attrs", "type"), "send": ("src", "dst", "to", "bytes", "hops"),
     "recv": ("dst", "from"), "store": ("src", "output"),
 }
@@ -219,7 +219,8 @@ def format_instruction(i: Instruction) -> str:
     if i.op == "mvm":
         (v0, v1), (r0, r1) = a["vectors"], a["src_cols"]
         slices = ",".join(map(str, a["input_slices"]))
-        speculative = " speculative" if a.get("speculate") else ""
+        speculative = (" speculative" if a.get("speculate") else "") + \
+            (f" planes around {a['zero_point']}" if a.get("zero_point") else "")
         return (f"mvm      %{a['dst']}[{v0}:{v1}] = xbar {a['xbar']} (%{a['src']}[{v0}:{v1}, {r0}:{r1}])"
                 f"  input slices [{slices}]{speculative}")
     if i.op == "vop":

@@ -137,6 +137,11 @@ class PairedCrossbar:
         positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
         return cls(spec, slices, stored.astype(np.float64), program.centers(spec), (int(positive), int(negative)))
 
+    @property
+    def column_sums(self) -> np.ndarray:
+        """Per weight, the sum of its rows' weights: offsets plus centers."""
+        return np.rint(self.stored.sum(axis=0)).astype(np.int64) + self.spec.rows * self.correction
+
     def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
         """No slice's column sum can reach a rail, so no column is flagged and no conversion clips."""
         low, high = adc_range(adc_bits)
@@ -187,7 +192,8 @@ class FastGroup:
 
 def _inputs_of(i: Instruction) -> tuple:
     a = i.args
-    return i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), _speculative(i)
+    return (i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), _speculative(i),
+            a.get("zero_point", 0))
 
 
 def _speculative(i: Instruction) -> bool:
@@ -267,8 +273,14 @@ class Simulator:
         if group is not None:
             self._fast_group(group, x, widths)
         elif i.seq not in self._grouped:
-            crossbar = self.crossbars[a["xbar"]]
-            product = crossbar.mvm(x.astype(np.int64), widths, _speculative(i), *self.adc, self.stats[a["xbar"]])
+            crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
+            if not z:
+                product = crossbar.mvm(x.astype(np.int64), widths, _speculative(i), *self.adc, stats)
+            else:  # signed input planes: code - z in a positive and a negative pass, then z times W's column sums
+                signed = x.astype(np.int64) - z
+                product = (crossbar.mvm(np.maximum(signed, 0), widths, _speculative(i), *self.adc, stats)
+                           - crossbar.mvm(np.maximum(-signed, 0), widths, _speculative(i), *self.adc, stats)
+                           + z * crossbar.column_sums)
             self._output(a["dst"], v0, v1, product)
 
     def _fast_group(self, group: FastGroup, x: np.ndarray, widths: tuple[int, ...]) -> None:
@@ -277,7 +289,8 @@ class Simulator:
         sums = x.sum(axis=1, dtype=np.int64)[:, None]
         for i, (start, stop), correction in zip(group.instructions, group.columns, group.corrections):
             v0, v1 = i.args["vectors"]
-            self.crossbars[i.args["xbar"]].count(v1 - v0, widths, _speculative(i), self.stats[i.args["xbar"]])
+            for _ in range(2 if i.args.get("zero_point") else 1):  # signed planes: two passes, the same integers
+                self.crossbars[i.args["xbar"]].count(v1 - v0, widths, _speculative(i), self.stats[i.args["xbar"]])
             self._output(i.args["dst"], v0, v1, product[:, start:stop] + correction * sums)
 
     def _output(self, name: str, v0: int, v1: int, rows: np.ndarray) -> None:

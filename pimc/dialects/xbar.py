@@ -88,6 +88,8 @@ class MvmOp(DeclaredOp):
     cols = attr(INTS)
     weight_bits = attr(INT)
     input_offset = attr(INT, default=0)
+    input_zero_point = attr(INT, default=None, doc="the input codes' zero point (the real value is proportional "
+                            "to code - zero point), set by lower-to-xbar; the product is of the codes")
     bit_slices = attr(INT, default=1, doc="cell columns one weight occupies, set by slice-weights")
     weight_slices = attr(INTS, default=None, doc="bits per weight slice, most significant first, set by "
                          "adaptive-slicing or center-offset; else even slices of the target's cell bits")
@@ -102,6 +104,8 @@ class MvmOp(DeclaredOp):
     replicas = attr(INT_LISTS, default=None,
                     doc="[chip,] tile, ima, xbar of this crossbar in the layer's copies 2..d, set by place-tiles{duplicate}")
     input_slices = attr(INTS, default=None, doc="input bit widths per DAC step, most significant first, set by slice-inputs")
+    signed_planes = attr(BOOL, default=None, doc="the crossbar takes code - input_zero_point as a positive and a "
+                         "negative plane, set by slice-inputs{signed-planes}")
     speculate = attr(BOOL, default=None, doc="input slices are speculative: a column whose conversion hits an ADC "
                      "rail is recomputed from 1-bit slices, set by slice-inputs{speculate}")
 

@@ -46,6 +46,9 @@ class RaellaConfig(TargetConfig, AdcCosts):
                                          "a time", 1, 8)
     speculation: bool = param(True, "-", "speculate with spec-widths slices, then recover flagged columns with 1-bit "
                               "slices; false: 1-bit input slices only, every column converted")
+    signed_planes: bool = param(False, "-", "an input with a zero point (signed real values) runs as a positive "
+                                "and a negative plane in two passes, as RAELLA runs BERT's signed inputs; false: its "
+                                "unsigned codes, as ISAAC offsets them and the artifact's CNN figures count them")
     adaptive_slicing: bool = param(True, "-", "per layer, the fewest weight slices whose saturation error is within "
                                    "error-budget; false: cell-bits-wide slices")
     error_budget: float = param(0.02, "-", "adaptive slicing's bound on ||y - x.w|| / ||x.w|| (Frobenius norms over "
@@ -133,7 +136,8 @@ class RaellaConfig(TargetConfig, AdcCosts):
         slicing = (f"adaptive-slicing{{budget={self.error_budget:g} cell-bits={self.cell_bits} adc-bits={self.adc_bits} "
                    f"spec-widths={widths} speculation={speculation} rows={self.xbar_rows}{calibration} "
                    f"samples={min(samples, 4)}}}," if self.adaptive_slicing else "")
-        inputs = f"widths={widths} speculate=true" if self.speculation else "dac-bits=1"
+        inputs = (f"widths={widths} speculate=true" if self.speculation else "dac-bits=1") + \
+            f" signed-planes={str(self.signed_planes).lower()}"
         return [
             ("quantize", f"quantize{{weight-bits={self.weight_bits} act-bits={self.input_bits}{calibration} "
                          f"samples={samples}}}"),

@@ -76,3 +76,26 @@ def test_resnet18_crossbars_and_conversions_follow_the_layer_shapes(tmp_path):
     assert totals["crossbars"] == crossbars == expected
     assert totals["adc_converts"] == converts
     assert "recovery" not in totals
+
+
+def test_signed_inputs_run_as_two_planes_and_stay_exact():
+    """A classifier fed seeded normal images: its first conv's inputs have a zero point, so they run as a positive
+    and a negative plane, twice the activations of the offset codes, and the result is x . W again."""
+    path = str(Path(__file__).parent / "data" / "classifier_opset13.onnx")
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    runs = {}
+    for planes in ("true", "false"):
+        compiled = compile_model(path, load_config(f"raella{{signed-planes={planes} error-budget=0}}"), {"x": (2, 3, 8, 8)})
+        sim = Simulator(compiled.program)
+        sim.run({"x": x})
+        reference: dict = {}
+        Interpreter(compiled.module, record=False, observer=reference.__setitem__).run([x])
+        first = next(i for i in compiled.program.instructions if i.op == "mvm")
+        runs[planes] = (first.args.get("zero_point"), sim.stats[first.args["xbar"]])
+        if planes == "true":  # nothing clips at budget 0 on this image
+            assert sum(s.saturated for s in sim.stats.values()) == 0
+            for value, name in compiled.buffers.items():
+                np.testing.assert_array_equal(sim.buffers[name], reference[value], err_msg=name)
+    (zero_point, planes), (none, codes) = runs["true"], runs["false"]
+    assert zero_point and none is None
+    assert planes.activations == 2 * codes.activations and planes.saturated == 0
