@@ -27,7 +27,7 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.interp.interpreter import Interpreter
 from pimc.interp.xbar_ops import exact_product
 from pimc.ir.core import Value
-from pimc.pass_manager import ModulePass
+from pimc.pass_manager import ModulePass, check_range
 from pimc.targets.raella.datapath import choose_centers, crossbar_product, slicing_candidates
 
 
@@ -50,13 +50,10 @@ class AdaptiveSlicing(ModulePass):
     seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.budget <= 1.0:
-            raise ValueError(f"budget = {self.budget:g} is out of range: a number from 0 to 1")
-        for option, value, low, high in (("cell-bits", self.cell_bits, 1, 8), ("adc-bits", self.adc_bits, 2, 16),
-                                         ("rows", self.rows, 1, 1 << 16), ("samples", self.samples, 1, 1 << 20),
-                                         ("vectors", self.vectors, 1, 1 << 30)):
-            if not low <= value <= high:
-                raise ValueError(f"{option} = {value} is out of range: an integer from {low} to {high}")
+        for option, value, low, high in (("budget", self.budget, 0, 1), ("cell-bits", self.cell_bits, 1, 8),
+                                         ("adc-bits", self.adc_bits, 2, 16), ("rows", self.rows, 1, 1 << 16),
+                                         ("samples", self.samples, 1, 1 << 20), ("vectors", self.vectors, 1, 1 << 30)):
+            check_range(option, value, low, high)
 
     def apply(self, module: ModuleOp) -> None:
         (func,) = module.funcs()
@@ -103,8 +100,9 @@ class AdaptiveSlicing(ModulePass):
             if value in wanted:
                 seen.setdefault(value, []).append(np.asarray(array, np.int64))
 
+        interpreter = Interpreter(module, record=False, observer=keep)
         for sample in calibration_inputs(func, self.calib, self.samples, self.seed, self.name):
-            Interpreter(module, record=False, observer=keep).run(sample)
+            interpreter.run(sample)
         recorded = {}
         for value, arrays in seen.items():
             stacked = np.concatenate(arrays)

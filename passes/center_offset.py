@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
-from pimc.pass_manager import ModulePass
+from pimc.pass_manager import ModulePass, check_range
 from pimc.targets.crossbar import even_slices
 from pimc.targets.raella.datapath import choose_centers
 
@@ -31,8 +31,7 @@ class CenterOffset(ModulePass):
     cell_bits: int = field(default=4, metadata={"doc": "bits per weight slice where the MVM has no weight_slices"})
 
     def __post_init__(self) -> None:
-        if not 1 <= self.cell_bits <= 8:
-            raise ValueError(f"cell-bits = {self.cell_bits} is out of range: an integer from 1 to 8")
+        check_range("cell-bits", self.cell_bits, 1, 8)
 
     def apply(self, module: ModuleOp) -> None:
         chosen: dict[tuple, str] = {}  # (weights, slices) -> centers ref, shared by a layer's MVMs

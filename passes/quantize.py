@@ -34,7 +34,7 @@ from pimc.dialects.q_canonicalize import (
 )
 from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass
+from pimc.pass_manager import ModulePass, check_range
 from pimc.passes.canonicalize import RemoveDeadOp
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, fused, op_pattern
 
@@ -52,8 +52,7 @@ class Quantize(ModulePass):
 
     def __post_init__(self) -> None:
         for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
-            if not 2 <= value <= 16:
-                raise ValueError(f"{option} = {value} is out of range: an integer from 2 to 16")
+            check_range(option, value, 2, 16)
         if self.samples < 1:
             raise ValueError(f"samples = {self.samples} must be at least 1")
 

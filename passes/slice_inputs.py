@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pimc.diagnostics import op_error
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
-from pimc.pass_manager import ModulePass
+from pimc.pass_manager import ModulePass, check_range
 from pimc.targets.crossbar import even_slices
 
 
@@ -40,8 +40,7 @@ class SliceInputs(ModulePass):
                                         "and a negative plane, each sliced alike (RAELLA's signed inputs)"})
 
     def __post_init__(self) -> None:
-        if not 1 <= self.dac_bits <= 16:
-            raise ValueError(f"dac-bits = {self.dac_bits} is out of range: an integer from 1 to 16")
+        check_range("dac-bits", self.dac_bits, 1, 16)
         if any(width < 1 for width in self.widths):
             raise ValueError(f"widths = {list(self.widths)} must each be at least 1")
 

@@ -20,7 +20,7 @@ from pimc.diagnostics import op_error
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass
+from pimc.pass_manager import ModulePass, check_range
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
 from pimc.targets.crossbar import row_chunks
 
@@ -41,8 +41,7 @@ class SliceWeights(ModulePass):
 
     def __post_init__(self) -> None:
         for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16), ("cell-bits", self.cell_bits, 16)):
-            if not 1 <= value <= high:
-                raise ValueError(f"{option} = {value} is out of range: an integer from 1 to {high}")
+            check_range(option, value, 1, high)
 
     def apply(self, module: ModuleOp) -> None:
         apply_patterns(module, [SplitMvm(self)])

@@ -35,6 +35,20 @@ class AdcCosts:
         return float(ADC_BY_BITS[self.adc_bits][1])
 
 
+def quantize_stage(config, calib: str, samples: int) -> tuple[str, str]:
+    """The `quantize` stage of a crossbar target: its weight and input bits, calibrated on `calib` or seeded samples."""
+    calibration = f' calib="{calib}"' if calib else ""
+    return ("quantize", f"quantize{{weight-bits={config.weight_bits} act-bits={config.input_bits}{calibration} "
+                        f"samples={samples}}}")
+
+
+def place_stage(config) -> tuple[str, str]:
+    """The `place` stage of a crossbar target: its crossbar size and organisation."""
+    return ("place", f"place-tiles{{rows={config.xbar_rows} cols={config.xbar_cols} xbars-per-ima={config.xbars_per_ima} "
+                     f"imas-per-tile={config.imas_per_tile} tiles={config.tiles} chips={config.chips} "
+                     f"duplicate={str(config.duplicate).lower()}}}")
+
+
 def shifts(widths: tuple[int, ...]) -> tuple[int, ...]:
     """Bits below each slice, for slices listed most significant first: (4, 2, 2) -> (4, 2, 0)."""
     return tuple(sum(widths[index + 1 :]) for index in range(len(widths)))

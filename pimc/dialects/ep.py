@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pimc.dialects.nn_base import check_lengths, fmt, require_rank, same_element, tensor_of, window_output
+from pimc.dialects.nn_conv import check_spatial
 from pimc.ir.irdl import (
     FLOAT, FLOAT_TENSOR, INT, INT_TENSOR, INTS, DeclaredOp, VerifyError, attr, irdl_op, operand, optional_operand,
     result,
@@ -85,9 +86,7 @@ class Conv2dOp(DeclaredOp):
         n, c, h, w = require_rank(self.input, "input", 4)
         epitome_o, epitome_i, kh, kw = require_rank(self.epitome, "epitome", 4)
         out = require_rank(self.output, "result", 4)[1]
-        for name in ("strides", "dilations"):
-            check_lengths(name, getattr(self, name), 2, minimum=1)
-        check_lengths("pads", self.pads, 4, minimum=0)
+        check_spatial(self, (kh, kw))
         if self.group < 1 or c % self.group or out % self.group:
             raise VerifyError(f"group {self.group} must divide the input's {c} and the result's {out} channels")
         _check_sampling(self, (epitome_o, epitome_i), (out, c // self.group))

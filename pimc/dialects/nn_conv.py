@@ -34,7 +34,8 @@ class WeightOp(NnOp):
             raise VerifyError("'ref' must name an array in the weight store")
 
 
-def _spatial(op: NnOp, kernel: tuple[int, int], pads_name: str = "pads") -> None:
+def check_spatial(op, kernel: tuple[int, int], pads_name: str = "pads") -> None:
+    """Two strides and dilations of at least 1, four pads of at least 0, a two-dimensional kernel."""
     check_lengths("strides", op.strides, 2, minimum=1)
     check_lengths("dilations", op.dilations, 2, minimum=1)
     check_lengths(pads_name, getattr(op, pads_name), 4, minimum=0)
@@ -61,7 +62,7 @@ class Conv2dOp(NnOp):
         n, c, h, w = require_rank(self.input, "input", 4)
         out, per_group, kh, kw = require_rank(self.weight, "weight", 4)
         element = same_element(*self.operands)
-        _spatial(self, (kh, kw))
+        check_spatial(self, (kh, kw))
         if self.group < 1 or c != per_group * self.group:
             raise VerifyError(f"input has {c} channels, but the weight expects {per_group} x group {self.group}")
         if out % self.group:
@@ -97,7 +98,7 @@ class ConvTranspose2dOp(NnOp):
         n, c, h, w = require_rank(self.input, "input", 4)
         cw, per_group, kh, kw = require_rank(self.weight, "weight", 4)
         element = same_element(*self.operands)
-        _spatial(self, (kh, kw))
+        check_spatial(self, (kh, kw))
         check_lengths("output_padding", self.output_padding, 2, minimum=0)
         if self.group < 1 or c != cw or c % self.group:
             raise VerifyError(f"input has {c} channels, but the weight has {cw} input channels for group {self.group}")
@@ -175,7 +176,7 @@ class _Pool2d(NnOp):
         n, c, h, w = require_rank(self.input, "input", 4)
         kh, kw = self.kernel_shape if len(self.kernel_shape) == 2 else (0, 0)
         check_lengths("kernel_shape", self.kernel_shape, 2, minimum=1)
-        _spatial(self, (kh, kw))
+        check_spatial(self, (kh, kw))
         (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.strides, self.dilations, self.pads
         oh = window_output(h, kh, sh, pt, pb, dh, self.ceil_mode)
         ow = window_output(w, kw, sw, pl, pr, dw, self.ceil_mode)

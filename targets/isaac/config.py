@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pimc.targets.base import ConfigError, TargetConfig, param
-from pimc.targets.crossbar import ADC_DERIVED, AdcCosts
+from pimc.targets.crossbar import ADC_DERIVED, AdcCosts, place_stage, quantize_stage
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,11 @@ class IsaacConfig(TargetConfig, AdcCosts):
 
     def stages(self, calib: str = "", samples: int = 16) -> list[tuple[str, str]]:
         """The named pipelines `pimc compile` runs, in order; `calib` and `samples` are quantize's calibration."""
-        calibration = f' calib="{calib}"' if calib else ""
         return [
-            ("quantize", f"quantize{{weight-bits={self.weight_bits} act-bits={self.input_bits}{calibration} "
-                         f"samples={samples}}}"),
+            quantize_stage(self, calib, samples),
             ("lower", "lower-to-xbar,canonicalize"),
             ("slice", f"slice-weights{{rows={self.xbar_rows} cols={self.xbar_cols} cell-bits={self.cell_bits} "
                       f"encoding={self.signed_encoding}}},slice-inputs{{dac-bits={self.dac_bits}}}"),
-            ("place", f"place-tiles{{rows={self.xbar_rows} cols={self.xbar_cols} xbars-per-ima={self.xbars_per_ima} "
-                      f"imas-per-tile={self.imas_per_tile} tiles={self.tiles} chips={self.chips} "
-                      f"duplicate={str(self.duplicate).lower()}}}"),
+            place_stage(self),
         ]
 

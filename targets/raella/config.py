@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pimc.targets.base import ConfigError, TargetConfig, param
-from pimc.targets.crossbar import ADC_DERIVED, AdcCosts
+from pimc.targets.crossbar import ADC_DERIVED, AdcCosts, place_stage, quantize_stage
 
 
 @dataclass(frozen=True)
@@ -139,13 +139,10 @@ class RaellaConfig(TargetConfig, AdcCosts):
         inputs = (f"widths={widths} speculate=true" if self.speculation else "dac-bits=1") + \
             f" signed-planes={str(self.signed_planes).lower()}"
         return [
-            ("quantize", f"quantize{{weight-bits={self.weight_bits} act-bits={self.input_bits}{calibration} "
-                         f"samples={samples}}}"),
+            quantize_stage(self, calib, samples),
             ("lower", "lower-to-xbar,canonicalize"),
             ("slice", f"{slicing}center-offset{{cell-bits={self.cell_bits}}},slice-weights{{rows={self.xbar_rows} "
                       f"cols={self.xbar_cols} cell-bits={self.cell_bits} encoding=center-offset}},"
                       f"slice-inputs{{{inputs}}}"),
-            ("place", f"place-tiles{{rows={self.xbar_rows} cols={self.xbar_cols} xbars-per-ima={self.xbars_per_ima} "
-                      f"imas-per-tile={self.imas_per_tile} tiles={self.tiles} chips={self.chips} "
-                      f"duplicate={str(self.duplicate).lower()}}}"),
+            place_stage(self),
         ]
