@@ -96,16 +96,13 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
     from onnx import helper
 
     from pimc.commands.verify import onnxruntime_session, run_session
-    from pimc.export_qdq import QdqExporter, onnx_type
+    from pimc.export_qdq import onnx_type
     from pimc.frontend.types import value_info
 
-    if len(module.funcs()) != 1:
+    exported = _exported(module)
+    if exported is None:
         return None
-    exporter = QdqExporter(module)
-    try:
-        model = exporter.model()
-    except UserError:
-        return None
+    model, exporter = exported
     graph = model.graph
     del graph.output[:]  # only the ranges are returned: onnxruntime prunes what they do not need
     observed: list[Value] = []
@@ -130,3 +127,117 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
                 observe(value, float(low), float(high))
 
     return run
+
+
+class Trials:
+    """`func` run on sample inputs with some nn.weight arrays replaced, by ref, as design searches need.
+
+        trials = Trials(module, func, {"w1"})
+        outputs = trials.run(sample, {"w1": folded})        # the other weights are the module's
+        outputs, seen = trials.observe(sample, [value])      # and the arrays of `value`s, unreplaced
+
+    onnxruntime runs it, with the replaceable weights as graph inputs; a module it cannot export runs in
+    pimc's interpreter instead.
+    """
+
+    def __init__(self, module: ModuleOp, func: FuncOp, refs: set[str]) -> None:
+        self.module, self.func, self.refs = module, func, refs
+        self.exported = _exported_with_weight_inputs(module, func, refs)
+        self.session = None if self.exported is None else _session(self.exported[0])
+        self._observer = None  # (the observed tensors' names, the session that returns them too)
+
+    def run(self, inputs: Sequence[np.ndarray], replaced: dict[str, np.ndarray]) -> list[np.ndarray]:
+        from pimc.commands.verify import run_session
+
+        if self.session is None:
+            return _TrialInterpreter(self.module, replaced).run(inputs, self.func.sym_name)
+        model, exporter, weights = self.exported
+        feeds = dict(zip((exporter.names[arg] for arg in self.func.arguments), inputs))
+        feeds.update({name: replaced.get(ref, self.module.weights[ref]) for ref, name in weights.items()})
+        return run_session(self.session, [output.name for output in model.graph.output], feeds)
+
+    def observe(self, inputs: Sequence[np.ndarray], values: Sequence[Value]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The outputs with no weight replaced, and the array of each of `values`."""
+        if self.session is None:
+            seen: dict[Value, np.ndarray] = {}
+            wanted = set(values)
+
+            def keep(value: Value, array: np.ndarray) -> None:
+                if value in wanted:
+                    seen[value] = array
+
+            outputs = Interpreter(self.module, record=False, observer=keep).run(inputs, self.func.sym_name)
+            return outputs, [seen[v] for v in values]
+        from pimc.commands.verify import onnxruntime_session, run_session
+        from pimc.export_qdq import onnx_type
+        from pimc.frontend.types import value_info
+
+        model, exporter, weights = self.exported
+        results = [output.name for output in model.graph.output]
+        names = [exporter.names[v] for v in values]
+        if self._observer is None or self._observer[0] != names:
+            observer = type(model)()
+            observer.CopyFrom(model)
+            observer.graph.output.extend(value_info(n, onnx_type(v.type)) for n, v in zip(names, values) if n not in results)
+            self._observer = (names, onnxruntime_session(observer))
+        feeds = dict(zip((exporter.names[arg] for arg in self.func.arguments), inputs))
+        feeds.update({name: self.module.weights[ref] for ref, name in weights.items()})
+        arrays = run_session(self._observer[1], [*results, *names], feeds)
+        return arrays[: len(results)], arrays[len(results) :]
+
+
+def _exported(module: ModuleOp):
+    """(the ONNX model of the module's one function, its exporter), or None if it cannot be exported."""
+    from pimc.export_qdq import QdqExporter
+
+    if len(module.funcs()) != 1:
+        return None
+    exporter = QdqExporter(module)
+    try:
+        return exporter.model(), exporter
+    except UserError:
+        return None
+
+
+def _exported_with_weight_inputs(module: ModuleOp, func: FuncOp, refs: set[str]):
+    """(model, exporter, {ref: graph input}) with the initializers of `refs` turned into graph inputs; None if
+    the module cannot be exported with each of them as an initializer."""
+    from onnx import helper
+
+    from pimc.dialects.nn_conv import WeightOp
+
+    exported = _exported(module)
+    if exported is None:
+        return None
+    model, exporter = exported
+    inputs = {exporter.names[op.results[0]]: op.ref for op in module.walk()
+              if isinstance(op, WeightOp) and op.ref in refs and op.results[0] in exporter.names}
+    weights = {ref: name for name, ref in inputs.items()}
+    if weights.keys() != refs:  # a weight the export folds (an epitome, materialised): only the interpreter replaces it
+        return None
+    kept = [tensor for tensor in model.graph.initializer if tensor.name not in inputs]
+    model.graph.input.extend(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+                             for tensor in model.graph.initializer if tensor.name in inputs)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    return model, exporter, weights
+
+
+def _session(model):
+    from pimc.commands.verify import onnxruntime_session
+
+    try:
+        return onnxruntime_session(model)
+    except Exception:  # a graph onnxruntime rejects: the interpreter runs everything pimc has
+        return None
+
+
+class _TrialInterpreter(Interpreter):
+    """pimc's interpreter with some weights, by ref, replaced."""
+
+    def __init__(self, module: ModuleOp, replaced: dict[str, np.ndarray]) -> None:
+        super().__init__(module, record=False)
+        self.replaced = replaced
+
+    def weight(self, ref: str) -> np.ndarray:
+        return self.replaced[ref] if ref in self.replaced else super().weight(ref)

@@ -6,6 +6,8 @@
                                  DequantizeLinear(bias, i32), Conv, QuantizeLinear(y)
     q.gemm + q.requantize    ->  the same around Gemm {transB = 1}
     nn ops                   ->  the ONNX ops the importer reads them from
+    ep.conv2d                ->  Conv of its materialised weight, an initializer
+    ep.materialize           ->  nothing: its materialised integers are the weight of the layer that reads it
 
 The scales of a layer follow from its q ops: scale_x is that of the integers it reads (the q.quantize or
 q.requantize that made them, through max pools and reshapes), scale_y the requantize's own, and
@@ -25,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pimc.diagnostics import UserError
-from pimc.dialects import nn_conv, nn_elementwise, nn_tensor, q
+from pimc.dialects import ep, nn_conv, nn_elementwise, nn_tensor, q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import ReturnOp
 from pimc.dialects.nn_canonicalize import constant
@@ -75,7 +77,7 @@ class QdqExporter:
         for op in self.func.body.ops:
             if isinstance(op, ReturnOp):
                 outputs = [value_info(self.tensor(v), onnx_type(v.type)) for v in op.operands]
-            elif not isinstance(op, nn_conv.WeightOp):
+            elif not isinstance(op, nn_conv.WeightOp | ep.MaterializeOp):
                 self.export(op)
         graph = helper.make_graph(self.nodes, self.module.sym_name or "model", inputs, outputs)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
@@ -108,11 +110,11 @@ class QdqExporter:
         return name
 
     def tensor(self, value: Value) -> str:
-        """The ONNX tensor holding `value`; an `nn.weight` becomes an initializer on first use."""
-        weight = produced_by(value, nn_conv.WeightOp)
-        if weight is not None and value not in self.names:
-            array = self.module.weights[weight.ref].astype(container(value.type.element).numpy_dtype(), copy=False)
-            self.names[value] = self.constant(array.reshape(value.type.shape), weight.ref)
+        """The ONNX tensor holding `value`; a weight (`weight_array`) becomes an initializer on first use."""
+        array = weight_array(value) if value not in self.names else None
+        if array is not None:
+            array = array.astype(container(value.type.element).numpy_dtype(), copy=False)
+            self.names[value] = self.constant(array, _ref(value))
         return self.name(value)
 
     def node(self, op_type: str, inputs: list[str], outputs: list[str], **attributes) -> None:
@@ -162,6 +164,23 @@ def onnx_type(type_: TensorType) -> TensorType:
     return TensorType(type_.shape, container(type_.element))
 
 
+def weight_array(value: Value | None) -> np.ndarray | None:
+    """The array behind an `nn.weight` value or an `ep.materialize` of one, or None for anything else."""
+    op = produced_by(value, ep.MaterializeOp)
+    if op is None:
+        return constant(value)
+    epitome = constant(op.input)
+    if epitome is None:
+        raise UserError(f"export_qdq: the epitome of '%{value.name_hint or '?'}' (ep.materialize) must be a constant")
+    return ep.materialize(epitome, *op.output.type.shape[:2], op.patch, op.stride)
+
+
+def _ref(value: Value) -> str:
+    """The initializer name of a weight: its nn.weight's ref, or the ep.materialize result's name."""
+    weight = produced_by(value, nn_conv.WeightOp)
+    return weight.ref if weight is not None else value.name_hint or "weight"
+
+
 def _input_scale(value: Value) -> float:
     """The real scale of integer `value`, from the op that quantized it (through max pools and reshapes)."""
     op = produced_by(value, (q.QuantizeOp, q.RequantizeOp, *MOVES))
@@ -199,7 +218,7 @@ def _layer(ex: QdqExporter, op: q.RequantizeOp) -> None:
     layer = produced_by(op.input, (q.Conv2dOp, q.GemmOp))
     if layer is None:
         raise UserError("export_qdq: a q.requantize must read a q.conv2d or q.gemm")
-    weights, multiplier = constant(layer.weight), constant(op.multiplier)
+    weights, multiplier = weight_array(layer.weight), constant(op.multiplier)
     bias = constant(layer.bias) if layer.bias is not None else None
     if weights is None or multiplier is None or (layer.bias is not None and bias is None):
         raise UserError(f"export_qdq: the weights, bias and multiplier of '{layer.op_name}' must be constants")
@@ -229,8 +248,21 @@ def _weight(ex: QdqExporter, weights: np.ndarray, value: Value) -> tuple[str, Sc
     """(initializer, its element type, zero point) of a layer's weight: signed weights of up to 8 bits as uint8 at 128."""
     element = value.type.element
     if element.width <= 8 and not element.is_unsigned:
-        return ex.constant((weights.astype(np.int16) + 128).astype(np.uint8), value.op.ref), U8, 128
-    return ex.constant(weights.astype(container(element).numpy_dtype()), value.op.ref), element, 0
+        return ex.constant((weights.astype(np.int16) + 128).astype(np.uint8), _ref(value)), U8, 128
+    return ex.constant(weights.astype(container(element).numpy_dtype()), _ref(value)), element, 0
+
+
+def _epitome_conv(ex: QdqExporter, op: ep.Conv2dOp) -> None:
+    """A Conv whose weight is the epitome's materialisation, written as a float initializer."""
+    epitome = constant(op.epitome)
+    if epitome is None:
+        raise UserError(f"export_qdq: the epitome of '{op.op_name}' must be a constant (an nn.weight)")
+    co, ci, _, _ = op.weight_shape()
+    weight = ep.materialize(epitome, co, ci, op.patch, op.stride).astype(op.epitome.type.element.numpy_dtype())
+    inputs = [ex.tensor(op.input), ex.constant(weight, _ref(op.epitome))]
+    inputs += [] if op.bias is None else [ex.tensor(op.bias)]
+    ex.node("Conv", inputs, [ex.name(op.output)], strides=list(op.strides), pads=list(op.pads),
+            dilations=list(op.dilations), group=op.group)
 
 
 def _plain(op_type: str) -> Callable:
@@ -267,7 +299,7 @@ def _ints(values) -> np.ndarray:
 
 EXPORTERS: dict[type, Callable] = {
     q.QuantizeOp: _quantize, q.DequantizeOp: _dequantize, q.RequantizeOp: _layer, q.Conv2dOp: _accumulate,
-    q.GemmOp: _accumulate,
+    q.GemmOp: _accumulate, ep.Conv2dOp: _epitome_conv,
     **{cls: _plain(name) for cls, name in (
         (nn_elementwise.ReluOp, "Relu"), (nn_elementwise.SigmoidOp, "Sigmoid"), (nn_elementwise.TanhOp, "Tanh"),
         (nn_elementwise.NegOp, "Neg"), (nn_elementwise.SqrtOp, "Sqrt"), (nn_elementwise.ErfOp, "Erf"),

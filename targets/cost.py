@@ -22,6 +22,7 @@ from pimc.targets.crossbar import ADC_BY_BITS
 from pimc.targets.program import Program, destinations
 
 FLIT_BYTES = 32  # 256-bit eDRAM words and router flits
+Owners = dict[str, str | None]  # buffer -> the layer whose MVMs read (or wrote) it, None if several did
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Layer:
     one_bit_converts: int = 0  # what the ADCs would convert with 1-bit input slices and no speculation
     mean_slice_value: float = 0.0
     weight_slices: tuple[int, ...] = ()  # bits per weight slice in its cells
+    epitome_adds: int = 0  # EPIM's input pre-sums (xbar.wrap_sum) feeding its MVMs
+    table_lookups: int = 0  # EPIM's output address-table reads (xbar.route) of its MVMs' results
     energy: dict = field(default_factory=lambda: defaultdict(float))
 
     def as_json(self) -> dict:
@@ -45,6 +48,7 @@ class Layer:
                 "crossbar_activations": self.activations, "adc_converts": self.adc_converts,
                 "recovery_converts": self.recovery_converts, "weight_slices": list(self.weight_slices),
                 "mean_slice_value": round(self.mean_slice_value, 6),
+                "epitome_adds": self.epitome_adds, "table_lookups": self.table_lookups,
                 "adc_share": self.adc_converts / self.one_bit_converts if self.one_bit_converts else 0.0,
                 "energy_pj": sum(self.energy.values()), "latency_ns": self.latency_ns,
                 "energy_breakdown_pj": dict(sorted(self.energy.items()))}
@@ -59,8 +63,7 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
     """
     c = program.config
     crossbars = {x.id: x for x in program.crossbars}
-    producers = {name: i for i in program.instructions if i.op == "vop" for name in destinations(i.args)}
-    layers: dict[str, Layer] = {}
+    layers, readers, writers = _layers(program, crossbars)
     energy: dict[str, float] = defaultdict(float)
     digital_ns = transfer_ns = 0.0
     fetched: set = set()
@@ -69,20 +72,23 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         a = i.args
         if i.op == "mvm":
             x = crossbars[a["xbar"]]
-            source = producers.get(a["src"].split("@")[0])
-            kind = "conv" if source is not None and source.args["kind"] in ("xbar.im2col", "xbar.wrap_sum") else "gemm"
-            layer = layers.setdefault(x.layer, Layer(x.layer, kind))
-            _mvm_cost(layer, x, a, c, fetched, (i.tile, x.ima))
+            _mvm_cost(layers[x.layer], x, a, c, fetched, (i.tile, x.ima))
         elif i.op == "vop" and i.tile >= 0:
             results = [program.buffers[name] for name in destinations(a)]
             elements = sum(parse_type(b.type).num_elements for b in results)
             moved = sum(program.buffers[s].bytes for s in a["srcs"]) + sum(b.bytes for b in results)
             if a["kind"] == "xbar.wrap_sum":  # EPIM's input pre-sums: one add per wrapped input column
                 elements = sum(parse_type(program.buffers[s].type).num_elements for s in a["srcs"]) - elements
-                energy["epitome_adds"] += elements * c["digital_pj"]
+                layer = _owner(layers, readers, destinations(a))
+                (energy if layer is None else layer.energy)["epitome_adds"] += elements * c["digital_pj"]
+                if layer is not None:
+                    layer.epitome_adds += elements
                 counts["epitome_adds"] += elements
             elif a["kind"] == "xbar.route":  # EPIM's output address table: one lookup per output channel read
-                energy["address_tables"] += elements * c["table_lookup_pj"]
+                layer = _owner(layers, writers, a["srcs"])
+                (energy if layer is None else layer.energy)["address_tables"] += elements * c["table_lookup_pj"]
+                if layer is not None:
+                    layer.table_lookups += elements
                 counts["table_lookups"] += elements
             else:
                 energy["digital"] += elements * c["digital_pj"]
@@ -130,6 +136,51 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         totals["recovery"] = "simulated on one input" if recovery is not None else \
             "not simulated: ADC conversions and energy are lower bounds (speculative conversions only)"
     return {"totals": totals, "layers": [layer.as_json() for layer in layers.values()]}
+
+
+def _layers(program: Program, crossbars: dict) -> tuple[dict[str, Layer], Owners, Owners]:
+    """The layers in program order, and the layer whose MVMs read, or wrote, each buffer (None if several did).
+
+    Written buffers follow a layer's partial results through the xbar.add and xbar.concat that join them.
+    """
+    producers = {name: i for i in program.instructions if i.op == "vop" for name in destinations(i.args)}
+    layers: dict[str, Layer] = {}
+    readers: Owners = {}
+    writers: Owners = {}
+    for i in program.instructions:
+        a = i.args
+        if i.op == "mvm":
+            x = crossbars[a["xbar"]]
+            source = producers.get(_home(a["src"]))
+            kind = "conv" if source is not None and source.args["kind"] in ("xbar.im2col", "xbar.wrap_sum") else "gemm"
+            layers.setdefault(x.layer, Layer(x.layer, kind))
+            _claim(readers, a["src"], x.layer)
+            _claim(writers, a["dst"], x.layer)
+        elif i.op == "vop" and a["kind"] in ("xbar.add", "xbar.concat"):
+            sources = {writers.get(_home(s)) for s in a["srcs"]}
+            if len(sources) == 1 and None not in sources:
+                for name in destinations(a):
+                    _claim(writers, name, *sources)
+    return layers, readers, writers
+
+
+def _claim(owners: Owners, name: str, layer: str) -> None:
+    """Buffer `name` (or the buffer it is a copy of) belongs to `layer`, unless another layer claimed it."""
+    home = _home(name)
+    owners[home] = layer if owners.get(home, layer) == layer else None
+
+
+def _owner(layers: dict[str, Layer], owners: Owners, names: list[str]) -> Layer | None:
+    """The one layer that owns all these buffers, or None."""
+    found = {owners.get(_home(name)) for name in names}
+    if len(found) != 1 or None in found:
+        return None
+    return layers[found.pop()]
+
+
+def _home(name: str) -> str:
+    """`v` for `v` and for its copies `v@t3`, `v@host`."""
+    return name.split("@")[0]
 
 
 def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> None:

@@ -69,6 +69,7 @@ def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int,
 
     costs = estimate(compiled.program, recovery)
     program = compiled.program
+    design = compiled.module.attributes.get("epitome_design")
     return {
         "model": model, "target": config.name, "config": asdict(config),
         "stages": [{"name": name, "pipeline": spec} for name, spec in compiled.pipelines],
@@ -78,6 +79,7 @@ def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int,
             i.args["kind"] for i in program.instructions if i.op == "vop" and i.tile >= 0).items())],
         "program": {"instructions": len(program.instructions), "tiles": len(program.tiles),
                     "crossbars": len(program.crossbars), "constants": len(program.constants)},
+        **({"epitome_design": list(design)} if design else {}),
     }
 
 
@@ -164,6 +166,8 @@ def print_summary(report: dict, directory: str) -> None:
     digital = ", ".join(f"{d['op']} ({d['count']})" for d in report["digital_ops"] if not d["op"].startswith(("xbar.", "q.")))
     if digital:
         out.write(f"  on the tiles' digital units: {digital}\n")
+    if report.get("epitome_design"):
+        out.write(f"  epitome design (convs): {report['epitome_design'][-1]}\n")
     if report["host_ops"]:
         out.write("  on the host: " + ", ".join(f"{h['op']} ({h['count']})" for h in report["host_ops"]) + "\n")
     sim = report.get("simulation")

@@ -10,6 +10,7 @@ epitome column to the output channels that read it (`xbar.route`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pimc.targets.base import ConfigError, param
 from pimc.targets.isaac.config import IsaacConfig
@@ -27,7 +28,12 @@ class EpimConfig(IsaacConfig):
                          "channels (fold-epitome{divisors}); 1 with fold-ci = 1: no folding", 1, 4096)
     fold_ci: int = param(1, "-", "likewise, ceil(Ci / fold-ci) input channels", 1, 4096)
     design_budget: float = param(0.0, "relative L2 error", "design-epitomes' output error budget, on the "
-                                 "calibration inputs; 0: no design (slow beyond small models)", 0.0, 10.0)
+                                 "calibration inputs; 0: no design", 0.0, 10.0)
+    design_objective: Literal["crossbars", "conversions"] = param(
+        "crossbars", "-", "what design-epitomes minimises first: crossbars (area) or ADC conversions (energy)")
+    design_samples: int = param(4, "inputs", "calibration inputs design-epitomes measures the output error on; "
+                                "each design it evaluates runs the model once per input", 1, 1024)
+    design_generations: int = param(8, "-", "design-epitomes' rounds of evolutionary refinement", 0, 1000)
     table_lookup_pj: float = param(0.05, "pJ per entry", "[INF] one address-table read that routes an epitome "
                                    "column to an output channel: ISAAC's digital energy per element", 0.0, 1e6)
 
@@ -43,8 +49,9 @@ class EpimConfig(IsaacConfig):
         calibration = f' calib="{calib}"' if calib else ""
         if self.design_budget > 0:
             return [("epitome", f"design-epitomes{{budget={self.design_budget:g} rows={self.xbar_rows} "
-                                f"cols={self.xbar_cols} cell-bits={self.cell_bits} weight-bits={self.weight_bits}"
-                                f"{calibration} samples={samples}}}"), *stages]
+                                f"cols={self.xbar_cols} cell-bits={self.cell_bits} weight-bits={self.weight_bits} "
+                                f"objective={self.design_objective} samples={self.design_samples} "
+                                f"generations={self.design_generations}{calibration}}}"), *stages]
         if (self.fold_co, self.fold_ci) != (1, 1):
             return [("epitome", f"fold-epitome{{divisors={self.fold_co},{self.fold_ci}}}"), *stages]
         return stages

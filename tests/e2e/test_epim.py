@@ -57,12 +57,35 @@ def test_simulator_is_bit_exact_against_the_materialised_weights(spec, digits):
     assert stored["/features/features.3/Conv"] == (8 * 9, 16)  # E's 8 input channels x 3x3 taps, its 16 rows
 
 
-def test_cost_model_counts_the_pre_sums_and_the_table_lookups():
+@pytest.fixture(scope="module")
+def one_digit():
+    return compile_model(MODEL, load_config("epim"), {"x": (1, 1, 8, 8)}, DIGITS).program
+
+
+def test_cost_model_counts_the_pre_sums_and_the_table_lookups(one_digit):
     """Conv 2 (16 -> 32 channels, epitome 16x8, 4x4 output pixels): 16 x (144 - 72) pre-sum adds and 16 x 32
     routed outputs; conv 1 (1 -> 16 channels, epitome 8x1) routes 64 x 16."""
-    compiled = compile_model(MODEL, load_config("epim"), {"x": (1, 1, 8, 8)}, DIGITS)
-    totals = estimate(compiled.program)["totals"]
+    totals = estimate(one_digit)["totals"]
     assert totals["epitome_adds"] == 16 * 72
     assert totals["table_lookups"] == 16 * 32 + 64 * 16
     assert totals["energy_breakdown_pj"]["address_tables"] == pytest.approx(totals["table_lookups"] * 0.05)
     assert totals["crossbars"] == 3
+
+
+def test_cost_model_puts_the_pre_sums_and_the_table_lookups_on_their_layers(one_digit):
+    """Each epitome conv gets pixels x (Ci - Ci_E) x kh x kw pre-sum adds (each wrapped patch column adds into
+    one E row) and pixels x Co lookups; the layers sum to the totals, in counts and in energy."""
+    convs = {"/features/features.0/Conv": (8 * 8, 1, 1, 16), "/features/features.3/Conv": (4 * 4, 16, 8, 32)}
+    report = estimate(one_digit)
+    layers, totals = {layer["name"]: layer for layer in report["layers"]}, report["totals"]
+    stored = {x.layer: x.rows for x in one_digit.crossbars}
+    for name, (pixels, ci, ci_e, co) in convs.items():
+        assert stored[name] == ci_e * 3 * 3  # E's rows: Ci_E x the 3x3 taps
+        assert layers[name]["epitome_adds"] == pixels * (ci - ci_e) * 3 * 3
+        assert layers[name]["table_lookups"] == pixels * co
+    assert layers["/fc/Gemm"]["epitome_adds"] == layers["/fc/Gemm"]["table_lookups"] == 0
+    for count, component in (("epitome_adds", "epitome_adds"), ("table_lookups", "address_tables")):
+        assert sum(layer[count] for layer in layers.values()) == totals[count]
+        per_layer = sum(layer["energy_breakdown_pj"].get(component, 0.0) for layer in layers.values())
+        assert per_layer == pytest.approx(totals["energy_breakdown_pj"][component])
+    assert "epitome_adds" not in layers["/features/features.0/Conv"]["energy_breakdown_pj"]  # Ci = Ci_E: no wrap_sum

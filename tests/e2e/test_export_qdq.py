@@ -9,11 +9,13 @@ import onnxruntime as ort
 import pytest
 
 from pimc.diagnostics import UserError
+from pimc.dialects import ep
 from pimc.export_qdq import export_qdq
 from pimc.frontend.importer import import_model, import_onnx
 from pimc.interp.interpreter import Interpreter
 from pimc.pass_manager import parse_pipeline, run_pipeline
 from pimc.passes import PASSES
+from pimc.text.parser import parse_module
 
 ROOT = Path(__file__).resolve().parents[2]
 QUANTIZED = Path(__file__).with_name("data") / "quantized"
@@ -76,6 +78,43 @@ def test_zoo_resnet18(tmp_path):
     computed = Interpreter(module, record=False).run([x])[0]
     top1, cosine = agreement(computed, exported(module, tmp_path, {"input": x}))
     assert top1 == 1.0 and cosine > 0.999
+
+
+def test_epitome_convs_export_as_convs_of_their_materialised_weights(tmp_path):
+    """The nn stage of the epitome-trained CNN: pimc's interpreter and onnxruntime on the original model agree."""
+    x = DIGITS[:48]
+    module = import_onnx(str(ROOT / "samples" / "digits_epitome.onnx"), {"x": x.shape})
+    computed = Interpreter(module, record=False).run([x])[0]
+    ours = exported(module, tmp_path, {"x": x})
+    original = ort.InferenceSession(str(ROOT / "samples" / "digits_epitome.onnx"), providers=["CPUExecutionProvider"])
+    for reference in (computed, original.run(None, {"x": x})[0]):
+        np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5 * np.abs(reference).max())
+
+
+def test_quantized_epitomes_export_their_materialised_integers(tmp_path):
+    module = quantized("digits_epitome")
+    materialize = [op for op in module.walk() if isinstance(op, ep.MaterializeOp)]
+    assert len(materialize) == 2
+    computed = Interpreter(module, record=False).run([DIGITS])[0]
+    top1, cosine = agreement(computed, exported(module, tmp_path, {"x": DIGITS}))
+    assert top1 >= 0.99 and cosine > 0.999
+    initializers = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "model.qdq.onnx")).graph.initializer}
+    for op in materialize:
+        epitome = module.weights[op.input.op.ref]
+        weight = ep.materialize(epitome, *op.output.type.shape[:2], op.patch, op.stride)
+        np.testing.assert_array_equal(initializers[op.output.name_hint].astype(np.int16) - 128, weight)
+
+
+def test_an_epitome_must_be_a_constant(tmp_path):
+    module = parse_module("""
+        module {
+          func.func @main(%x: tensor<1x4x4x4xf32>, %e: tensor<2x2x1x1xf32>) -> tensor<1x4x4x4xf32> {
+            %y = ep.conv2d(%x, %e) {patch = [2, 2], stride = [2, 2]} : (tensor<1x4x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x4x4x4xf32>
+            func.return(%y) : (tensor<1x4x4x4xf32>) -> ()
+          }
+        }""")
+    with pytest.raises(UserError, match=r"^export_qdq: the epitome of 'ep\.conv2d' must be a constant \(an nn\.weight\)$"):
+        export_qdq(module, str(tmp_path / "epitome.onnx"))
 
 
 def test_what_cannot_be_exported_is_named(tmp_path):

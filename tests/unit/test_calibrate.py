@@ -21,7 +21,7 @@ def wanted_and_inputs(name: str, samples: int):
     return module, func, wanted | set(func.arguments), inputs
 
 
-@pytest.mark.parametrize("name", ["digits_cnn", "digits_mlp"])
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_mlp", "digits_epitome"])
 def test_onnxruntime_ranges_are_the_interpreters(name, monkeypatch):
     module, func, wanted, inputs = wanted_and_inputs(name, 8)
     with monkeypatch.context() as patch:
@@ -49,3 +49,34 @@ def test_only_the_arguments_need_no_run(monkeypatch):
     ranges = calibrate.observed_ranges(module, func, inputs, set(func.arguments))
     x = np.concatenate([sample[0] for sample in inputs])
     assert ranges == {func.arguments[0]: [float(x.min()), float(x.max())]}
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_epitome"])
+def test_trials_in_onnxruntime_are_the_interpreters(name, monkeypatch):
+    """Trials replaces weights by ref in onnxruntime as the interpreter does, and observes the same values."""
+    module, func, wanted, inputs = wanted_and_inputs(name, 3)
+    refs = {op.operands[1].op.ref for op in func.body.ops if op.op_name in ("nn.conv2d", "nn.gemm")}
+    rng = np.random.default_rng(0)
+    replaced = {ref: rng.standard_normal(module.weights[ref].shape).astype(np.float32) for ref in refs}
+    values = [op.operands[0] for op in func.body.ops if op.op_name.startswith(("nn.conv2d", "ep.conv2d"))]
+    trials = calibrate.Trials(module, func, refs)
+    monkeypatch.setattr(calibrate, "_session", lambda model: None)  # as for a module onnxruntime rejects
+    interpreted = calibrate.Trials(module, func, refs)
+    assert trials.session is not None and interpreted.session is None
+    for x in inputs:
+        for got, want in zip(trials.run(x, replaced), interpreted.run(x, replaced)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        (outputs, seen), (expected, observed) = trials.observe(x, values), interpreted.observe(x, values)
+        for got, want in zip(outputs + seen, expected + observed):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(trials.run(inputs[0], replaced)[0], trials.run(inputs[0], {})[0])
+
+
+def test_trials_replace_an_epitome_in_the_interpreter():
+    """onnxruntime sees an ep.conv2d's materialised weight, not its epitome: replacing the epitome runs in pimc."""
+    module, func, _, inputs = wanted_and_inputs("digits_epitome", 1)
+    (ref, *_) = [op.operands[1].op.ref for op in func.body.ops if op.op_name == "ep.conv2d"]
+    trials = calibrate.Trials(module, func, {ref})
+    assert trials.session is None
+    zero = {ref: np.zeros_like(module.weights[ref])}
+    assert not np.allclose(trials.run(inputs[0], zero)[0], trials.run(inputs[0], {})[0])

@@ -18,6 +18,7 @@ from pimc.ir.verifier import verify
 from pimc.pass_manager import parse_pipeline, run_pipeline
 from pimc.passes import PASSES
 from pimc.passes.design_epitomes import DesignEpitomes
+from pimc.targets.epim.candidates import Candidates
 from pimc.text.parser import parse_module
 from pimc.text.printer import print_module
 from pimc.weights import WeightStore
@@ -44,17 +45,20 @@ def test_the_digits_cnn():
     module = import_onnx(str(SAMPLES / "digits_cnn.onnx"), {"x": (1, 1, 8, 8)})
     kept = design(module, f"budget=0.05 {calib}")
     assert not [op for op in module.walk() if isinstance(op, ep.Conv2dOp)]
-    assert kept[1].startswith("/features/features.4/Conv: 32x16 kept, crossbars 2; fewest alone: epitome 32x14")
-    assert kept[2].startswith("crossbars 3 -> 3 (128x128, 4 cells per weight), output error 0 (budget 0.05)")
+    assert kept[1].startswith("/features/features.4/Conv: 32x16 kept, crossbars 2; fewest: epitome 32x14 stride [32, 1], "
+                              "crossbars 1, estimated output error 0.0")
+    assert kept[2].startswith("crossbars 3 -> 3 (128x128, 4 cells per weight), ADC conversions per input slice "
+                              "8192 -> 8192, output error 0 (budget 0.05)")
     module = import_onnx(str(SAMPLES / "digits_cnn.onnx"), {"x": (1, 1, 8, 8)})
     report = design(module, f"budget=0.1 {calib}")
     (conv,) = [op for op in module.walk() if isinstance(op, ep.Conv2dOp)]
     assert (conv.epitome.type.shape, conv.patch, conv.stride) == ((32, 14, 3, 3), (32, 14), (32, 1))
     assert report[0] == "/features/features.0/Conv: 16x1 kept, crossbars 1; no epitome takes fewer"
     assert report[1] == ("/features/features.4/Conv: 32x16 -> epitome 32x14 patch [32, 14] stride [32, 1], "
-                         "crossbars 2 -> 1, projection error 0.291")
-    assert re.fullmatch(r"crossbars 3 -> 2 \(128x128, 4 cells per weight\), output error 0\.0\d+ \(budget 0\.1\) "
-                        r"on 16 calibration inputs, \d+ designs evaluated", report[2])
+                         "crossbars 2 -> 1, ADC conversions per input slice 4096 -> 2048, projection error 0.291")
+    assert re.fullmatch(r"crossbars 3 -> 2 \(128x128, 4 cells per weight\), ADC conversions per input slice "
+                        r"8192 -> 6144, output error 0\.0\d+ \(budget 0\.1\) on 16 calibration inputs, "
+                        r"\d+ designs evaluated", report[2])
 
 
 TWO_CONVS = """
@@ -127,3 +131,55 @@ def test_designs_stay_within_budget_save_crossbars_find_exact_epitomes_and_repea
 def test_the_pass_spec_parses_back():
     (spec,) = parse_pipeline('design-epitomes{budget=0.1 rows=64 calib="d.npz" layers="/conv1/Conv",y}', PASSES)
     assert parse_pipeline(str(spec), PASSES) == [spec]
+
+
+genes = st.tuples(st.integers(2, 12), st.integers(2, 10), st.sampled_from([1, 3]), st.integers(0, 2**16)).flatmap(
+    lambda c: st.tuples(st.just(c), st.integers(1, c[0]), st.integers(1, c[1])).flatmap(
+        lambda s: st.tuples(st.just(s), st.integers(1, s[1]), st.integers(1, s[2]))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(genes)
+def test_proxies_are_the_convs_own_output_error(case):
+    """With input correlations, the proxy is ||(W - M) X|| / ||W X|| on the conv's windows; without (a conv too
+    large for X X^T), it is the same error weighted by each input channel's mean square (summed in float32: an
+    error near 0 comes out as up to sqrt(float32 epsilon))."""
+    ((co, ci, k, seed), co_e, ci_e), so, si = case
+    rng = np.random.default_rng(seed)
+    conv = [op for op in parse_module(TWO_CONVS.format(co=co, ci=ci, k=k, p=k // 2)).walk() if isinstance(op, Conv2dOp)][0]
+    weight = rng.standard_normal((co, ci, k, k))
+    x = rng.standard_normal((1, ci, 5, 5)) * rng.uniform(0.1, 3, (1, ci, 1, 1))
+    gene = (co_e, ci_e, so, si)
+    delta = weight - ep.materialize(ep.project(weight, (co_e, ci_e), (co_e, ci_e), (so, si)), co, ci, (co_e, ci_e), (so, si))
+    for covariance in (True, False):
+        layer = Candidates.__new__(Candidates)
+        layer.op, layer.weight, layer.taps, layer.spec = conv, weight, k * k, DesignEpitomes()
+        layer._energy, layer._inputs = np.zeros(ci), 0
+        layer._covariance = np.zeros((ci * k * k,) * 2) if covariance else None
+        layer.observe(x)
+        layer.measured()
+        if covariance:
+            padded = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+            outputs = [np.einsum("oikl,ikl->o", w, padded[0, :, i : i + k, j : j + k]) for w in (delta, weight)
+                       for i in range(5) for j in range(5)]
+            expected = np.linalg.norm(outputs[:25]) / np.linalg.norm(outputs[25:])
+        else:
+            energy = np.mean(x**2, axis=(0, 2, 3))[None, :, None, None]
+            expected = np.sqrt(np.sum(delta**2 * energy) / np.sum(weight**2 * energy))
+        assert np.isclose(layer.proxy(gene), expected, rtol=1e-4, atol=1e-6 if covariance else 2e-3)  # sums in f32
+
+
+def test_the_conversions_objective_trades_crossbars_for_adc_conversions():
+    """On 32x32 crossbars the digits CNN's conv 2 folds under either objective; minimising conversions first
+    never converts more than minimising crossbars first, and both stay within the budget."""
+    calib = f'calib="{SAMPLES / "digits_test.npz"}" rows=32 cols=32 budget=0.5'
+    lines = {}
+    for objective in ("crossbars", "conversions"):
+        module = import_onnx(str(SAMPLES / "digits_cnn.onnx"), {"x": (1, 1, 8, 8)})
+        lines[objective] = design(module, f"{calib} objective={objective}")[-1]
+    crossbars = {o: int(re.search(r"crossbars \d+ -> (\d+)", line)[1]) for o, line in lines.items()}
+    conversions = {o: int(re.search(r"per input slice \d+ -> (\d+)", line)[1]) for o, line in lines.items()}
+    errors = {o: float(re.search(r"output error ([0-9.e-]+)", line)[1]) for o, line in lines.items()}
+    assert crossbars["crossbars"] <= crossbars["conversions"]
+    assert conversions["conversions"] <= conversions["crossbars"]
+    assert max(errors.values()) <= 0.5

@@ -131,10 +131,7 @@ class ScriptNet(nn.Module):
         if x.size(2) != 8:
             x = F.interpolate(x, size=[8, 8], mode="bilinear", align_corners=False)
         y = torch.relu(self.conv(x))
-        if y.size(1) == 4:
-            y = y.mean(dim=[2, 3])
-        else:
-            y = y.amax(dim=[2, 3])
+        y = y.mean(dim=[2, 3]) if y.size(1) == 4 else y.amax(dim=[2, 3])
         return torch.softmax(self.fc(y), dim=-1)
 
 
