@@ -171,8 +171,8 @@ class _Search:
         measuring stops once the error exceeds the budget, and what it returns is then a lower bound."""
         if design in self.errors and not (full and design in self.bounded):
             return self.errors[design]
-        replaced = {layer.op.weight.op.ref: layer.materialized(gene).astype(layer.dtype)
-                    for layer, gene in zip(self.layers, design) if gene is not None}
+        replaced = {layer.op.weight.op.ref: layer.folded(gene) for layer, gene in zip(self.layers, design)
+                    if gene is not None}
         limit, squares = (self.budget * self.scale) ** 2, 0.0
         self.bounded.discard(design)
         for index, (x, refs) in enumerate(zip(self.inputs, self.reference)):
@@ -189,17 +189,21 @@ class _Search:
 
     def run(self, generations: int) -> Design:
         """The feasible design with the least objective, then the other cost, then error, of those evaluated."""
-        none = (None,) * len(self.layers)
-        for index, layer in enumerate(self.layers):
+        for layer in self.layers:
             layer.menu = layer.candidates()
             probe = min(layer.menu, key=lambda entry: abs(np.log(max(entry[1], 1e-12) / self.budget)), default=None)
             if probe is not None and probe[1] > 0:
-                alone = self.error(none[:index] + (probe[0],) + none[index + 1 :], full=True)
-                layer.scale = alone / probe[1]
+                layer.scale = self.alone(layer, probe[0]) / probe[1]
         design = self.greedy()
         if self.layers and generations:
             self.evolve(design, generations)
         return min(self.errors, key=self.fitness)
+
+    def alone(self, layer: Candidates, gene: Gene) -> float:
+        """The relative L2 error of the model's outputs on the first calibration input, with `layer` alone folded."""
+        outputs = self.trials.run(self.inputs[0], {layer.op.weight.op.ref: layer.folded(gene)})
+        squares = sum(float(np.sum(np.square(o - r))) for o, r in zip(outputs, self.reference[0]))
+        return float(np.sqrt(squares / max(sum(float(np.sum(np.square(r))) for r in self.reference[0]), 1e-300)))
 
     def greedy(self) -> Design:
         """The greedy design for an error target, corrected by the error measured: target *= budget / error until

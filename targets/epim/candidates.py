@@ -52,22 +52,36 @@ def strides(channels: int, size: int) -> list[int]:
     return [size, *sorted(set(range(1, size, max(1, size // STRIDES))))]
 
 
-def _group_sums(array: np.ndarray, size: int, stride: int) -> np.ndarray:
-    """Sums of `array`'s rows (axis 1) by the epitome channel each reads: row j = b * size + u reads channel
-    (b * stride + u) mod size, so block b lands rolled by b * stride; blocks of one roll are summed first."""
-    blocks = -(-array.shape[1] // size)
-    padded = np.zeros((array.shape[0], blocks * size, *array.shape[2:]), array.dtype)
-    padded[:, : array.shape[1]] = array
-    padded = padded.reshape(array.shape[0], blocks, size, *array.shape[2:])
-    shifts = np.arange(blocks) * stride % size
-    sums = np.zeros((array.shape[0], size, *array.shape[2:]), array.dtype)
-    for shift in np.unique(shifts):
-        sums += np.roll(padded[:, shifts == shift].sum(axis=1), shift, axis=1)
+def _group_sums(array: np.ndarray, size: int, stride: int, axis: int) -> np.ndarray:
+    """Sums of `array`'s slices along `axis` by the epitome channel each reads: slice j = b * size + u reads
+    channel (b * stride + u) mod size, so block b lands rotated by b * stride; blocks of one rotation are summed
+    first."""
+    count, rest = divmod(array.shape[axis], size)
+    lead, trail = array.shape[:axis], array.shape[axis + 1 :]
+    sums = np.zeros((*lead, size, *trail), array.dtype)
+    blocks = array[(slice(None),) * axis + (slice(0, count * size),)].reshape(*lead, count, size, *trail)
+    shifts = np.arange(count + 1) * stride % size
+    for shift in np.unique(shifts[:count]):
+        same = np.flatnonzero(shifts[:count] == shift)
+        at = (slice(None),) * axis + (same[0] if len(same) == 1 else same,)
+        block = blocks[at] if len(same) == 1 else blocks[at].sum(axis=axis)
+        _add_rotated(sums, block, int(shift), axis)
+    if rest:  # the last, partial block
+        tail = np.zeros_like(sums)
+        tail[(slice(None),) * axis + (slice(0, rest),)] = array[(slice(None),) * axis + (slice(count * size, None),)]
+        _add_rotated(sums, tail, int(shifts[count]), axis)
     return sums
 
 
+def _add_rotated(sums: np.ndarray, block: np.ndarray, shift: int, axis: int) -> None:
+    """sums[u + shift mod size] += block[u] along `axis`, without a rotated copy."""
+    size, at = sums.shape[axis], (slice(None),) * axis
+    sums[(*at, slice(shift, None))] += block[(*at, slice(0, size - shift))]
+    sums[(*at, slice(0, shift))] += block[(*at, slice(size - shift, None))]
+
+
 def _frontier(menu: list[tuple[Gene, float]]) -> list[tuple[Gene, float]]:
-    """Of (gene, proxy) pairs, fewest crossbars first, those with a smaller proxy than every one before."""
+    """Of (gene, proxy) pairs, cheapest first, those with a smaller proxy than every one before."""
     kept: list[tuple[Gene, float]] = []
     for gene, proxy in menu:
         if not kept or proxy < kept[-1][1]:
@@ -76,7 +90,7 @@ def _frontier(menu: list[tuple[Gene, float]]) -> list[tuple[Gene, float]]:
 
 
 def _spread(menu: list[tuple[Gene, float]], costs: list[int], most: int) -> list[tuple[Gene, float]]:
-    """At most `most` entries of `menu` (fewest crossbars first), evenly spaced in log crossbars, both ends kept."""
+    """At most `most` entries of `menu` (cheapest first), evenly spaced in log `costs`, both ends kept."""
     if len(menu) <= most:
         return menu
     costs = np.log(costs)
@@ -125,6 +139,11 @@ class Candidates:
         co_e, ci_e = (co, ci) if gene is None else gene[:2]
         return self.pixels * -(-ci_e * self.taps // self.spec.rows) * co_e * self.spec.slices
 
+    @lru_cache(maxsize=32)  # noqa: B019  (the weights of the designs being evaluated)
+    def folded(self, gene: Gene) -> np.ndarray:
+        """The weight the gene's epitome stands for, in the conv's own element type."""
+        return self.materialized(gene).astype(self.dtype)
+
     def materialized(self, gene: Gene) -> np.ndarray:
         """The weight the gene's epitome stands for, in float64."""
         co_e, ci_e, *stride = gene
@@ -168,18 +187,19 @@ class Candidates:
         co_e, ci_e, so, si = gene
         co, ci = self.weight.shape[:2]
         rows, cols = ep.sample_indices(co, co_e, so, co_e), ep.sample_indices(ci, ci_e, si, ci_e)
-        sums, weighted_sums = _group_sums(self._row_sums(co_e, so).transpose(0, 2, 1, 3), ci_e, si).transpose(0, 2, 1, 3)
-        counts = np.outer(np.bincount(rows, minlength=co_e), np.bincount(cols, minlength=ci_e))[:, :, None]
-        energies = np.bincount(rows, minlength=co_e)[:, None] * np.bincount(cols, self.energy, ci_e)[None, :]
-        means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        error = self.total - float(np.sum(2 * means * weighted_sums - means**2 * energies[:, :, None]))
+        sums, weighted_sums = _group_sums(self._row_sums(co_e, so), ci_e, si, 2)
+        counts = np.outer(np.bincount(rows, minlength=co_e), np.bincount(cols, minlength=ci_e)).astype(np.float32)
+        energies = (np.bincount(rows, minlength=co_e)[:, None] * np.bincount(cols, self.energy, ci_e)[None, :])
+        means = sums * np.divide(1, counts, out=np.zeros_like(counts), where=counts > 0)[:, :, None]
+        error = self.total - float(np.sum(means * (2 * weighted_sums - means * energies.astype(np.float32)[:, :, None]),
+                                          dtype=np.float64))
         return float(np.sqrt(max(error, 0.0) / self.total))
 
     @lru_cache(maxsize=4)  # noqa: B019  (layers live as long as one design-epitomes run)
     def _row_sums(self, co_e: int, stride: int) -> np.ndarray:
         """2 x Co_E x Ci x taps: the weights, then the weights times their input channel's energy, summed by
         the epitome row each output channel reads."""
-        return _group_sums(self.stacked, co_e, stride)
+        return _group_sums(self.stacked, co_e, stride, 1)
 
     def refined(self, gene: Gene) -> tuple[Gene, float]:
         """`gene` with the proxy's best input stride, then its best output stride, and its proxy."""
