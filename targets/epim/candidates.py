@@ -32,15 +32,14 @@ COVARIANCE = 2 * 10**7  # a conv whose Co * (Ci*kh*kw)^2 is at most this gets th
 
 
 def sizes(channels: int, capacity: int, width: int) -> set[int]:
-    """Epitome sizes along one dimension: the halvings of `channels`, and for a spread of counts of
-    `capacity`-wide crossbar blocks, the most channels (each `width` wide) they hold and the largest divisor
-    of `channels` within that."""
+    """Epitome sizes along one dimension: the divisors and halvings of `channels` (NES's sizes), and for a
+    spread of counts of `capacity`-wide crossbar blocks, the most channels (each `width` wide) they hold."""
     blocks = -(-channels * width // capacity)
     counts = set(range(1, min(blocks, BLOCKS) + 1)) | {blocks}
     while max(counts) < blocks and (grown := round(max(c for c in counts if c < blocks) * 1.25)) < blocks:
         counts.add(grown)
     fits = {min(channels, m * capacity // width) for m in counts}
-    divisors = {max(d for d in range(1, fit + 1) if channels % d == 0) for fit in fits if fit > 0}
+    divisors = {d for d in range(1, channels + 1) if channels % d == 0}
     return ({channels >> k for k in range(channels.bit_length())} | fits | divisors) - {0}
 
 
