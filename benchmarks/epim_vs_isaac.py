@@ -4,8 +4,8 @@
     python benchmarks/epim_vs_isaac.py --model samples/digits_cnn.onnx --input-shape x=1,1,8,8 \
         --calib samples/digits_test.npz --fold 2,2 --budgets 0.1,0.3 --calib-samples 16
 
-Each row compiles the model (a zoo network, or an .onnx file; seeded calibration inputs unless --calib; costs are read off the program, which fixes every
-count on these targets, so nothing is simulated):
+Each row compiles the model (a zoo network, or an .onnx file; seeded calibration inputs unless --calib). Costs are
+read off the program, which fixes every count on these targets, so nothing is simulated:
   isaac 8b               the baseline: every conv's full weight on 128x128 crossbars of 2-bit cells
   epim 8b                epim, no folding: the same crossbars; the datapath adds nothing without epitomes
   epim 8b folded         epim{fold-co=4 fold-ci=4}: every conv folded into a plain-repeat epitome
@@ -16,8 +16,9 @@ count on these targets, so nothing is simulated):
 The crossbar-area reduction is the ratio of crossbars (each with its ADC and DACs); the factors multiply to it:
 datapath (epim 8b vs isaac), epitome compression (folded vs not) and weight bits (3b vs 8b). "output error" is
 the float model's relative L2 output error with its epitomes against the unfolded model's, in onnxruntime on the
-4 inputs design-epitomes measures on (the first of --calib, or seeded normal). EPIM's paper reports 30.65x for its 3-bit ResNet-50 (../shared/docs/domain.md §3.5), trained with
-its epitomes, against a baseline it does not state; the zoo's weights are seeded, with no epitome structure.
+4 inputs design-epitomes measures on (the first of --calib, or seeded normal). EPIM's paper reports 30.65x for
+its 3-bit ResNet-50 (../shared/docs/domain.md §3.5), trained with its epitomes, against a baseline it does not
+state; the zoo's weights are seeded, with no epitome structure.
 """
 
 from __future__ import annotations

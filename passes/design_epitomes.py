@@ -7,12 +7,13 @@
 An epitome Co_E x Ci_E x kh x kw takes ceil(Ci_E*kh*kw / rows) * ceil(Co_E*ceil(weight_bits/cell_bits) / cols)
 crossbars. Candidates keep pimc's sampling model with whole-epitome patches (patch = shape): a stride equal to
 the shape is NES's plain repeat, a smaller one rotates where the channels wrap. The objective is the total
-crossbars of the convs, then their ADC conversions; the constraint is the relative L2 error of the model's
+crossbars of the convs, then their ADC conversions, then their crossbar cycles (or either of those first),
+each counted as the cost model counts the compiled layer; the constraint is the relative L2 error of the model's
 outputs on calibration inputs against the unfolded model's, run in onnxruntime (pimc's interpreter for a
-module it cannot export). The search (docs/epitome.md): a proxy, each layer's output error from its inputs'
-channel energies, ranks each layer's candidates into a menu of the best per crossbar count; one run of the
-model per layer scales its proxy to model error; a greedy pass, whose error target is corrected by
-measuring, takes the most crossbars per unit of squared error; a seeded evolutionary search refines. The
+module it cannot export). The search (docs/epitome.md): a proxy, each conv's own output error on its
+calibration inputs, ranks each conv's candidates into a menu; one run of the model per conv scales its
+proxy to model error; a greedy pass, whose error target is corrected by measuring, takes the steps that
+save the most per unit of squared error; a seeded evolutionary search refines. The
 chosen layers fold as `fold-epitome` folds them; the module attribute `epitome_design` reports every layer.
 """
 
@@ -39,6 +40,7 @@ from pimc.text.printer import value_names
 Design = tuple[Gene, ...]
 
 POPULATION = 12
+COSTS = ("crossbars", "conversions", "cycles")  # what a design costs, in the order that breaks ties
 CORRECTIONS = 8  # measured corrections of the greedy pass's error target
 
 @dataclass(frozen=True)
@@ -54,8 +56,10 @@ class DesignEpitomes(ModulePass):
     calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
     samples: int = field(default=16, metadata={"doc": "how many inputs to measure the error on"})
     seed: int = field(default=0, metadata={"doc": "seed of the normal samples and of the evolutionary search"})
-    objective: str = field(default="crossbars", metadata={"doc": "what to minimise: crossbars, then ADC conversions "
-                                                                "(crossbars), or the other way round (conversions)"})
+    objective: str = field(default="crossbars", metadata={"doc": "what to minimise first: crossbars, conversions (ADC "
+                                                                "conversions) or cycles (crossbar cycles)"})
+    input_bits: int = field(default=8, metadata={"doc": "bits per input code"})
+    dac_bits: int = field(default=1, metadata={"doc": "input bits a DAC applies per crossbar cycle"})
     generations: int = field(default=16, metadata={"doc": "rounds of evolutionary refinement (0: greedy only)"})
     layers: tuple[str, ...] = field(
         default=(), metadata={"doc": "convs to design, by ONNX node or SSA value name (default: every conv)"})
@@ -63,11 +67,11 @@ class DesignEpitomes(ModulePass):
     def __post_init__(self) -> None:
         if not 0 < self.budget < float("inf"):
             raise ValueError(f"budget = {self.budget} must be a positive relative error of the outputs, e.g. 0.05")
-        for option in ("rows", "cols", "cell_bits", "weight_bits", "samples"):
+        for option in ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits", "samples"):
             if getattr(self, option) < 1:
                 raise ValueError(f"{option.replace('_', '-')} = {getattr(self, option)} must be a positive integer")
-        if self.objective not in ("crossbars", "conversions"):
-            raise ValueError(f"objective = {self.objective} must be crossbars or conversions")
+        if self.objective not in COSTS:
+            raise ValueError(f"objective = {self.objective} must be one of {', '.join(COSTS)}")
         if self.generations < 0:
             raise ValueError(f"generations = {self.generations} must be a non-negative integer")
 
@@ -105,11 +109,11 @@ class DesignEpitomes(ModulePass):
         design = search.run(self.generations)
         report = [layer.report(gene) for layer, gene in zip(layers, design)]
         error, before = search.error(design, full=True), sum(layer.unfolded for layer in layers)
-        report.append(f"crossbars {before} -> {search.total(design)} ({self.rows}x{self.cols}, "
-                      f"{self.slices} cells per weight), ADC conversions per input slice "
-                      f"{search.conversions((None,) * len(layers))} -> {search.conversions(design)}, "
-                      f"output error {error:.3g} (budget {self.budget:g}) on {len(inputs)} calibration inputs, "
-                      f"{len(search.errors)} designs evaluated")
+        unfolded, folded = search.costs((None,) * len(layers)), search.costs(design)
+        report.append(f"crossbars {before} -> {folded['crossbars']} ({self.rows}x{self.cols}, {self.slices} cells per "
+                      f"weight), ADC conversions {unfolded['conversions']:,} -> {folded['conversions']:,}, crossbar "
+                      f"cycles {unfolded['cycles']:,} -> {folded['cycles']:,}, output error {error:.3g} (budget "
+                      f"{self.budget:g}) on {len(inputs)} calibration inputs, {len(search.errors)} designs evaluated")
         for layer, gene in zip(layers, design):
             if gene is not None:
                 co_e, ci_e, *stride = gene
@@ -145,7 +149,7 @@ class _Search:
     def __init__(self, trials: Trials, layers: list[Candidates], inputs: list[list[np.ndarray]],
                  spec: DesignEpitomes) -> None:
         self.trials, self.layers, self.inputs, self.budget = trials, layers, inputs, spec.budget
-        self.by_conversions = spec.objective == "conversions"
+        self.order = (spec.objective, *(cost for cost in COSTS if cost != spec.objective))
         self.rng = np.random.default_rng(spec.seed)
         self.reference = []
         for x in inputs:
@@ -160,11 +164,9 @@ class _Search:
         self.errors: dict[Design, float] = {(None,) * len(layers): 0.0}
         self.bounded: set[Design] = set()  # designs whose error is a lower bound
 
-    def total(self, design: Design) -> int:
-        return sum(layer.crossbars(gene) for layer, gene in zip(self.layers, design))
-
-    def conversions(self, design: Design) -> int:
-        return sum(layer.conversions(gene) for layer, gene in zip(self.layers, design))
+    def costs(self, design: Design) -> dict[str, int]:
+        per_layer = [layer.costs(gene) for layer, gene in zip(self.layers, design)]
+        return {cost: sum(c[cost] for c in per_layer) for cost in COSTS}
 
     def error(self, design: Design, full: bool = False) -> float:
         """The relative L2 error of the model's outputs with `design` against the unfolded model's. Unless `full`,
@@ -184,11 +186,11 @@ class _Search:
         return self.errors[design]
 
     def fitness(self, design: Design) -> tuple:
-        error, costs = self.error(design), (self.total(design), self.conversions(design))
-        return (error > self.budget, *(costs[::-1] if self.by_conversions else costs), error)
+        error, costs = self.error(design), self.costs(design)
+        return (error > self.budget, *(costs[cost] for cost in self.order), error)
 
     def run(self, generations: int) -> Design:
-        """The feasible design with the least objective, then the other cost, then error, of those evaluated."""
+        """The feasible design with the least objective, then the other costs, then error, of those evaluated."""
         for layer in self.layers:
             layer.menu = layer.candidates()
             probe = min(layer.menu, key=lambda entry: abs(np.log(max(entry[1], 1e-12) / self.budget)), default=None)

@@ -129,14 +129,25 @@ class Candidates:
         return self.unfolded if gene is None else self.spec.crossbars(gene[0], gene[1], self.taps)
 
     def cost(self, gene: Gene) -> int:
-        """What the search minimises: crossbars or ADC conversions."""
-        return self.conversions(gene) if self.spec.objective == "conversions" else self.crossbars(gene)
+        """What the search minimises first: crossbars, ADC conversions or crossbar cycles."""
+        return self.costs(gene)[self.spec.objective]
 
-    def conversions(self, gene: Gene) -> int:
-        """ADC conversions per input slice: each output pixel converts every column of every row block."""
+    def costs(self, gene: Gene) -> dict[str, int]:
+        """Per inference, as the cost model counts the compiled layer: its crossbars; its ADC conversions (each
+        output pixel, in each input slice, converts every column of every row block); and its crossbar cycles
+        (the slices of every pixel, the layer's crossbars working in parallel)."""
         co, ci = self.weight.shape[:2]
         co_e, ci_e = (co, ci) if gene is None else gene[:2]
-        return self.pixels * -(-ci_e * self.taps // self.spec.rows) * co_e * self.spec.slices
+        cycles = self.pixels * self.input_slices(gene)
+        return {"crossbars": self.crossbars(gene), "cycles": cycles,
+                "conversions": cycles * -(-ci_e * self.taps // self.spec.rows) * co_e * self.spec.slices}
+
+    def input_slices(self, gene: Gene) -> int:
+        """DAC steps per input: pre-summed inputs are wider by the most input channels that wrap onto one."""
+        if gene is None:
+            return -(-self.spec.input_bits // self.spec.dac_bits)
+        wraps = int(np.bincount(ep.sample_indices(self.weight.shape[1], gene[1], gene[3], gene[1])).max())
+        return -(-(((1 << self.spec.input_bits) - 1) * wraps).bit_length() // self.spec.dac_bits)
 
     @lru_cache(maxsize=32)  # noqa: B019  (the weights of the designs being evaluated)
     def folded(self, gene: Gene) -> np.ndarray:
@@ -217,7 +228,8 @@ class Candidates:
             best[self.cost(gene)] = min(best.get(self.cost(gene), scored), scored)
         self.alternatives = [gene for _, (_, gene) in sorted(best.items())]
         plain = _frontier([(gene, proxy) for _, (proxy, gene) in sorted(best.items())])
-        return _frontier([self.refined(gene) for gene, _ in _spread(plain, [self.cost(gene) for gene, _ in plain], MENU)])[::-1]
+        spread = _spread(plain, [self.cost(gene) for gene, _ in plain], MENU)
+        return _frontier([self.refined(gene) for gene, _ in spread])[::-1]
 
     def report(self, gene: Gene) -> str:
         co, ci = self.weight.shape[:2]
@@ -226,8 +238,9 @@ class Candidates:
             norm = np.linalg.norm(self.weight)
             residual = np.linalg.norm(self.weight - self.materialized(gene)) / norm if norm > 0 else 0.0
             return (f"{self.name}: {co}x{ci} -> epitome {co_e}x{ci_e} patch [{co_e}, {ci_e}] stride [{so}, {si}], "
-                    f"crossbars {self.unfolded} -> {self.crossbars(gene)}, ADC conversions per input slice "
-                    f"{self.conversions(None)} -> {self.conversions(gene)}, projection error {residual:.3g}")
+                    f"crossbars {self.unfolded} -> {self.crossbars(gene)}, ADC conversions "
+                    f"{self.costs(None)['conversions']:,} -> {self.costs(gene)['conversions']:,}, input slices "
+                    f"{self.input_slices(None)} -> {self.input_slices(gene)}, projection error {residual:.3g}")
         if not self.menu:
             return f"{self.name}: {co}x{ci} kept, crossbars {self.unfolded}; no epitome takes fewer"
         (co_e, ci_e, so, si), proxy = self.menu[-1]

@@ -29,8 +29,9 @@ class EpimConfig(IsaacConfig):
     fold_ci: int = param(1, "-", "likewise, ceil(Ci / fold-ci) input channels", 1, 4096)
     design_budget: float = param(0.0, "relative L2 error", "design-epitomes' output error budget, on the "
                                  "calibration inputs; 0: no design", 0.0, 10.0)
-    design_objective: Literal["crossbars", "conversions"] = param(
-        "crossbars", "-", "what design-epitomes minimises first: crossbars (area) or ADC conversions (energy)")
+    design_objective: Literal["crossbars", "conversions", "cycles"] = param(
+        "crossbars", "-", "what design-epitomes minimises first: crossbars (area), ADC conversions (energy) or "
+        "crossbar cycles (latency)")
     design_samples: int = param(4, "inputs", "calibration inputs design-epitomes measures the output error on; "
                                 "each design it evaluates runs the model once per input", 1, 1024)
     design_generations: int = param(8, "-", "design-epitomes' rounds of evolutionary refinement", 0, 1000)
@@ -50,6 +51,7 @@ class EpimConfig(IsaacConfig):
         if self.design_budget > 0:
             return [("epitome", f"design-epitomes{{budget={self.design_budget:g} rows={self.xbar_rows} "
                                 f"cols={self.xbar_cols} cell-bits={self.cell_bits} weight-bits={self.weight_bits} "
+                                f"input-bits={self.input_bits} dac-bits={self.dac_bits} "
                                 f"objective={self.design_objective} samples={self.design_samples} "
                                 f"generations={self.design_generations}{calibration}}}"), *stages]
         if (self.fold_co, self.fold_ci) != (1, 1):

@@ -4,6 +4,7 @@ integer reference of its materialised weights, with only the epitomes on crossba
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,17 @@ def test_cost_model_puts_the_pre_sums_and_the_table_lookups_on_their_layers(one_
         per_layer = sum(layer["energy_breakdown_pj"].get(component, 0.0) for layer in layers.values())
         assert per_layer == pytest.approx(totals["energy_breakdown_pj"][component])
     assert "epitome_adds" not in layers["/features/features.0/Conv"]["energy_breakdown_pj"]  # Ci = Ci_E: no wrap_sum
+
+
+def test_the_design_counts_what_the_cost_model_counts():
+    """design-epitomes' crossbars, ADC conversions and crossbar cycles are those of the compiled program."""
+    spec = "epim{weight-bits=3 design-budget=0.5 xbar-rows=32 xbar-cols=32}"
+    compiled = compile_model(str(SAMPLES / "digits_cnn.onnx"), load_config(spec), {"x": (1, 1, 8, 8)}, DIGITS)
+    *layers, total = compiled.module.attributes["epitome_design"]
+    assert any(" -> epitome " in line for line in layers)
+    convs = [layer for layer in estimate(compiled.program)["layers"] if layer["op"] == "conv"]
+    crossbars, conversions, cycles = (int(n.replace(",", "")) for n in re.search(
+        r"crossbars \d+ -> (\d+) .* ADC conversions [\d,]+ -> ([\d,]+), crossbar cycles [\d,]+ -> ([\d,]+)", total).groups())
+    assert crossbars == sum(layer["crossbars"] for layer in convs)
+    assert conversions == sum(layer["adc_converts"] for layer in convs)
+    assert cycles == sum(layer["crossbar_activations"] // layer["crossbars"] for layer in convs)
