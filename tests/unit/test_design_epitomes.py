@@ -111,7 +111,7 @@ def test_designs_stay_within_budget_save_crossbars_find_exact_epitomes_and_repea
     before = [Interpreter(unfolded).run(x)[0].astype(np.float64) for x in inputs]
     after = [Interpreter(module).run(x)[0] for x in inputs]
     error = np.sqrt(sum(np.sum((y - z) ** 2) for y, z in zip(before, after)) / sum(np.sum(y**2) for y in before))
-    assert error <= budget * (1 + 1e-9)
+    assert error <= budget * (1 + 1e-5)  # the search measures in onnxruntime, in float32
 
     def crossbars(op) -> int:
         (co_, ci_, *kernel) = op.epitome.type.shape if isinstance(op, ep.Conv2dOp) else op.weight.type.shape
