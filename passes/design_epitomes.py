@@ -24,6 +24,7 @@ import heapq
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -32,16 +33,19 @@ from pimc.diagnostics import Diagnostic, DiagnosticError, op_error
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.nn_conv import Conv2dOp, WeightOp
 from pimc.ir.location import names_of
-from pimc.pass_manager import ModulePass
+from pimc.pass_manager import ModulePass, check_range
 from pimc.passes.fold_epitome import FoldEpitome
 from pimc.targets.epim.candidates import Candidates, Gene
 from pimc.text.printer import value_names
 
 Design = tuple[Gene, ...]
 
+Cost = Literal["crossbars", "conversions", "cycles"]  # what a design costs, in the order that breaks ties
+COSTS: tuple[str, ...] = get_args(Cost)
+
 POPULATION = 12
-COSTS = ("crossbars", "conversions", "cycles")  # what a design costs, in the order that breaks ties
 CORRECTIONS = 8  # measured corrections of the greedy pass's error target
+
 
 @dataclass(frozen=True)
 class DesignEpitomes(ModulePass):
@@ -56,7 +60,7 @@ class DesignEpitomes(ModulePass):
     calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
     samples: int = field(default=16, metadata={"doc": "how many inputs to measure the error on"})
     seed: int = field(default=0, metadata={"doc": "seed of the normal samples and of the evolutionary search"})
-    objective: str = field(default="crossbars", metadata={"doc": "what to minimise first: crossbars, conversions (ADC "
+    objective: Cost = field(default="crossbars", metadata={"doc": "what to minimise first: crossbars, conversions (ADC "
                                                                 "conversions) or cycles (crossbar cycles)"})
     input_bits: int = field(default=8, metadata={"doc": "bits per input code"})
     dac_bits: int = field(default=1, metadata={"doc": "input bits a DAC applies per crossbar cycle"})
@@ -67,13 +71,10 @@ class DesignEpitomes(ModulePass):
     def __post_init__(self) -> None:
         if not 0 < self.budget < float("inf"):
             raise ValueError(f"budget = {self.budget} must be a positive relative error of the outputs, e.g. 0.05")
-        for option in ("rows", "cols", "cell_bits", "weight_bits", "input_bits", "dac_bits", "samples"):
-            if getattr(self, option) < 1:
-                raise ValueError(f"{option.replace('_', '-')} = {getattr(self, option)} must be a positive integer")
-        if self.objective not in COSTS:
-            raise ValueError(f"objective = {self.objective} must be one of {', '.join(COSTS)}")
-        if self.generations < 0:
-            raise ValueError(f"generations = {self.generations} must be a non-negative integer")
+        for option, low, high in (("rows", 1, 1 << 16), ("cols", 1, 1 << 16), ("cell_bits", 1, 16),
+                                  ("weight_bits", 1, 16), ("input_bits", 1, 16), ("dac_bits", 1, 16),
+                                  ("samples", 1, 1 << 16), ("generations", 0, 1 << 16)):
+            check_range(option.replace("_", "-"), getattr(self, option), low, high)
 
     @property
     def slices(self) -> int:
@@ -108,9 +109,9 @@ class DesignEpitomes(ModulePass):
         search = _Search(trials, layers, inputs, self)
         design = search.run(self.generations)
         report = [layer.report(gene) for layer, gene in zip(layers, design)]
-        error, before = search.error(design, full=True), sum(layer.unfolded for layer in layers)
+        error = search.error(design, full=True)
         unfolded, folded = search.costs((None,) * len(layers)), search.costs(design)
-        report.append(f"crossbars {before} -> {folded['crossbars']} ({self.rows}x{self.cols}, {self.slices} cells per "
+        report.append(f"crossbars {unfolded['crossbars']} -> {folded['crossbars']} ({self.rows}x{self.cols}, {self.slices} cells per "
                       f"weight), ADC conversions {unfolded['conversions']:,} -> {folded['conversions']:,}, crossbar "
                       f"cycles {unfolded['cycles']:,} -> {folded['cycles']:,}, output error {error:.3g} (budget "
                       f"{self.budget:g}) on {len(inputs)} calibration inputs, {len(search.errors)} designs evaluated")
@@ -159,8 +160,7 @@ class _Search:
                 layer.observe(array)
         for layer in layers:
             layer.measured()
-        norm = np.sqrt(sum(np.sum(np.square(r)) for refs in self.reference for r in refs))
-        self.scale = float(norm) or 1.0  # all-zero outputs: the absolute error
+        self.scale = float(np.sqrt(sum(_squares(refs) for refs in self.reference))) or 1.0  # all zero: absolute
         self.errors: dict[Design, float] = {(None,) * len(layers): 0.0}
         self.bounded: set[Design] = set()  # designs whose error is a lower bound
 
@@ -178,7 +178,7 @@ class _Search:
         limit, squares = (self.budget * self.scale) ** 2, 0.0
         self.bounded.discard(design)
         for index, (x, refs) in enumerate(zip(self.inputs, self.reference)):
-            squares += sum(float(np.sum(np.square(o - r))) for o, r in zip(self.trials.run(x, replaced), refs))
+            squares += _squares(o - r for o, r in zip(self.trials.run(x, replaced), refs))
             if squares > limit and not full and index + 1 < len(self.inputs):
                 self.bounded.add(design)
                 break
@@ -204,8 +204,8 @@ class _Search:
     def alone(self, layer: Candidates, gene: Gene) -> float:
         """The relative L2 error of the model's outputs on the first calibration input, with `layer` alone folded."""
         outputs = self.trials.run(self.inputs[0], {layer.op.weight.op.ref: layer.folded(gene)})
-        squares = sum(float(np.sum(np.square(o - r))) for o, r in zip(outputs, self.reference[0]))
-        return float(np.sqrt(squares / max(sum(float(np.sum(np.square(r))) for r in self.reference[0]), 1e-300)))
+        reference = self.reference[0]
+        return float(np.sqrt(_squares(o - r for o, r in zip(outputs, reference)) / max(_squares(reference), 1e-300)))
 
     def greedy(self) -> Design:
         """The greedy design for an error target, corrected by the error measured: target *= budget / error until
@@ -289,3 +289,8 @@ class _Search:
         else:
             gene = menu[int(np.clip(menu.index(gene) + self.rng.choice([-1, 1]), 0, len(menu) - 1))]
         return design[:index] + (gene,) + design[index + 1 :]
+
+
+def _squares(arrays) -> float:
+    """The sum of the squares of every element of `arrays`."""
+    return sum(float(np.sum(np.square(a))) for a in arrays)

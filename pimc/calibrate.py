@@ -95,7 +95,7 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
     be exported or onnxruntime rejects the graph."""
     from onnx import helper
 
-    from pimc.commands.verify import onnxruntime_session, run_session
+    from pimc.commands.verify import run_session
     from pimc.export_qdq import onnx_type
     from pimc.frontend.types import value_info
 
@@ -114,9 +114,8 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
                 graph.node.append(helper.make_node(reduce, [tensor], [names[-1]], name=names[-1], keepdims=0))
                 graph.output.append(value_info(names[-1], onnx_type(TensorType((), value.type.element))))
             observed.append(value)
-    try:
-        session = onnxruntime_session(model)
-    except Exception:  # a graph onnxruntime rejects: the interpreter runs everything pimc has
+    session = _session(model)
+    if session is None:
         return None
     inputs = [exporter.names[arg] for arg in func.arguments]
 
@@ -141,8 +140,8 @@ class Trials:
     """
 
     def __init__(self, module: ModuleOp, func: FuncOp, refs: set[str]) -> None:
-        self.module, self.func, self.refs = module, func, refs
-        self.exported = _exported_with_weight_inputs(module, func, refs)
+        self.module, self.func = module, func
+        self.exported = _exported_with_weight_inputs(module, refs)
         self.session = None if self.exported is None else _session(self.exported[0])
         self._observer = None  # (the observed tensors' names, the session that returns them too)
 
@@ -151,10 +150,8 @@ class Trials:
 
         if self.session is None:
             return _TrialInterpreter(self.module, replaced).run(inputs, self.func.sym_name)
-        model, exporter, weights = self.exported
-        feeds = dict(zip((exporter.names[arg] for arg in self.func.arguments), inputs))
-        feeds.update({name: replaced.get(ref, self.module.weights[ref]) for ref, name in weights.items()})
-        return run_session(self.session, [output.name for output in model.graph.output], feeds)
+        outputs = [output.name for output in self.exported[0].graph.output]
+        return run_session(self.session, outputs, self._feeds(inputs, replaced))
 
     def observe(self, inputs: Sequence[np.ndarray], values: Sequence[Value]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The outputs with no weight replaced, and the array of each of `values`."""
@@ -172,7 +169,7 @@ class Trials:
         from pimc.export_qdq import onnx_type
         from pimc.frontend.types import value_info
 
-        model, exporter, weights = self.exported
+        model, exporter, _ = self.exported
         results = [output.name for output in model.graph.output]
         names = [exporter.names[v] for v in values]
         if self._observer is None or self._observer[0] != names:
@@ -180,10 +177,15 @@ class Trials:
             observer.CopyFrom(model)
             observer.graph.output.extend(value_info(n, onnx_type(v.type)) for n, v in zip(names, values) if n not in results)
             self._observer = (names, onnxruntime_session(observer))
-        feeds = dict(zip((exporter.names[arg] for arg in self.func.arguments), inputs))
-        feeds.update({name: self.module.weights[ref] for ref, name in weights.items()})
-        arrays = run_session(self._observer[1], [*results, *names], feeds)
+        arrays = run_session(self._observer[1], [*results, *names], self._feeds(inputs, {}))
         return arrays[: len(results)], arrays[len(results) :]
+
+    def _feeds(self, inputs: Sequence[np.ndarray], replaced: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The session's inputs: the function's arguments, and every replaceable weight, replaced or not."""
+        _, exporter, weights = self.exported
+        feeds = dict(zip((exporter.names[arg] for arg in self.func.arguments), inputs))
+        feeds.update({name: replaced.get(ref, self.module.weights[ref]) for ref, name in weights.items()})
+        return feeds
 
 
 def _exported(module: ModuleOp):
@@ -199,7 +201,7 @@ def _exported(module: ModuleOp):
         return None
 
 
-def _exported_with_weight_inputs(module: ModuleOp, func: FuncOp, refs: set[str]):
+def _exported_with_weight_inputs(module: ModuleOp, refs: set[str]):
     """(model, exporter, {ref: graph input}) with the initializers of `refs` turned into graph inputs; None if
     the module cannot be exported with each of them as an initializer."""
     from onnx import helper

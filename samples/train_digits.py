@@ -151,13 +151,19 @@ def assert_has_batchnorm(path: Path) -> None:
         raise RuntimeError(f"{path}: BatchNormalization was folded away: {ops}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(argv: list[str] | None, doc: str) -> argparse.Namespace:
+    """A training script's --out (created) and --seed, its description the first paragraph of `doc`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="output directory (default: this script's folder)")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv, __doc__)
 
     x_train, x_test, y_train, y_test = load_split(args.seed)
     test_path = args.out / "digits_test.npz"

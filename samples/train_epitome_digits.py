@@ -28,7 +28,6 @@ torch, numpy and scikit-learn). Needs the ``train`` extra (torch, scikit-learn) 
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -40,7 +39,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from digits_accuracy import onnx_accuracy  # noqa: E402
-from train_digits import SEED, export, load_split, seed_everything, train  # noqa: E402
+from train_digits import arguments, export, load_split, seed_everything, train  # noqa: E402
 
 from pimc.dialects.ep import sample_indices  # noqa: E402
 
@@ -96,12 +95,7 @@ class DigitsEpitomeCNN(nn.Module):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                        help="output directory (default: this script's folder)")
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = arguments(argv, __doc__)
 
     x_train, x_test, y_train, y_test = load_split(args.seed)
     seed_everything(args.seed)

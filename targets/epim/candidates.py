@@ -97,6 +97,14 @@ def _spread(menu: list[tuple[Gene, float]], costs: list[int], most: int) -> list
     return [menu[i] for i in sorted({int(np.abs(costs - w).argmin()) for w in wanted})]
 
 
+def _dominated(shape: tuple[int, int], costs: dict[tuple[int, int], int], channels: tuple[int, int]) -> bool:
+    """Whether a larger epitome costs as much as `shape`; one that tiles the weight exactly is kept."""
+    (a, b), (co, ci) = shape, channels
+    if co % a == 0 and ci % b == 0:
+        return False
+    return any(x >= a and y >= b and (x, y) != shape and cost == costs[shape] for (x, y), cost in costs.items())
+
+
 class Candidates:
     """One conv being designed: its weight, its crossbars unfolded, its candidates and their proxy errors."""
 
@@ -109,21 +117,13 @@ class Candidates:
         self.unfolded = spec.crossbars(co, ci, self.taps)
         shapes = [(a, b) for a in sizes(co, spec.cols, spec.slices) for b in sizes(ci, spec.rows, self.taps)
                   if spec.crossbars(a, b, self.taps) < self.unfolded]
-        self.shapes = sorted(shape for shape in shapes if not self._dominated(shape, shapes))
+        costs = {shape: self.cost((*shape, *shape)) for shape in shapes}
+        self.shapes = sorted(shape for shape in shapes if not _dominated(shape, costs, (co, ci)))
         self._energy, self._inputs = np.zeros(ci), 0
         self._covariance = np.zeros((ci * self.taps,) * 2) if co * (ci * self.taps) ** 2 <= COVARIANCE else None
-        self.measured()
         self.menu: list[tuple[Gene, float]] = []  # the proxy's frontier of genes, most cost first
         self.alternatives: list[Gene] = []  # the proxy's best plain repeat per cost, for the evolution
         self.scale = 1.0  # model output error per unit of proxy, measured on one menu gene
-
-    def _dominated(self, shape: tuple[int, int], shapes: list[tuple[int, int]]) -> bool:
-        """Whether a larger epitome takes as many crossbars; one that tiles the weight exactly is kept."""
-        (co, ci), (a, b) = self.weight.shape[:2], shape
-        if co % a == 0 and ci % b == 0:
-            return False
-        cost = self.cost((a, b, a, b))
-        return any(x >= a and y >= b and (x, y) != shape and self.cost((x, y, x, y)) == cost for x, y in shapes)
 
     def crossbars(self, gene: Gene) -> int:
         return self.unfolded if gene is None else self.spec.crossbars(gene[0], gene[1], self.taps)
@@ -177,7 +177,7 @@ class Candidates:
 
     def measured(self) -> None:
         """Fix the statistics the proxy weighs the weights by, once every calibration input is observed."""
-        energy = self._energy / max(self._inputs, 1) if self._inputs else np.ones(self.weight.shape[1])
+        energy = self._energy / self._inputs if self._inputs else np.ones(self.weight.shape[1])
         flat = self.weight.reshape(*self.weight.shape[:2], self.taps)
         self.stacked = np.stack([flat, flat * energy[None, :, None]]).astype(np.float32)
         self.energy, self.total = energy, float(np.sum(flat * self.stacked[1]))
