@@ -76,8 +76,15 @@ def test_zoo_resnet18(tmp_path):
     run_pipeline(module, parse_pipeline("quantize{samples=1}", PASSES))
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
     computed = Interpreter(module, record=False).run([x])[0]
-    top1, cosine = agreement(computed, exported(module, tmp_path, {"input": x}))
-    assert top1 == 1.0 and cosine > 0.999
+    reference = exported(module, tmp_path, {"input": x})
+    # The two run the same integer graph, but onnxruntime requantizes in float32 and pimc in float64: a product
+    # within float32's rounding of a .5 boundary rounds to the other code, and such one-code differences grow
+    # through ResNet-18's 21 requantizations (measured: 0.3% of the output range, cosine 0.99999). The bound is
+    # on that error, not on top-1: the seeded image's two best classes lie 0.01 apart, a near tie that any such
+    # difference may flip, while top-1 agreement wherever the margin exceeds twice the error follows from the bound.
+    error = np.abs(computed - reference).max() / np.abs(reference).max()
+    _, cosine = agreement(computed, reference)
+    assert error < 0.01 and cosine > 0.9999
 
 
 def test_epitome_convs_export_as_convs_of_their_materialised_weights(tmp_path):
