@@ -19,6 +19,8 @@ _MODULES = {
     "emit-program": ("pimc.passes.emit_program", "EmitProgram"),
     "fold-epitome": ("pimc.passes.fold_epitome", "FoldEpitome"),
     "design-epitomes": ("pimc.passes.design_epitomes", "DesignEpitomes"),
+    "fold-mlg": ("pimc.targets.mlg.fold_mlg", "FoldMlg"),
+    "quantize-snn": ("pimc.passes.quantize_snn", "QuantizeSnn"),
 }
 
 

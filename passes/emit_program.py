@@ -22,6 +22,8 @@ class EmitProgram(ModulePass):
     """Emit the crossbar program of a placed, input-sliced module: per-tile instruction streams and cells."""
 
     name = "emit-program"
+    needs = ("xbar.mvm",)
+    made_by = "lower-to-xbar"
     target: str = field(default="isaac", metadata={"doc": "the target whose datapath the program is for: 'isaac{adc-bits=6}'"})
     dir: str = field(default="", metadata={"doc": "write program.txt, program.json, cells.npz and constants.npz here; "
                                                   "empty: print program.txt on standard output"})

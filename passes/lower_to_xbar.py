@@ -43,6 +43,8 @@ class LowerToXbar(ModulePass):
     """Lower q.conv2d and q.gemm to im2col, crossbar MVMs over a K x N weight matrix, bias and col2im."""
 
     name = "lower-to-xbar"
+    needs = ("q.conv2d", "q.gemm")
+    made_by = "quantize"
     epitomes: bool = field(default=False, metadata={"doc": "keep only the epitome of an ep.materialize weight on "
                                                             "crossbars, with wrap_sum and route around it (EPIM)"})
 

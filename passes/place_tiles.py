@@ -41,6 +41,8 @@ class PlaceTiles(ModulePass):
     """Assign every crossbar MVM a chip, tile, IMA and crossbar, one layer per run of whole IMAs."""
 
     name = "place-tiles"
+    needs = ("xbar.mvm",)
+    made_by = "lower-to-xbar"
     rows: int = field(default=128, metadata={"doc": "crossbar rows: an MVM may use no more"})
     cols: int = field(default=128, metadata={"doc": "crossbar columns (cells): an MVM may use no more"})
     xbars_per_ima: int = field(default=8, metadata={"doc": "crossbars per IMA"})

@@ -35,6 +35,7 @@ from pimc.dialects.q_canonicalize import (
 from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
 from pimc.pass_manager import ModulePass, check_range
+from pimc.ranges import calibration_key, load_ranges, save_ranges
 from pimc.passes.canonicalize import RemoveDeadOp
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, fused, op_pattern
 
@@ -49,6 +50,9 @@ class Quantize(ModulePass):
     calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
     samples: int = field(default=16, metadata={"doc": "how many inputs to calibrate on"})
     seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
+    ranges: str = field(default="", metadata={"doc": "a calibration.json whose ranges to use instead of calibrating "
+                                                     "(refused if made for another module or calibration)"})
+    save_ranges: str = field(default="", metadata={"doc": "write the ranges used to this calibration.json"})
 
     def __post_init__(self) -> None:
         for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
@@ -71,8 +75,15 @@ class Quantize(ModulePass):
         """The smallest and largest value each tensor took over the calibration inputs (`pimc.calibrate`)."""
         quantizable = [op for op in func.body.ops if _quantizable(op)]
         wanted = {op.operands[0] for op in quantizable} | {(_absorbed_relu(op) or op).results[0] for op in quantizable}
-        samples = calibration_inputs(func, self.calib, self.samples, self.seed, self.name)
-        return observed_ranges(module, func, samples, wanted)
+        key = calibration_key(module, self.calib, self.samples, self.seed) if self.ranges or self.save_ranges else {}
+        if self.ranges:
+            ranges = load_ranges(self.ranges, key, module, func, wanted)
+        else:
+            samples = calibration_inputs(func, self.calib, self.samples, self.seed, self.name)
+            ranges = observed_ranges(module, func, samples, wanted)
+        if self.save_ranges:
+            save_ranges(self.save_ranges, key, module, func, ranges)
+        return ranges
 
     def _rewrite(self, op: Operation, ranges: Ranges) -> None:
         relu = _absorbed_relu(op)

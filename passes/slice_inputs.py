@@ -29,6 +29,8 @@ class SliceInputs(ModulePass):
     """Set every xbar.mvm's input_slices: the input bits applied per DAC step, most significant first."""
 
     name = "slice-inputs"
+    needs = ("xbar.mvm",)
+    made_by = "lower-to-xbar"
     dac_bits: int = field(default=1, metadata={"doc": "bits a DAC applies per step"})
     widths: tuple[int, ...] = field(
         default=(), metadata={"doc": "explicit slice widths, most significant first; they must sum to the input bits"})

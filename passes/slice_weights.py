@@ -32,6 +32,8 @@ class SliceWeights(ModulePass):
     """Split every xbar.mvm so that its weight rows and cell columns fit one crossbar."""
 
     name = "slice-weights"
+    needs = ("xbar.mvm",)
+    made_by = "lower-to-xbar"
     rows: int = field(default=128, metadata={"doc": "crossbar rows"})
     cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
     cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})

@@ -1,15 +1,20 @@
 """The `pimc` command line: one subcommand per module in `pimc.commands`.
 
-Exit status: 0 success, 1 a diagnostic was reported, 2 bad usage.
+Exit status: 0 success, 1 a diagnostic was reported, 2 bad usage (flags, values, a missing input file),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Every error is one line on stderr; outputs are
+written through `pimc.outputs`, so an error or a signal leaves no partial file behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
-from pimc.diagnostics import DiagnosticError, UserError
+from pimc.diagnostics import DiagnosticError, UsageError, UserError
+
+__all__ = ["UsageError", "main"]
 
 COMMANDS = {
     "opt": "pimc.commands.opt",
@@ -20,15 +25,24 @@ COMMANDS = {
     "compile": "pimc.commands.compile",
     "eval": "pimc.commands.eval",
     "run": "pimc.commands.run",
+    "sweep": "pimc.commands.sweep",
+    "report": "pimc.commands.report",
 }
 
 
-class UsageError(Exception):
-    """Bad flags or values on the command line; exit status 2."""
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that cleanup runs as it does for Ctrl-C."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: `pimc compile: error: ... (see pimc compile --help)`."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pimc", description="Compile ONNX models onto crossbar PIM accelerators.")
+    parser = _Parser(prog="pimc", description="Compile ONNX models onto crossbar PIM accelerators.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         command = importlib.import_module(module)
@@ -36,20 +50,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    command = importlib.import_module(COMMANDS[args.command])
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
+    name = "pimc"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        name = f"pimc {args.command}"
+        return _run(importlib.import_module(COMMANDS[args.command]), args, name)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"{name}: terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(command, args: argparse.Namespace, name: str) -> int:
     try:
         return command.run(args)
     except UsageError as error:
-        print(f"pimc {args.command}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {error}", file=sys.stderr)
         return 2
     except UserError as error:
-        print(f"pimc {args.command}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {error}", file=sys.stderr)
         return 1
     except DiagnosticError as error:
         print(error.diagnostic.render(getattr(args, "source_name", "<input>")), file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0
+    except UnicodeDecodeError as error:  # protobuf hands over a name's bytes only when it is read
+        where = getattr(args, "source_name", None)
+        print(f"{where or name}: error: a name or string is not UTF-8 (byte 0x{error.object[error.start]:02x})",
+              file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{name}: error: out of memory", file=sys.stderr)
+        return 1
+    except OSError as error:  # a file that cannot be read or written midway (disk full, removed, ...)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"{name}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

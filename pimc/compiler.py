@@ -10,11 +10,8 @@ program is emitted from the placed module. `stages` keeps each stage's IR text f
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -48,8 +45,9 @@ class Compiled:
 
 def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instrumentation | None = None,
                   keep_stages: bool = False, after_stage: Callable[[str, ModuleOp], None] | None = None,
-                  samples: int = 16) -> Compiled:
-    """Import `path` and take it through `config`'s stages to a program, calibrating on `samples` inputs."""
+                  samples: int = 16, calib_ranges: str = "", save_ranges: str = "") -> Compiled:
+    """Import `path` and take it through `config`'s stages to a program, calibrating on `samples` inputs, or
+    reusing the ranges of the calibration.json `calib_ranges`; `save_ranges` names where to write the ranges."""
     from pimc.frontend.importer import import_onnx
     from pimc.passes import PASSES
     from pimc.targets.emit import emit_program
@@ -59,6 +57,9 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
         parsed = [parse_pipeline(spec, PASSES) for _, spec in pipelines]  # bad options fail before the import
     except OptionError as error:
         raise UserError(str(error)) from None
+    if calib_ranges or save_ranges:  # files of this compile, not options of the pipeline it records
+        parsed = [[replace(p, ranges=calib_ranges, save_ranges=save_ranges) if p.name == "quantize" else p
+                   for p in passes] for passes in parsed]
     module = import_onnx(path, shapes)
     if keep_stages:
         module.attributes["weights"] = "weights.npz"  # the stage dumps are written beside one store
@@ -95,28 +96,3 @@ def sample_input(calib: str, func, seed: int = 0) -> dict[str, np.ndarray]:
         shape, dtype = arg.type.shape, arg.type.element.numpy_dtype()
         chosen[arg.name_hint] = array[: shape[0]].astype(dtype) if array is not None else random_input(rng, arg.type)
     return chosen
-
-
-@contextmanager
-def output_directory(path: str):
-    """A fresh directory that appears at `path` only if the block succeeds: no partial output."""
-    if os.path.exists(path) and not _replaceable(path):
-        raise UserError(f"{path}: exists and is not a pimc output directory (no report.json); choose another -o")
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".pimc-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if os.path.exists(path):
-        shutil.rmtree(path)
-    os.replace(staging, path)
-
-
-def _replaceable(path: str) -> bool:
-    return os.path.isdir(path) and (not os.listdir(path) or os.path.exists(os.path.join(path, "report.json")))

@@ -17,6 +17,8 @@ DIALECTS = {
     "q": "pimc.dialects.q",
     "xbar": "pimc.dialects.xbar",
     "ep": "pimc.dialects.ep",
+    "mlg": "pimc.dialects.mlg",
+    "snn": "pimc.dialects.snn",
 }
 
 

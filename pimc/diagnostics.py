@@ -33,11 +33,25 @@ class Diagnostic:
         head = self.headline(source)
         if not isinstance(self.location, FileLoc):
             return head
-        lines = (text if text is not None else _read(self.location.file)).splitlines()
+        lines = (text if text is not None else _read(self.location.file)).split("\n")  # as the parser counts lines
         if not 1 <= self.location.line <= len(lines):
             return head
-        line = lines[self.location.line - 1]
-        return f"{head}\n{line}\n{' ' * (self.location.col - 1)}^"
+        line, col = _excerpt(lines[self.location.line - 1].rstrip("\r"), self.location.col)
+        return f"{head}\n{line}\n{' ' * (col - 1)}^"
+
+
+EXCERPT = 200  # at most this many characters of the offending line are echoed
+
+
+def _excerpt(line: str, col: int) -> tuple[str, int]:
+    """The part of `line` around column `col`, cut to EXCERPT characters with '...' where cut; the new column."""
+    if len(line) <= EXCERPT:
+        return line, col
+    start = max(0, min(col - 1 - EXCERPT // 2, len(line) - EXCERPT))
+    part = line[start : start + EXCERPT]
+    prefix = "..." if start else ""
+    suffix = "..." if start + EXCERPT < len(line) else ""
+    return prefix + part + suffix, col - start + len(prefix)
 
 
 def _read(path: str) -> str:
@@ -50,6 +64,10 @@ def _read(path: str) -> str:
 
 class UserError(Exception):
     """A one-line error about the user's input that is not tied to an op, e.g. a bad option value; exit 1."""
+
+
+class UsageError(Exception):
+    """Bad flags or values on the command line, or a missing input file; exit status 2."""
 
 
 class DiagnosticError(Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import typing
 from functools import cache
@@ -64,6 +65,8 @@ def parse_specs(text: str, what: str) -> list[tuple[str, dict[str, list[str]]]]:
         values = {}
         for option in (o for o in options if o is not None):
             key, *raw = option.children
+            if str(key) in values:
+                raise OptionError(f"{what} '{name}' sets option '{key}' twice: {text!r}")
             values[str(key)] = [str(v.children[0]) for v in raw if v is not None] or ["true"]
         specs.append((str(name), values))
     return specs
@@ -101,7 +104,10 @@ def _convert_one(where: str, hint: object, text: str) -> object:
         return text in ("true", "1")
     if hint in (int, float):
         try:
-            return hint(text)
+            value = hint(text)
         except ValueError:
             raise OptionError(f"{where} must be {'an integer' if hint is int else 'a number'}, got '{text}'") from None
+        if not math.isfinite(value):
+            raise OptionError(f"{where} must be a finite number, got '{text}'")
+        return value
     return text.strip('"')

@@ -14,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pimc.diagnostics import Diagnostic, DiagnosticError
+from pimc.diagnostics import Diagnostic, DiagnosticError, op_error
 from pimc.dialects.builtin import ModuleOp
 from pimc.ir.verifier import verify
 from pimc.options import OptionError, convert_options, did_you_mean, parse_specs, spec_of
 from pimc.text.printer import print_module
+
+
+MATRIX_OPS = frozenset({"nn.conv2d", "nn.gemm", "nn.matmul", "q.conv2d", "q.gemm", "xbar.mvm"})
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,24 @@ class ModulePass:
     """Base of all passes; subclasses set `name` and implement `apply`."""
 
     name: ClassVar[str] = ""
+    # The ops this pass works on and the pass that makes them: ("xbar.mvm",) from "lower-to-xbar". A module with
+    # matrix ops but none of these is at an earlier stage, and the pass refuses it rather than do nothing.
+    needs: ClassVar[tuple[str, ...]] = ()
+    made_by: ClassVar[str] = ""
 
     def apply(self, module: ModuleOp) -> None:
         raise NotImplementedError
+
+    def check_stage(self, module: ModuleOp) -> None:
+        """Raise a located error if `module` is at an earlier stage than this pass works on."""
+        ops = list(module.walk()) if self.needs else []
+        if any(op.op_name in self.needs for op in ops):
+            return
+        early = next((op for op in ops if op.op_name in MATRIX_OPS), None)
+        if early is not None:
+            raise op_error(early, f"is at an earlier stage than pass '{self.name}' works on: it needs "
+                                  f"{' or '.join(self.needs)} ops, which {self.made_by} makes; run the passes "
+                                  "before it first, as `pimc compile` does")
 
     def __str__(self) -> str:
         return spec_of(self.name, self)
@@ -95,6 +113,7 @@ def run_pipeline(module: ModuleOp, passes: list[ModulePass], inst: Instrumentati
         before = inst._text(module) if inst.print_after_change else None
         if the_pass.name in inst.print_before:
             inst._dump(module, "Before", the_pass)
+        the_pass.check_stage(module)
         start = time.perf_counter()
         the_pass.apply(module)
         inst.timings.append((str(the_pass), time.perf_counter() - start))

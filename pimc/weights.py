@@ -18,6 +18,7 @@ class WeightStore:
         self._arrays: dict[str, np.ndarray] = dict(arrays or {})
         self._archive = np.load(path) if path else None
         self.path = path
+        self.absent: str | None = None  # the path a module named for its store, where no file is
         self.changed = False
 
     def __contains__(self, name: str) -> bool:
@@ -26,6 +27,13 @@ class WeightStore:
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._arrays and self._archive is not None and name in self._archive.files:
             self._arrays[name] = self._archive[name]
+        if name not in self._arrays:
+            from pimc.diagnostics import UserError
+
+            if self.absent:
+                raise UserError(f"weight '{name}' is needed, but the weight store '{self.absent}' does not exist")
+            where = f"the weight store {self.path}" if self.path else "the module's weight store (it names none)"
+            raise UserError(f"no array '{name}' in {where}")
         return self._arrays[name]
 
     def names(self) -> list[str]:
@@ -62,8 +70,43 @@ def used_refs(module) -> set[str]:
 
 
 def store_beside(ir_path: str, reference: str | None) -> WeightStore:
-    """The store a module's `weights` attribute names, resolved relative to its IR file."""
+    """The store a module's `weights` attribute names, resolved relative to its IR file. A store that does not
+    exist is empty, and says so when a weight is read; one that is not an .npz is a UserError."""
+    from pimc.diagnostics import UserError
+
     if not reference:
         return WeightStore()
     path = os.path.join(os.path.dirname(os.path.abspath(ir_path)), reference)
-    return WeightStore(path=path) if os.path.exists(path) else WeightStore()
+    if not os.path.isfile(path):
+        store = WeightStore()
+        store.absent = path
+        return store
+    try:
+        return WeightStore(path=path)
+    except Exception as failure:  # numpy raises OSError, ValueError, BadZipFile, EOFError, ...
+        raise UserError(f"cannot read the weight store '{path}': not an .npz file ({type(failure).__name__})") from None
+
+
+def check_store(module) -> None:
+    """When the module's store exists, every array its ops name is there with the shape the op declares; else a
+    DiagnosticError at the first op that names a missing or shorter one."""
+    from pimc.diagnostics import op_error
+    from pimc.ir.types import TensorType
+
+    store, reference = module.weights, module.attributes.get("weights")
+    if store.path is None:
+        return
+    for op in module.walk():
+        ref = op.attributes.get("ref") if op.op_name != "xbar.mvm" else op.attributes.get("weights")
+        if not isinstance(ref, str):
+            continue
+        if ref not in store:
+            raise op_error(op, f"needs array '{ref}', but the weight store '{reference}' has none of that name")
+        declared = op.results[0].type if len(op.results) == 1 and op.op_name != "xbar.mvm" else None
+        try:
+            shape = tuple(store[ref].shape)
+        except Exception as failure:  # a damaged member: zipfile and numpy raise many types
+            raise op_error(op, f"cannot read array '{ref}' from the weight store ({type(failure).__name__})") from None
+        if isinstance(declared, TensorType) and shape != declared.shape:
+            raise op_error(op, f"declares {declared}, but the weight store '{reference}' holds '{ref}' with shape "
+                               f"{list(shape)}")

@@ -241,8 +241,93 @@ ARCHITECTURES = {
 }
 
 
+# -- CIFAR variants (32 x 32 inputs, 10 classes), the shapes the MLG paper measures ---------------------
+CIFAR_CLASSES = 10
+DENSENET121_BLOCKS, DENSENET_GROWTH = (6, 12, 24, 16), 32
+MOBILENETV2_CIFAR_STAGES = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
+                            (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))  # t, c, n, s (kuangliu's CIFAR net)
+
+
+def cifar_classifier(b: GraphBuilder, x: str, cin: int) -> str:
+    x = b.op("Flatten", "", [b.op("GlobalAveragePool", "avgpool", [x])], axis=1)
+    weight = b.param("linear.weight", b.normal((CIFAR_CLASSES, cin), np.sqrt(2.0 / cin)))
+    bias = b.param("linear.bias", b.normal((CIFAR_CLASSES,), 0.01))
+    return b.op("Gemm", "linear", [x, weight, bias], "output", alpha=1.0, beta=1.0, transB=1)
+
+
+def resnet18_cifar(b: GraphBuilder) -> None:
+    """CIFAR ResNet-18 (kuangliu, MLG's resnet.py): 3x3 stem of 64 channels, stride 1, no max pool."""
+    x = b.relu(b.conv_bn("input", "conv1", "bn1", 3, 64, 3), "relu")
+    cin = 64
+    for stage, width in enumerate((64, 128, 256, 512), start=1):
+        for i in range(2):
+            x, cin = basic_block(b, x, f"layer{stage}.{i}", cin, width, 2 if stage > 1 and i == 0 else 1)
+    cifar_classifier(b, x, cin)
+
+
+def bn_relu_conv(b: GraphBuilder, x: str, m: str, cin: int, cout: int, k: int) -> str:
+    """A pre-activation DenseNet unit: BatchNormalization, ReLU, bias-free conv."""
+    return b.conv(b.relu(b.batchnorm(x, f"{m}.bn", cin), f"{m}.relu"), f"{m}.conv", cin, cout, k)
+
+
+def densenet121_cifar(b: GraphBuilder) -> None:
+    """CIFAR DenseNet-121 (kuangliu): growth 32, blocks 6-12-24-16, bottlenecks 1x1 (4 x growth) then 3x3,
+    transitions halve the channels and average-pool 2x2."""
+    cin = 2 * DENSENET_GROWTH
+    x = b.conv("input", "conv1", 3, cin, 3)
+    for stage, layers in enumerate(DENSENET121_BLOCKS, start=1):
+        for i in range(layers):
+            m = f"dense{stage}.{i}"
+            y = bn_relu_conv(b, x, f"{m}.1", cin, 4 * DENSENET_GROWTH, 1)
+            y = bn_relu_conv(b, y, f"{m}.2", 4 * DENSENET_GROWTH, DENSENET_GROWTH, 3)
+            x, cin = b.op("Concat", m, [y, x], axis=1), cin + DENSENET_GROWTH
+        if stage < len(DENSENET121_BLOCKS):
+            x = bn_relu_conv(b, x, f"trans{stage}", cin, cin // 2, 1)
+            x, cin = b.op("AveragePool", f"trans{stage}", [x], kernel_shape=[2, 2], strides=[2, 2]), cin // 2
+    cifar_classifier(b, b.relu(b.batchnorm(x, "bn", cin), "relu"), cin)
+
+
+def mobilenetv2_cifar(b: GraphBuilder) -> None:
+    """CIFAR MobileNetV2 (kuangliu): 3x3 stem of 32 channels at stride 1, stage 2 at stride 1, ReLU."""
+    x = b.relu(b.conv_bn("input", "conv1", "bn1", 3, 32, 3), "relu")
+    cin, idx = 32, 0
+    for expand, cout, repeats, stride in MOBILENETV2_CIFAR_STAGES:
+        for i in range(repeats):
+            m, hidden, s = f"layers.{idx}", cin * expand, stride if i == 0 else 1
+            y = b.relu(b.conv_bn(x, f"{m}.conv1", f"{m}.bn1", cin, hidden, 1), f"{m}.relu1")
+            y = b.relu(b.conv_bn(y, f"{m}.conv2", f"{m}.bn2", hidden, hidden, 3, s, groups=hidden), f"{m}.relu2")
+            y = b.conv_bn(y, f"{m}.conv3", f"{m}.bn3", hidden, cout, 1, gamma=RESIDUAL_GAMMA if s == 1 else 1.0)
+            if s == 1:
+                y = b.op("Add", m, [y, b.conv_bn(x, f"{m}.shortcut.0", f"{m}.shortcut.1", cin, cout, 1)
+                                    if cin != cout else x])
+            x, cin, idx = y, cout, idx + 1
+    x = b.relu(b.conv_bn(x, "conv2", "bn2", cin, 1280, 1), "relu")
+    cifar_classifier(b, x, 1280)
+
+
+CIFAR_ARCHITECTURES = {
+    "resnet18-cifar": resnet18_cifar,
+    "densenet121-cifar": densenet121_cifar,
+    "mobilenetv2-cifar": mobilenetv2_cifar,
+}
+
+
+def build_cifar(name: str, seed: int = 0, batch: int | str = 1) -> onnx.ModelProto:
+    """CIFAR model ``name`` (input ``input`` batch x 3 x 32 x 32, output ``output`` batch x 10)."""
+    builder = GraphBuilder(seed)
+    CIFAR_ARCHITECTURES[name](builder)
+    graph = helper.make_graph(
+        builder.nodes, "main_graph",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, 32, 32])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, CIFAR_CLASSES])], builder.initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+                             producer_name="pimc-samples-zoo", doc_string=f"{name}, random weights")
+
+
 def build(name: str, seed: int = 0, batch: int | str = 1) -> onnx.ModelProto:
     """Model ``name`` with weights from ``seed``; ``batch`` may be symbolic (``"N"``)."""
+    if name in CIFAR_ARCHITECTURES:
+        return build_cifar(name, seed, batch)
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(ARCHITECTURES)}")
     builder = GraphBuilder(seed)
@@ -257,7 +342,8 @@ def verify(model: onnx.ModelProto, batch: int = 2, seed: int = 0) -> np.ndarray:
     onnx.checker.check_model(model, full_check=True)
     dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     batch = dim.dim_value or batch
-    x = np.random.default_rng(seed).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+    shape = [batch] + [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    x = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["output"], {"input": x})
     if not np.isfinite(logits).all():
@@ -265,9 +351,58 @@ def verify(model: onnx.ModelProto, batch: int = 2, seed: int = 0) -> np.ndarray:
     return logits
 
 
+DVS_GESTURE_LAYERS = (  # (out channels, stride) of the 6 convs (3x3, pad 1), then the FC widths
+    ((16, 2), (32, 2), (32, 2), (64, 1), (64, 2), (64, 2)), (256, 128, 11))
+
+
+def dvs_gesture_scnn(path: str, seed: int = 0, events: str = "", samples: int = 2, steps: int = 8,
+                     density: float = 0.02) -> None:
+    """A DVS128-Gesture-sized spiking CNN as NIR: 2 x 128 x 128 events, 6 convs (3x3) and 3 FCs with IF neurons
+    (threshold 1) after all but the last, which is a readout of the 11 classes. Seeded N(0, 1) weights times
+    2 / sqrt(fan-in), no biases. With `events`, also writes `samples` seeded random event streams of `steps`
+    frames at `density` (x: N x T x 2 x 128 x 128 uint8) for calibration and costs. Needs the `nir` package."""
+    import nir
+
+    rng = np.random.default_rng(seed)
+    nodes, edges, previous, channels, size = {"input": nir.Input(np.array([2, 128, 128]))}, [], "input", 2, 128
+    convs, fcs = DVS_GESTURE_LAYERS
+
+    def add(name: str, node) -> None:
+        nonlocal previous
+        nodes[name] = node
+        edges.append((previous, name))
+        previous = name
+
+    def fire(name: str, shape: tuple[int, ...]) -> None:
+        add(name, nir.IF(r=np.ones(shape), v_threshold=np.ones(shape)))
+
+    for index, (out, stride) in enumerate(convs, start=1):
+        weight = rng.standard_normal((out, channels, 3, 3)) * 2 / np.sqrt(channels * 9)
+        size = (size + 2 - 3) // stride + 1
+        add(f"conv{index}", nir.Conv2d(input_shape=None, weight=weight.astype(np.float32), stride=stride, padding=1,
+                                       dilation=1, groups=1, bias=np.zeros(out, np.float32)))
+        fire(f"if{index}", (out, size, size))
+        channels = out
+    add("flatten", nir.Flatten(input_type={"input": np.array([channels, size, size])}))
+    features = channels * size * size
+    for index, out in enumerate(fcs, start=1):
+        weight = rng.standard_normal((out, features)) * 2 / np.sqrt(features)
+        add(f"fc{index}", nir.Linear(weight=weight.astype(np.float32)))
+        if index < len(fcs):
+            fire(f"if_fc{index}", (out,))
+        features = out
+    add("output", nir.Output(np.array([features])))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges)
+    graph.infer_types()
+    nir.write(path, graph)
+    if events:
+        frames = rng.random((samples, steps, 2, 128, 128)) < density
+        np.savez_compressed(events, x=frames.astype(np.uint8))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build a seeded random-weight ONNX CNN.")
-    parser.add_argument("name", choices=sorted(ARCHITECTURES))
+    parser.add_argument("name", choices=sorted(ARCHITECTURES) + sorted(CIFAR_ARCHITECTURES))
     parser.add_argument("-o", "--output", required=True, help="path of the .onnx file")
     parser.add_argument("--seed", type=int, default=0)
     group = parser.add_mutually_exclusive_group()

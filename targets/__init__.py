@@ -13,6 +13,7 @@ TARGETS = {
     "isaac": ("pimc.targets.isaac.config", "IsaacConfig"),
     "raella": ("pimc.targets.raella.config", "RaellaConfig"),
     "epim": ("pimc.targets.epim.config", "EpimConfig"),
+    "flexspim": ("pimc.targets.flexspim.config", "FlexspimConfig"),
 }
 
 

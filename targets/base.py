@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin
@@ -81,7 +82,7 @@ def _checked_one(hint: object, meta: dict, value: Any) -> tuple[Any, str | None]
         else isinstance(value, bool) if hint is bool
         else isinstance(value, hint) and not isinstance(value, bool)
     )
-    if not kind_ok:
+    if not kind_ok or (hint is float and not math.isfinite(value)):
         return value, "not valid"
     low, high = meta["low"], meta["high"]
     if (low is not None and value < low) or (high is not None and value > high):

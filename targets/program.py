@@ -136,7 +136,7 @@ class Program:
     def write(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, "program.json"), "w") as file:
-            file.write(json.dumps(self.as_json(), separators=(",", ":")) + "\n")  # the C encoder: no indent
+            file.write(json.dumps(self.as_json(), separators=(",", ":"), allow_nan=False) + "\n")  # the C encoder: no indent; strict
         with open(os.path.join(directory, "program.txt"), "w") as file:
             file.write(program_text(self))
         _save_npz(os.path.join(directory, "cells.npz"), self.cells)
@@ -166,11 +166,26 @@ def read_program(directory: str) -> Program:
         raise UserError(f"{path}:{error.lineno}:{error.colno}: not a pimc program: {error.msg}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path}: not a pimc program (expected \"format\": \"{FORMAT}\")")
+    cells, constants = _arrays(directory, "cells.npz"), _arrays(directory, "constants.npz")
     try:
-        cells = dict(np.load(os.path.join(directory, "cells.npz")))
-        constants = dict(np.load(os.path.join(directory, "constants.npz")))
-    except OSError as error:
-        raise UserError(f"{directory}: cannot read the program's arrays: {error}") from None
+        program = _program(data, path, cells, constants)
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{path}: inconsistent pimc program ({type(error).__name__}: {error})") from None
+    _check_arrays(program, path)
+    return program
+
+
+def _arrays(directory: str, name: str) -> dict[str, np.ndarray]:
+    """The arrays of one of a program's .npz files; UserError if it is missing, truncated or not an .npz."""
+    path = os.path.join(directory, name)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return dict(archive)
+    except Exception as error:  # numpy raises OSError, ValueError, BadZipFile, EOFError, ... on a damaged file
+        raise UserError(f"{path}: cannot read the program's arrays ({type(error).__name__}: {error})") from None
+
+
+def _program(data: dict, path: str, cells: dict, constants: dict) -> Program:
     instructions = []
     for stream in data["tiles"]:
         for entry in stream["instructions"]:
@@ -184,6 +199,21 @@ def read_program(directory: str) -> Program:
     return Program(data["model"], data["target"], data["config"], [tuple(p) for p in data["inputs"]],
                    [tuple(p) for p in data["outputs"]], {b["name"]: Buffer(**b) for b in data["buffers"]},
                    crossbars, instructions, cells, constants)
+
+
+def _check_arrays(program: Program, path: str) -> None:
+    """Every range a crossbar names lies within cells.npz, and every constant an instruction loads is in constants.npz."""
+    for crossbar in program.crossbars:
+        for field in ("cells", "flipped", "centers"):
+            span, array = getattr(crossbar, field), program.cells.get(field if field != "cells" else "levels")
+            if span and (array is None or not 0 <= span[0] <= span[1] <= array.size):
+                raise UserError(f"{path}: crossbar {crossbar.id}'s {field} {list(span)} lie outside cells.npz")
+        if (crossbar.cells[1] - crossbar.cells[0]) % max(crossbar.rows, 1):
+            raise UserError(f"{path}: crossbar {crossbar.id}'s cells {list(crossbar.cells)} are not {crossbar.rows} whole rows")
+    for instruction in program.instructions:
+        if instruction.op == "const" and instruction.args["key"] not in program.constants:
+            raise UserError(f"{path}: instruction {instruction.seq} loads constant '{instruction.args['key']}', "
+                            "which constants.npz does not hold")
 
 
 def destinations(args: dict) -> list[str]:

@@ -13,7 +13,9 @@ import os
 import sys
 from collections import Counter
 
-from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
+from pimc.diagnostics import UsageError
+
+from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, note_defaults, parse_input_shapes
 from pimc.commands.opt import add_printing_arguments, instrumentation
 
 HELP = "compile an ONNX model to a crossbar program for a target"
@@ -25,6 +27,8 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib", metavar="NPZ", default="", help="calibration inputs (default: seeded normal samples)")
     parser.add_argument("--calib-samples", type=int, default=16, metavar="N",
                         help="how many inputs quantization calibrates on (default: 16)")
+    parser.add_argument("--calib-ranges", metavar="JSON", default="",
+                        help="reuse the ranges of a calibration.json an earlier compile of this model wrote")
     add_input_shape_argument(parser)
 
 
@@ -38,17 +42,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pimc.compiler import compile_model, output_directory
+    from pimc.compiler import compile_model
     from pimc.frontend.importer import host_ops
+    from pimc.outputs import output_directory
     from pimc.targets import load_config
 
     args.source_name = args.model
-    check_model_path(args.model)
+    if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
+        from pimc.targets.flexspim.commands import compile_command
+
+        check_model_path(args.model)
+        return compile_command(args)
+    check_target_inputs(args)
     config = load_config(args.target, args.target_config)
     shapes = parse_input_shapes(args.input_shape)
     with output_directory(args.output) as staging:
         compiled = compile_model(args.model, config, shapes, args.calib, instrumentation(args), keep_stages=True,
-                                 samples=args.calib_samples)
+                                 samples=args.calib_samples, calib_ranges=args.calib_ranges,
+                                 save_ranges=os.path.join(staging, "calibration.json"))
         simulation, stats = (None, None) if args.estimate_only else simulate_sample(args.model, compiled, args.calib)
         recovery = {xbar: s.recovery_converts for xbar, s in stats.items() if s.recovery_converts} if stats is not None else None
         report = build_report(args.model, config, compiled, dict(host_ops(compiled.module)), recovery)
@@ -59,7 +70,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
     else:
         print_summary(report, args.output)
+    note_defaults(compiled.module, "compile")
     return 0
+
+
+def check_target_inputs(args: argparse.Namespace) -> None:
+    """The model and the files the target options name exist, as files: else a usage error (exit 2)."""
+    from pimc.frontend.load import check_arrays, check_input
+
+    check_model_path(args.model)
+    check_arrays(args.calib, "--calib")
+    check_input(args.target_config, "--target-config")
+    check_input(args.calib_ranges or None, "--calib-ranges")
+    if args.calib_samples < 1:
+        raise UsageError(f"--calib-samples {args.calib_samples}: give a positive number of samples")
 
 
 def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int, int] | None = None) -> dict:
@@ -139,7 +163,7 @@ def write_outputs(directory: str, compiled, report: dict) -> None:
             file.write(text)
     compiled.module.weights.save(os.path.join(ir_dir, "weights.npz"))
     with open(os.path.join(directory, "report.json"), "w") as file:
-        json.dump(report, file, indent=1)
+        json.dump(report, file, indent=1, allow_nan=False)  # strict JSON: a NaN here is a bug
         file.write("\n")
 
 

@@ -1,17 +1,27 @@
 """`pimc eval MODEL --target T --data D.npz`: top-1 of onnxruntime fp32 and of the compiled program on labelled data.
 
-The data file holds `x` (samples along the first axis) and `y` (integer labels). The program
-is compiled at batch size 1 and runs sample by sample, as the accelerator would.
+    pimc eval model.onnx --target isaac --data d.npz --workers 2            # a LocalCluster of 2 processes
+    pimc eval model.onnx --target isaac --data d.npz --scheduler tcp://10.0.0.5:8786
+
+The data file holds `x` (samples along the first axis) and `y` (integer labels). The program is
+compiled at batch size 1 and runs sample by sample, as the accelerator would, in shards of
+`--shard-size` samples spread over Dask workers (pimc/scaleout.py); the result does not depend on
+the number of workers or on the order shards finish in. Quantization calibrates on `--calib`, else on
+the first `--calib-samples` samples of the data, which are then not scored.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from pimc.commands.compile import add_target_arguments
+from pimc.commands.compile import add_target_arguments, check_target_inputs
 from pimc.commands.import_onnx import check_model_path
 from pimc.diagnostics import UserError
 
@@ -22,60 +32,166 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the ONNX file")
     add_target_arguments(parser)
     parser.add_argument("--data", required=True, metavar="NPZ", help="labelled samples: arrays x and y")
-    parser.add_argument("--limit", type=int, metavar="N", help="use only the first N samples")
+    parser.add_argument("--limit", type=int, metavar="N", help="score only the first N samples (after calibration's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_cluster_arguments(parser)
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes of a local Dask cluster (default 1: run in this process)")
+    parser.add_argument("--scheduler", default="", metavar="ADDRESS",
+                        help="run on the workers of the Dask scheduler at ADDRESS (tcp://HOST:PORT) instead")
+    parser.add_argument("--shard-size", type=int, default=16, metavar="N",
+                        help="samples per task a worker runs (default 16); the result does not depend on it")
+    parser.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                        help="BLAS threads per worker (default 1: the simulator's small products run slower on more)")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What one shard's samples gave: simulated classes and the simulator's counts."""
+
+    classes: np.ndarray
+    adc_converts: int
+    saturated_converts: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from pimc.commands.verify import onnxruntime_session, run_session
     from pimc.compiler import compile_model
-    from pimc.frontend.load import load_onnx
+    from pimc.frontend.load import check_input, load_onnx
+    from pimc.scaleout import Cluster, shard_bounds
     from pimc.targets import load_config
-    from pimc.targets.simulator import Simulator, progress_bar
+    from pimc.targets.simulator import progress_bar
 
     args.source_name = args.model
     check_model_path(args.model)
+    if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
+        from pimc.targets.flexspim.commands import eval_command
+
+        return eval_command(args)
+    check_target_inputs(args)
+    check_input(args.data, "--data")
+    cluster = Cluster(args.workers, args.scheduler, args.blas_threads)
+    if args.shard_size < 1:
+        raise UserError(f"--shard-size {args.shard_size}: give a positive number of samples")
     config = load_config(args.target, args.target_config)
-    x, y = read_dataset(args.data, args.limit)
+    x, y = read_dataset(args.data)
     model = load_onnx(args.model)
     inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1:
         raise UserError(f"{args.model}: eval takes models with one input, this one has {len(inputs)}")
-    calib = args.calib or args.data
-    compiled = compile_model(args.model, config, {inputs[0]: (1, *x.shape[1:])}, calib, samples=args.calib_samples)
-    sim = Simulator(compiled.program)
-    show = progress_bar("samples")
-    session = onnxruntime_session(model)
-    first_output = session.get_outputs()[0].name
-    reference, simulated = [], []
-    for index in range(len(x)):
-        sample = x[index : index + 1]
-        reference.append(run_session(session, [first_output], {inputs[0]: sample})[0])
-        simulated.append(sim.run({inputs[0]: sample})[0])
-        if show:
-            show(index + 1, len(x))
-    ref = np.concatenate(reference).reshape(len(x), -1).argmax(axis=1)
-    got = np.concatenate(simulated).reshape(len(x), -1).argmax(axis=1)
-    result = {
-        "model": args.model, "target": args.target, "data": args.data, "calibration": calib,
-        "samples": len(x), "reference_top1": float((ref == y).mean()), "simulated_top1": float((got == y).mean()),
-        "agreement": float((ref == got).mean()),
-        "saturated_converts": sum(s.saturated for s in sim.stats.values()),
-        "adc_converts": sum(s.adc_converts for s in sim.stats.values()),
-    }
+    check_labels(args.data, y, model)
+    x, y, calib, note = _split_calibration(args, x, y, inputs[0])
+    try:
+        compiled = compile_model(args.model, config, {inputs[0]: (1, *x.shape[1:])}, calib, samples=args.calib_samples,
+                                 calib_ranges=args.calib_ranges)
+    finally:
+        if note:
+            os.remove(calib)
+    reference = _reference_classes(model, inputs[0], x)
+    bounds = shard_bounds(len(x), args.shard_size)
+    with cluster.runner() as runner:
+        program = runner.share(compiled.program, prepare=_simulator)
+        started = time.perf_counter()
+        shards = [(inputs[0], x[start:stop]) for start, stop in bounds]
+        scored = runner.map(score_shard, program, shards, [b - a for a, b in bounds], progress_bar("samples"))
+        seconds = time.perf_counter() - started
+    got = np.concatenate([s.classes for s in scored])
+    result = _result(args, len(x), y, reference, got, scored, note or calib)
+    result["throughput_samples_per_s"] = round(len(x) / seconds, 3) if seconds > 0 else 0.0
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"pimc eval {args.model} --target {args.target} on {len(x)} samples of {args.data} (calibrated on {calib})")
+    _print_table(args, result, f"the scheduler {args.scheduler}'s workers" if args.scheduler else f"{args.workers} worker(s)")
+    return 0
+
+
+def _split_calibration(args, x: np.ndarray, y: np.ndarray, name: str):
+    """(scored x, scored y, calibration file, note): without --calib, the first --calib-samples samples
+    calibrate (from a temporary file) and are not scored."""
+    if args.calib:
+        return (*_limited(x, y, args.limit), args.calib, "")
+    count = args.calib_samples
+    if count < 1 or count >= len(x):
+        raise UserError(f"--calib-samples {count}: without --calib, calibration takes the first samples of "
+                        f"'{args.data}' and scores the rest, so give 1 to {len(x) - 1}, or a --calib file")
+    handle, path = tempfile.mkstemp(suffix=".npz", prefix=".pimc-calib-")
+    os.close(handle)
+    np.savez(path, **{name: x[:count]})
+    scored_x, scored_y = _limited(x[count:], y[count:], args.limit)
+    return scored_x, scored_y, path, f"the first {count} samples of {args.data} (not scored)"
+
+
+def _limited(x: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit {limit}: give a positive number of samples")
+    return (x[:limit], y[:limit]) if limit else (x, y)
+
+
+def score_shard(program, shard: tuple[str, np.ndarray]) -> Scored:
+    """The simulated class of every sample of a shard; runs on a worker, which keeps one simulator per program."""
+    name, x = shard
+    sim = _simulator(program)
+    before = _counts(sim)
+    classes = np.array([int(np.argmax(sim.run({name: x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
+    after = _counts(sim)
+    return Scored(classes, after[0] - before[0], after[1] - before[1])
+
+
+_SIMULATORS: dict[int, tuple[object, object]] = {}  # id(program) -> (program, its simulator), in each process
+
+
+def _simulator(program):
+    from pimc.targets.simulator import Simulator
+
+    kept = _SIMULATORS.get(id(program))
+    if kept is None or kept[0] is not program:
+        _SIMULATORS.clear()
+        kept = _SIMULATORS[id(program)] = (program, Simulator(program))
+    return kept[1]
+
+
+def _counts(sim) -> tuple[int, int]:
+    return sum(s.adc_converts for s in sim.stats.values()), sum(s.saturated for s in sim.stats.values())
+
+
+def _reference_classes(model, name: str, x: np.ndarray) -> np.ndarray:
+    """onnxruntime fp32's class for every sample, one sample per run as the program is compiled."""
+    from pimc.commands.verify import onnxruntime_session, run_session
+
+    session = onnxruntime_session(model)
+    first_output = session.get_outputs()[0].name
+    return np.array([int(np.argmax(run_session(session, [first_output], {name: x[i : i + 1]})[0]))
+                     for i in range(len(x))], np.int64)
+
+
+def _result(args, count: int, y: np.ndarray, reference: np.ndarray, got: np.ndarray, scored: list[Scored],
+            calibration: str) -> dict:
+    classes = sorted(set(y.tolist()))
+    return {
+        "model": args.model, "target": args.target, "data": args.data, "calibration": calibration,
+        "samples": count, "reference_top1": float((reference == y).mean()), "simulated_top1": float((got == y).mean()),
+        "agreement": float((reference == got).mean()),
+        "saturated_converts": sum(s.saturated_converts for s in scored),
+        "adc_converts": sum(s.adc_converts for s in scored),
+        "per_class": [{"label": c, "samples": int((y == c).sum()), "reference_correct": int(((reference == c) & (y == c)).sum()),
+                       "simulated_correct": int(((got == c) & (y == c)).sum())} for c in classes],
+    }
+
+
+def _print_table(args, result: dict, where: str) -> None:
+    print(f"pimc eval {args.model} --target {args.target} on {result['samples']} samples of {args.data} "
+          f"(calibrated on {result['calibration']})")
     print(f"  onnxruntime fp32 top-1  {100 * result['reference_top1']:.2f}%")
     print(f"  simulated top-1         {100 * result['simulated_top1']:.2f}%  "
           f"({100 * (result['simulated_top1'] - result['reference_top1']):+.2f} points)")
     print(f"  top-1 agreement         {100 * result['agreement']:.2f}%")
     print(f"  ADC conversions         {result['adc_converts']:,} ({result['saturated_converts']:,} saturated)")
-    return 0
+    print(f"  throughput              {result['throughput_samples_per_s']:.1f} samples/s on {where}")
 
 
-def read_dataset(path: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+def read_dataset(path: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         data = np.load(path, allow_pickle=False)
         arrays = {name: data[name] for name in data.files}
@@ -87,6 +203,17 @@ def read_dataset(path: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays["x"], arrays["y"]
     if len(x) != len(y) or y.ndim != 1 or y.dtype.kind not in "iu":
         raise UserError(f"'{path}': y must hold one integer label per sample of x ({len(x)}), got {y.dtype} {list(y.shape)}")
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit {limit}: give a positive number of samples")
-    return (x[:limit], y[:limit]) if limit else (x, y)
+    if not len(x):
+        raise UserError(f"'{path}' holds no samples: x has shape {list(x.shape)}")
+    return x, y
+
+
+def check_labels(path: str, y: np.ndarray, model) -> None:
+    """Every label names one of the classes of the model's first output (its last dimension, when static)."""
+    dims = model.graph.output[0].type.tensor_type.shape.dim
+    classes = dims[-1].dim_value if dims and dims[-1].HasField("dim_value") else 0
+    outside = np.flatnonzero((y < 0) | (y >= classes)) if classes else []
+    if len(outside):
+        index = int(outside[0])
+        raise UserError(f"'{path}': label {int(y[index])} (sample {index}) is outside the model's {classes} classes "
+                        f"(0 to {classes - 1})")

@@ -6,15 +6,19 @@ import argparse
 import os
 import sys
 
+from pimc.diagnostics import UserError
+
 HELP = "import an ONNX model into the nn dialect"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the ONNX file")
-    parser.add_argument("-o", "--output", help="write the IR here and its weights beside it (same name, .npz)")
+    parser.add_argument("-o", "--output",
+                        help="write the IR, with locations, here and its weights beside it (same name, .npz)")
     add_input_shape_argument(parser)
     parser.add_argument("--print-generic", action="store_true", help="quote op names: MLIR generic syntax")
-    parser.add_argument("--print-loc", action="store_true", help="print op locations (ONNX node names)")
+    parser.add_argument("--print-loc", action="store_true",
+                        help="print op locations (ONNX node names) on stdout; -o files always have them")
 
 
 def add_input_shape_argument(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +27,8 @@ def add_input_shape_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
-    """`["x=1,3,224,224"]` -> {"x": (1, 3, 224, 224)}; bad syntax is a usage error."""
-    from pimc.cli import UsageError
+    """`["x=1,3,224,224"]` -> {"x": (1, 3, 224, 224)}; bad syntax or a size below 1 is a usage error."""
+    from pimc.diagnostics import UsageError
 
     shapes = {}
     for value in values:
@@ -33,8 +37,9 @@ def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
             shape = tuple(int(d) for d in dims.split(",")) if dims else ()
         except ValueError:
             shape = (-1,)
-        if not name or any(d < 0 for d in shape):
-            raise UsageError(f"--input-shape expects NAME=D0,D1,... with non-negative sizes, got '{value}'")
+        if not name or any(d < 1 for d in shape):
+            raise UsageError(f"--input-shape expects NAME=D0,D1,... with positive sizes, e.g. x=1,3,224,224; "
+                             f"got '{value[:100]}'")
         if name in shapes:
             raise UsageError(f"--input-shape gives input '{name}' twice")
         shapes[name] = shape
@@ -42,10 +47,10 @@ def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
 
 
 def check_model_path(path: str) -> None:
-    from pimc.cli import UsageError
+    """A missing model, or a directory given for one, is a usage error (exit 2)."""
+    from pimc.frontend.load import check_input
 
-    if not os.path.isfile(path):
-        raise UsageError(f"cannot read '{path}': no such file")
+    check_input(path)
 
 
 def note_host_ops(module, command: str) -> None:
@@ -58,29 +63,47 @@ def note_host_ops(module, command: str) -> None:
         print(f"pimc {command}: note: {sum(counts.values())} ops run on the host: {listed}", file=sys.stderr)
 
 
+def note_defaults(module, command: str) -> None:
+    """Say which input dimensions the importer chose, e.g. a symbolic batch dimension set to 1."""
+    for note in getattr(module, "notes", ()):
+        print(f"pimc {command}: note: {note}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from pimc.frontend.importer import import_onnx
     from pimc.text.printer import print_module
 
+    from pimc.outputs import check_output, output_files
+
     args.source_name = args.model
+    if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
+        from pimc.targets.flexspim.commands import import_command
+
+        check_model_path(args.model)
+        return import_command(args)
     shapes = parse_input_shapes(args.input_shape)
     check_model_path(args.model)
+    if args.output is not None:
+        check_output(args.output)
     module = import_onnx(args.model, shapes)
-    note_host_ops(module, "import")
     if args.output is None:
+        note_defaults(module, "import")
+        note_host_ops(module, "import")
         sys.stdout.write(print_module(module, args.print_generic, args.print_loc))
         if module.weights.names():
             print(f"pimc import: note: {len(module.weights.names())} weights not written; give -o FILE to save them",
                   file=sys.stderr)
         return 0
     weights = os.path.splitext(args.output)[0] + ".npz"
+    if os.path.abspath(weights) == os.path.abspath(args.output):
+        raise UserError(f"-o {args.output}: the IR file would overwrite its own weight store; name a .pimc file")
     module.attributes["weights"] = os.path.basename(weights)
-    text = print_module(module, args.print_generic, args.print_loc)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    module.weights.save(weights + ".tmp")
-    with open(args.output + ".tmp", "w") as file:
-        file.write(text)
-    os.replace(weights + ".tmp", weights)
-    os.replace(args.output + ".tmp", args.output)
+    text = print_module(module, args.print_generic, print_loc=True)  # a file keeps the ONNX node names
+    with output_files(args.output, weights) as (ir_file, weights_file):
+        module.weights.save(weights_file)
+        with open(ir_file, "w") as file:
+            file.write(text)
     module.weights.path = weights
+    note_defaults(module, "import")
+    note_host_ops(module, "import")
     return 0

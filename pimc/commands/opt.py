@@ -15,7 +15,8 @@ SPLIT_MARKER = re.compile(r"^// -----", re.MULTILINE)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", default="-", help="IR file ('-' or nothing: standard input)")
     parser.add_argument("-p", "--pipeline", default="", help="passes to run, e.g. 'canonicalize'")
-    parser.add_argument("-o", "--output", help="write IR here (and its weights beside it) instead of stdout")
+    parser.add_argument("-o", "--output",
+                        help="write IR, with locations, here (and its weights beside it) instead of stdout")
     add_printing_arguments(parser)
     parser.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops no dialect declares")
     parser.add_argument("--split-input-file", action="store_true", help="treat '// -----' lines as separate inputs")
@@ -37,19 +38,47 @@ def add_printing_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def instrumentation(args: argparse.Namespace):
+    """The pass manager's instrumentation from the printing flags; an unknown pass name or a --dump-dir
+    that cannot be a directory is a usage error, before any work."""
     from pimc.pass_manager import Instrumentation
 
     return Instrumentation(
         verify_each=not args.no_verify,
-        print_before=frozenset(filter(None, args.print_ir_before.split(","))),
-        print_after=frozenset(filter(None, args.print_ir_after.split(","))),
+        print_before=_pass_names(args.print_ir_before, "--print-ir-before"),
+        print_after=_pass_names(args.print_ir_after, "--print-ir-after"),
         print_after_all=args.print_ir_after_all,
         print_after_change=args.print_ir_after_change,
-        dump_dir=args.dump_dir,
+        dump_dir=_dump_dir(args.dump_dir),
         time_passes=args.time_passes,
         print_loc=args.print_loc,
         generic=args.print_generic,
     )
+
+
+def _pass_names(value: str, flag: str) -> frozenset[str]:
+    from pimc.diagnostics import UsageError
+    from pimc.passes import PASSES
+
+    names = frozenset(filter(None, value.split(",")))
+    unknown = sorted(names - set(PASSES))
+    if unknown:
+        raise UsageError(f"{flag}: unknown pass '{unknown[0][:100]}' (see `pimc passes`)")
+    return names
+
+
+def _dump_dir(path: str | None) -> str | None:
+    """--dump-dir, checked and created before any pass runs (dumps are written as passes run, to debug them)."""
+    from pimc.diagnostics import UserError
+    from pimc.outputs import check_output
+
+    if path is None:
+        return None
+    check_output(path, "--dump-dir", directory=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as failure:
+        raise UserError(f"--dump-dir {path}: cannot create it: {failure.strerror or failure}") from None
+    return path
 
 
 def pipeline(spec: str):
@@ -66,16 +95,18 @@ def pipeline(spec: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from pimc.frontend.load import check_input
+    from pimc.outputs import check_output, output_files
     from pimc.text.parser import read_text
-
-    passes = pipeline(args.pipeline)
-    name = "<stdin>" if args.file == "-" else args.file
-    if args.file != "-" and not os.path.isfile(args.file):
-        from pimc.cli import UsageError
-
-        raise UsageError(f"cannot read '{args.file}': no such file")
     from pimc.text.printer import print_module
 
+    passes = pipeline(args.pipeline)
+    instrumentation(args)  # bad printing flags are usage errors before any work
+    name = "<stdin>" if args.file == "-" else args.file
+    if args.file != "-":
+        check_input(args.file)
+    if args.output is not None:
+        check_output(args.output)
     text = read_text(args.file)
     chunks = split_chunks(text) if args.split_input_file else [(text, 0)]
     modules, failed = [], False
@@ -86,11 +117,25 @@ def run(args: argparse.Namespace) -> int:
             modules.append(module)
     if failed:
         return 1
-    if args.output and os.path.dirname(args.output):
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    for module in modules:
-        _save_weights(module, args.output)
-    _emit("// -----\n".join(print_module(m, args.print_generic, args.print_loc) for m in modules), args.output)
+    if args.output is None:
+        for module in modules:
+            _note_unsaved(module)
+        sys.stdout.write("// -----\n".join(print_module(m, args.print_generic, args.print_loc) for m in modules))
+        return 0
+    store = _store_to_write(modules, args.output)
+    paths = [args.output] + ([os.path.splitext(args.output)[0] + ".npz"] if store is not None else [])
+    if len(paths) == 2 and os.path.abspath(paths[0]) == os.path.abspath(paths[1]):
+        from pimc.diagnostics import UserError
+
+        raise UserError(f"-o {args.output}: the IR file would overwrite its own weight store; name a .pimc file")
+    with output_files(*paths) as temporaries:
+        if store is not None:
+            module, used = store
+            module.weights.save(temporaries[1], used)
+        with open(temporaries[0], "w") as file:  # a file keeps the locations: they name the ONNX nodes
+            file.write("// -----\n".join(print_module(m, args.print_generic, print_loc=True) for m in modules))
+    if store is not None:
+        store[0].weights.path = paths[1]
     return 0
 
 
@@ -112,7 +157,7 @@ def _process(chunk: str, offset: int, name: str, passes: list, args: argparse.Na
     from pimc.ir.verifier import verify
     from pimc.pass_manager import run_pipeline
     from pimc.text.parser import parse_module
-    from pimc.weights import store_beside
+    from pimc.weights import check_store, store_beside
 
     from pimc.commands.expected import check_expectations
 
@@ -120,6 +165,7 @@ def _process(chunk: str, offset: int, name: str, passes: list, args: argparse.Na
         module = parse_module(chunk, name, Context(args.allow_unregistered_dialect), offset)
         module.weights = store_beside(name, module.attributes.get("weights"))
         verify(module)
+        check_store(module)
         run_pipeline(module, passes, instrumentation(args))
     except DiagnosticError as error:
         if args.verify_diagnostics:
@@ -131,29 +177,37 @@ def _process(chunk: str, offset: int, name: str, passes: list, args: argparse.Na
     return module, True
 
 
-def _save_weights(module, output: str | None) -> None:
-    """Keep the weight reference valid for the output: save the arrays still used beside it if needed."""
+def _note_unsaved(module) -> None:
     from pimc.weights import used_refs
 
-    store, used = module.weights, used_refs(module)
-    if not used:
-        return
-    if output is None:
-        if store.changed:
-            count = len(used)
-            print(f"pimc opt: note: {count} weight{'s' * (count != 1)} not written; give -o FILE to save them", file=sys.stderr)
-        return
+    used = used_refs(module)
+    if used and module.weights.changed:
+        count = len(used)
+        print(f"pimc opt: note: {count} weight{'s' * (count != 1)} not written; give -o FILE to save them", file=sys.stderr)
+
+
+def _store_to_write(modules: list, output: str):
+    """(module, refs) whose weights must be saved beside `output` to keep its `weights` reference valid, or None;
+    the module's `weights` attribute is pointed at that file."""
+    from pimc.weights import used_refs
+
     target = os.path.splitext(output)[0] + ".npz"
-    if store.path is None or store.changed or os.path.abspath(store.path) != os.path.abspath(target):
-        store.save(target, used)
-    module.attributes["weights"] = os.path.basename(target)
+    found = None
+    for module in modules:
+        store, used = module.weights, used_refs(module)
+        if not used:
+            continue
+        missing = sorted(ref for ref in used if ref not in store)
+        if missing:
+            from pimc.diagnostics import UserError
 
-
-def _emit(text: str, output: str | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    temporary = output + ".tmp"
-    with open(temporary, "w") as file:
-        file.write(text)
-    os.replace(temporary, output)
+            if store.absent:
+                raise UserError(f"-o {output}: the module's weight store '{store.absent}' does not exist, so the "
+                                f"weights its ops name cannot be written ('{missing[0]}')")
+            raise UserError(f"-o {output}: the module's ops name arrays no weight store holds ('{missing[0]}'"
+                            f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}); give the IR a `weights` "
+                            f"attribute naming its .npz")
+        module.attributes["weights"] = os.path.basename(target)
+        if store.path is None or store.changed or os.path.abspath(store.path) != os.path.abspath(target):
+            found = (module, used)
+    return found

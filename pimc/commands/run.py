@@ -25,34 +25,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pimc.ir.types import parse_type
-    from pimc.targets.program import read_program
-    from pimc.targets.simulator import Simulator, progress_bar
+    from contextlib import ExitStack
 
+    from pimc.frontend.load import check_input
+    from pimc.ir.types import parse_type
+    from pimc.outputs import check_output, output_files
+    from pimc.targets.program import read_program
+
+    check_input(args.program, directory=True)
+    check_input(args.input, "--input")
+    manifest = os.path.join(args.program, "program.json")
+    if os.path.isfile(manifest) and '"target": "flexspim"' in open(manifest).read(200):  # a FlexSpIM program
+        from pimc.targets.flexspim.commands import run_command
+
+        return run_command(args)
+    if args.output is not None:
+        check_output(args.output)
+        if not args.output.endswith((".npy", ".npz")):
+            raise UserError(f"-o {args.output}: name an .npy file (one output) or an .npz file (outputs by name)")
     program = read_program(args.program)
     shapes = {name: parse_type(program.buffers[buffer].type).shape for name, buffer in program.inputs}
     inputs = read_inputs(args.input, shapes)
-    batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
-    sim = Simulator(program, None if batch else progress_bar("simulating"))
-    if batch is None:
-        outputs = sim.run(inputs)
-    else:
-        show = progress_bar("samples")
-        results = []
-        for index in range(batch):
-            results.append(sim.run({name: array[index : index + 1] for name, array in inputs.items()}))
-            if show:
-                show(index + 1, batch)
-        outputs = [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))]
+    if args.output and args.output.endswith(".npy") and len(program.outputs) != 1:
+        raise UserError(f"the program has {len(program.outputs)} outputs; write them to an .npz, not '{args.output}'")
+    with ExitStack() as stack:
+        temporary = stack.enter_context(output_files(args.output))[0] if args.output else None
+        outputs, sim, batch = simulate(program, inputs, shapes)
+        if temporary is not None:
+            write_outputs(temporary, args.output, [name for name, _ in program.outputs], outputs)
     saturated = sum(s.saturated for s in sim.stats.values())
     converts = sum(s.adc_converts for s in sim.stats.values())
     print(f"pimc run: {batch or 1} sample(s), {converts:,} ADC conversions, {saturated:,} saturated", file=sys.stderr)
-    if args.output:
-        write_outputs(args.output, [name for name, _ in program.outputs], outputs)
-    else:
+    if not args.output:
         for (name, _), array in zip(program.outputs, outputs):
             print(f"output {name}: shape {list(array.shape)}\n{np.array2string(array, threshold=64)}")
     return 0
+
+
+def simulate(program, inputs: dict, shapes: dict):
+    """(outputs, the simulator, the batch run sample by sample or None)."""
+    from pimc.targets.simulator import Simulator, progress_bar
+
+    batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
+    sim = Simulator(program, None if batch else progress_bar("simulating"))
+    if batch is None:
+        return sim.run(inputs), sim, None
+    show = progress_bar("samples")
+    results = []
+    for index in range(batch):
+        results.append(sim.run({name: array[index : index + 1] for name, array in inputs.items()}))
+        if show:
+            show(index + 1, batch)
+    return [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))], sim, batch
 
 
 def _batched(inputs: dict, shapes: dict) -> bool:
@@ -77,17 +101,17 @@ def read_inputs(path: str, shapes: dict) -> dict[str, np.ndarray]:
         if array.shape != tuple(shape) and not batch:
             raise UserError(f"'{path}': input '{name}' has shape {list(array.shape)}, but the program takes "
                             f"{list(shape)}" + (" (or N samples along the first axis)" if shape[:1] == (1,) else ""))
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            bad = np.argwhere(~np.isfinite(array))
+            raise UserError(f"--input {path}: input '{name}' holds NaN or Inf ({len(bad)} values, the first at "
+                            f"{bad[0].tolist()}); the program quantizes finite values only")
     return {name: arrays[name] for name in shapes}
 
 
-def write_outputs(path: str, names: list[str], outputs: list[np.ndarray]) -> None:
-    if not path.endswith((".npy", ".npz")):
-        raise UserError(f"-o {path}: name an .npy file (one output) or an .npz file (outputs by name)")
-    if os.path.dirname(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    if path.endswith(".npz"):
-        np.savez(path, **dict(zip(names, outputs)))
-        return
-    if len(outputs) != 1:
-        raise UserError(f"the program has {len(outputs)} outputs; write them to an .npz, not '{path}'")
-    np.save(path, outputs[0])
+def write_outputs(temporary: str, path: str, names: list[str], outputs: list[np.ndarray]) -> None:
+    """The outputs as one .npy (checked beforehand: the program has one output) or an .npz by name."""
+    with open(temporary, "wb") as file:
+        if path.endswith(".npz"):
+            np.savez(file, **dict(zip(names, outputs)))
+        else:
+            np.save(file, outputs[0])

@@ -20,6 +20,9 @@ def run(args: argparse.Namespace) -> int:
             cls = config_class(name)
             print(f"{name}: {cls.summary}")
         return 0
+    from pimc.frontend.load import check_input
+
+    check_input(args.target_config, "--target-config")
     config = load_config(args.target, args.target_config)
     print(f"{config.name}: {config.summary}")
     rows = [("option", "value", "unit", "valid", "meaning")] + config.rows()

@@ -81,7 +81,13 @@ class Report:
 
 def run(args: argparse.Namespace) -> int:
     args.source_name = args.model
-    check_model_path(args.model)
+    if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
+        from pimc.commands.import_onnx import check_model_path
+        from pimc.targets.flexspim.commands import verify_command
+
+        check_model_path(args.model)
+        return verify_command(args)
+    check_arguments(args)
     if args.target:
         from pimc.commands.verify_target import verify_target
 
@@ -93,6 +99,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(report)
     return 0 if report.ok else 1
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Files that exist and values in range, before any work: else a usage error (exit 2)."""
+    import math
+
+    from pimc.diagnostics import UsageError
+    from pimc.frontend.load import check_arrays, check_input
+    from pimc.outputs import check_output
+
+    check_model_path(args.model)
+    check_input(args.inputs, "--inputs")
+    check_arrays(args.calib, "--calib")
+    check_input(args.target_config, "--target-config")
+    for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"{flag} {value:g}: give a tolerance of at least 0")
+    if not -1 <= args.min_cosine <= 1:
+        raise UsageError(f"--min-cosine {args.min_cosine:g}: give a cosine from -1 to 1")
+    if args.calib_samples < 1:
+        raise UsageError(f"--calib-samples {args.calib_samples}: give a positive number of samples")
+    if args.export_qdq is not None:
+        if not args.target:
+            raise UsageError("--export-qdq needs --target: it writes the model as the target quantizes it")
+        check_output(args.export_qdq, "--export-qdq")
 
 
 def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, seed: int = 0, all_ops: bool = False,

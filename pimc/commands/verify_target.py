@@ -20,7 +20,10 @@ from pimc.commands.verify import feeds_for, intermediate_names, load_inlined, re
 
 
 def verify_target(args: argparse.Namespace) -> int:
-    report = target_report(args)
+    from pimc.outputs import output_files
+
+    with output_files(*filter(None, [args.export_qdq]), flag="--export-qdq") as staged:
+        report = target_report(args, *staged)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -28,7 +31,8 @@ def verify_target(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def target_report(args: argparse.Namespace) -> dict:
+def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict:
+    """The three comparisons; with --export-qdq, the QDQ model is written to `qdq_file` (staged by the caller)."""
     from pimc.compiler import compile_model
     from pimc.interp.compare import compare
     from pimc.targets import load_config
@@ -40,7 +44,7 @@ def target_report(args: argparse.Namespace) -> dict:
     given = read_inputs(args.inputs, model, input_shapes)
     shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
     calib = args.calib or args.inputs or ""
-    compiled = compile_model(args.model, config, shapes, calib, after_stage=_exporter(args.export_qdq),
+    compiled = compile_model(args.model, config, shapes, calib, after_stage=_exporter(qdq_file),
                              samples=args.calib_samples)
     feeds = feeds_for(compiled.module.funcs()[0], given, args.seed)
     sim = Simulator(compiled.program, progress_bar("simulating"))
@@ -67,7 +71,7 @@ def target_report(args: argparse.Namespace) -> dict:
     if args.export_qdq:
         import onnx
 
-        qdq = run_onnxruntime(onnx.load(args.export_qdq), feeds, [])
+        qdq = run_onnxruntime(onnx.load(qdq_file), feeds, [])
         report["qdq"] = {"file": args.export_qdq,
                          "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
     faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above

@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 import onnx
 
-from pimc.diagnostics import error_at
+from pimc.diagnostics import DiagnosticError, error_at
 from pimc.dialects import q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
@@ -28,11 +28,11 @@ from pimc.dialects.nn_base import NnOp
 from pimc.dialects.nn_conv import WeightOp
 from pimc.dialects.onnx import RESERVED, OnnxOp, from_onnx_attribute
 from pimc.dialects.q_canonicalize import unsigned_activations
-from pimc.frontend import converters
+from pimc.frontend import converters, mlg
 from pimc.frontend.epitome import Origin, trace
 from pimc.frontend.load import first_line, load_onnx
 from pimc.frontend.nodes import NONDETERMINISTIC, evaluate, infer_types
-from pimc.frontend.prepare import Prepared, prepare
+from pimc.frontend.prepare import Prepared, check_size, prepare
 from pimc.frontend.types import UnsupportedType, array_type, element_type, shape_of
 from pimc.ir.core import Operation, Value
 from pimc.ir.irdl import VerifyError
@@ -71,7 +71,9 @@ def import_model(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]
     from pimc.ir.verifier import verify
     from pimc.passes.canonicalize import Canonicalize
 
-    module = Importer(prepare(model, input_shapes), name).run()
+    prepared = prepare(model, input_shapes)
+    module = Importer(prepared, name).run()
+    module.notes = prepared.notes
     verify(module)
     Canonicalize().apply(module)
     for func in module.funcs():
@@ -132,7 +134,10 @@ class Importer:
         return list(op.results)
 
     def value(self, tensor: Tensor) -> Value:
-        """The IR value of `tensor`; a constant becomes an `nn.weight` at its first use."""
+        """The IR value of `tensor`; a constant becomes an `nn.weight` at its first use (`mlg.generate` if MLG
+        generation computed it: `frontend/mlg.py`)."""
+        if tensor.value is None:
+            tensor.value = mlg.generated(self, tensor)
         if tensor.value is None:
             ref = self.module.weights.add(tensor.name, tensor.const)
             op = WeightOp.build([], [tensor.type], ref=ref)
@@ -185,7 +190,17 @@ class Importer:
         else:
             if result.name_hint is None:
                 result.name_hint = name
+            self._check_shape(name, result.type)
             self.tensors[name] = Tensor(name, value=result)
+
+    def _check_shape(self, name: str, type_) -> None:
+        """A computed tensor too large to allocate is an error at its node (empty ones are fine: ONNX defines them)."""
+        if not isinstance(type_, TensorType):
+            return
+        try:
+            check_size(f"{self.node.op_type}: output '{name}'", type_)
+        except DiagnosticError as failure:
+            raise error_at(self.location, failure.diagnostic.message) from None
 
     def _fold(self, node: onnx.NodeProto, inputs: list[Tensor | None]) -> None:
         constants = {t.name: t.const for t in inputs if t is not None}

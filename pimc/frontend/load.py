@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from pimc.diagnostics import Diagnostic, DiagnosticError
+from pimc.diagnostics import Diagnostic, DiagnosticError, UsageError
 
 # ModelProto's fields: number -> (name, protobuf wire type: 0 varint, 2 length-delimited).
 _MODEL_FIELDS = {
@@ -20,6 +20,40 @@ _MODEL_FIELDS = {
 def error(message: str) -> DiagnosticError:
     """An error about the model as a whole: `model.onnx: error: message`."""
     return DiagnosticError(Diagnostic(message))
+
+
+def check_input(path: str | None, flag: str = "", directory: bool = False) -> None:
+    """A UsageError (exit 2) unless `path` names an existing file (or, with `directory`, a directory)."""
+    if path is None:
+        return
+    named = f"{flag} '{path}'" if flag else f"'{path}'"
+    if not path:
+        raise UsageError(f"{flag or 'the input'}: the path is empty; name a {'directory' if directory else 'file'}")
+    if not os.path.exists(path):
+        raise UsageError(f"cannot read {named}: no such {'directory' if directory else 'file'}")
+    if directory and not os.path.isdir(path):
+        raise UsageError(f"{named} is a file; give a directory")
+    if not directory and os.path.isdir(path):
+        raise UsageError(f"{named} is a directory; give a file")
+
+
+def check_arrays(path: str | None, flag: str) -> None:
+    """`path` is readable as .npy or .npz, every array included: else a UserError (exit 1), before any work."""
+    import numpy as np
+
+    from pimc.diagnostics import UserError
+
+    if not path:
+        return
+    check_input(path, flag)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.ndarray):
+            with loaded:
+                for name in loaded.files:
+                    loaded[name]
+    except Exception as failure:  # numpy and zipfile raise OSError, ValueError, EOFError, BadZipFile, ...
+        raise UserError(f"{flag} {path}: not a readable .npy or .npz file ({first_line(failure, 120)})") from None
 
 
 def load_onnx(path: str):

@@ -44,7 +44,7 @@ class Interpreter:
     def __init__(
         self, module: ModuleOp, record: bool = True, observer: Callable[[Value, np.ndarray], None] | None = None
     ) -> None:
-        from pimc.interp import ep_ops, nn_ops, nn_tensor, onnx_ops, q_ops, xbar_ops  # noqa: F401  (they register implementations)
+        from pimc.interp import ep_ops, mlg_ops, nn_ops, nn_tensor, onnx_ops, q_ops, snn_ops, xbar_ops  # noqa: F401  (they register implementations)
 
         self.module = module
         self.record = record

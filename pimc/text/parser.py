@@ -67,9 +67,31 @@ def parse_module(text: str, filename: str = "<stdin>", ctx: Context | None = Non
         return parser.parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, filename, line_offset) from None
+    except _TooDeep:
+        line, col = _deepest_region(text)
+        raise error_at(FileLoc(filename, line + line_offset, col),
+                       f"regions nest deeper than {MAX_NESTING} levels, pimc's limit") from None
     finally:
         if collecting:
             gc.enable()
+
+
+MAX_NESTING = 100  # regions inside regions; deeper IR is refused (every walk over the IR recurses per level)
+
+
+class _TooDeep(Exception):
+    """Raised by the builder when a region opens below MAX_NESTING others."""
+
+
+def _deepest_region(text: str) -> tuple[int, int]:
+    """(line, column) of the first region that opens below MAX_NESTING others."""
+    depth = 0
+    for match in re.finditer(r"\(\{|\}\)", text):
+        depth += 1 if match.group() == "({" else -1
+        if depth > MAX_NESTING:
+            line = text.count("\n", 0, match.start()) + 1
+            return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 2
+    return 1, 1
 
 
 def parse_file(path: str, ctx: Context | None = None) -> ModuleOp:
@@ -102,7 +124,8 @@ def _syntax_error(error: UnexpectedInput, text: str, filename: str, offset: int)
     if isinstance(error, UnexpectedCharacters):
         where = FileLoc(filename, error.line + offset, error.column)
         word = re.match(r"\S{1,20}", text[error.pos_in_stream :])
-        return error_at(where, f"expected {_expected(error.allowed)}, but got {word.group()!r}")
+        got = word.group() if word else text[error.pos_in_stream : error.pos_in_stream + 1]
+        return error_at(where, f"expected {_expected(error.allowed)}, but got {got!r}")
     token = getattr(error, "token", None)
     if isinstance(error, UnexpectedEOF) or token is None or token.type in ("$END", "<END-OF-FILE>"):
         lines = text.split("\n")
@@ -147,8 +170,21 @@ class _AttrBuilder(Transformer):
             seen.add(key)
         return tuple((key, value) for (_, key), value in filter(None, entries))
 
+    def _unescape(self, token: Token) -> str:
+        """A quoted string's contents; a malformed escape is an error at the string."""
+        try:
+            return unescape_string(token)
+        except (ValueError, IndexError):
+            raise error_at(self._loc(token), "malformed escape in string: use \\n, \\t, \\\", \\\\ or \\ and two hex "
+                                             "digits of UTF-8") from None
+
+    def _symbol(self, token: Token) -> str:
+        text = token[1:]
+        return self._unescape(Token(token.type, text, token.start_pos, token.line, token.column + 1)) \
+            if text.startswith('"') else text
+
     def attr_entry(self, key: Token, value):
-        return (key, unescape_string(key) if key.type == "STRING" else str(key)), value
+        return (key, self._unescape(key) if key.type == "STRING" else str(key)), value
 
     def int(self, token: Token) -> int:
         return int(token)
@@ -160,7 +196,7 @@ class _AttrBuilder(Transformer):
         return float_from_bits(int(token, 16))
 
     def string(self, token: Token) -> str:
-        return unescape_string(token)
+        return self._unescape(token)
 
     def true(self) -> bool:
         return True
@@ -169,7 +205,7 @@ class _AttrBuilder(Transformer):
         return False
 
     def symbol(self, token: Token) -> SymbolRef:
-        return SymbolRef(_symbol(token))
+        return SymbolRef(self._symbol(token))
 
     def array(self, *items) -> tuple:
         return tuple(i for i in items if i is not None)
@@ -212,6 +248,7 @@ class _Builder(_AttrBuilder):
         super().__init__()
         self.filename, self.ctx, self.offset = filename, ctx, line_offset
         self.scope: _Scope | None = None
+        self.depth = 0  # regions open around the current position
 
     def _loc(self, token: Token) -> FileLoc:
         return FileLoc(self.filename, token.line + self.offset, token.column)
@@ -244,7 +281,7 @@ class _Builder(_AttrBuilder):
 
     def module_header(self, keyword: Token, symbol: Token | None, attrs: Token | None) -> ModuleOp:
         self.scope = _Scope(None)
-        module = ModuleOp.empty(_symbol(symbol) if symbol else None, self._attributes(attrs))
+        module = ModuleOp.empty(self._symbol(symbol) if symbol else None, self._attributes(attrs))
         module.span = self._loc(keyword)
         return module
 
@@ -256,7 +293,7 @@ class _Builder(_AttrBuilder):
     def func_header(self, keyword: Token, symbol: Token, *rest) -> FuncOp:
         *args, results, attrs = rest
         args = [a for a in args if a is not None]
-        func = FuncOp.create(_symbol(symbol), [t for _, t in args], results or ())
+        func = FuncOp.create(self._symbol(symbol), [t for _, t in args], results or ())
         func.attributes.update(self._attributes(attrs))
         func.span = self._loc(keyword)
         self.scope = _Scope(self.scope)
@@ -324,7 +361,7 @@ class _Builder(_AttrBuilder):
         return list(tokens)
 
     def op_name(self, token: Token) -> tuple[Token, str]:
-        return token, unescape_string(token) if token.type == "STRING" else str(token)
+        return token, self._unescape(token) if token.type == "STRING" else str(token)
 
     def regions(self, *regions: Region) -> list[Region]:
         return list(regions)
@@ -333,6 +370,9 @@ class _Builder(_AttrBuilder):
         label, *args = rest
         block = Block(t for arg in args if arg is not None for _, t in [arg])
         self.scope = _Scope(self.scope)
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _TooDeep()
         for (token, _), value in zip((a for a in args if a is not None), block.args):
             self._define(token, value)
         return block
@@ -341,6 +381,7 @@ class _Builder(_AttrBuilder):
         for op in ops:
             block.append(op)
         self.scope = self.scope.parent
+        self.depth -= 1
         return Region([block])
 
     # ------------------------------------------------------------------ locations
@@ -349,10 +390,10 @@ class _Builder(_AttrBuilder):
         return location
 
     def name_loc(self, name: Token, child=None):
-        return NameLoc(unescape_string(name), child)
+        return NameLoc(self._unescape(name), child)
 
     def file_loc(self, name: Token, line: Token, col: Token):
-        return FileLoc(unescape_string(name), int(line), int(col))
+        return FileLoc(self._unescape(name), int(line), int(col))
 
     def unknown_loc(self):
         return UnknownLoc()
@@ -375,7 +416,3 @@ def _split(token: Token, word: re.Pattern) -> list[Token]:
         for m in word.finditer(token)
     ]
 
-
-def _symbol(token: Token) -> str:
-    text = token[1:]
-    return unescape_string(text) if text.startswith('"') else text

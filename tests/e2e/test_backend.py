@@ -53,7 +53,8 @@ def assert_bit_exact(compiled, sim: Simulator, reference: dict) -> None:
 
 @pytest.mark.parametrize("name", ["digits_cnn", "digits_mlp"])
 def test_digits_top1_within_half_a_point_of_onnxruntime(name):
-    result = pimc("eval", str(SAMPLES / f"{name}.onnx"), "--target", "isaac", "--data", str(SAMPLES / "digits_test.npz"))
+    result = pimc("eval", str(SAMPLES / f"{name}.onnx"), "--target", "isaac", "--data", str(SAMPLES / "digits_test.npz"),
+                  "--calib", str(SAMPLES / "digits_calib.npz"))
     assert result["samples"] == 360 and result["saturated_converts"] == 0
     assert abs(result["simulated_top1"] - result["reference_top1"]) <= 0.005
 

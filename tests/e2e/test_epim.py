@@ -34,7 +34,8 @@ def digits():
 
 
 def test_digits_epitome_within_a_point_of_onnxruntime():
-    done = subprocess.run([sys.executable, "-m", "pimc", "eval", MODEL, "--target", "epim", "--data", DIGITS, "--json"],
+    done = subprocess.run([sys.executable, "-m", "pimc", "eval", MODEL, "--target", "epim", "--data", DIGITS,
+                           "--calib", str(Path(DIGITS).with_name("digits_calib.npz")), "--json"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

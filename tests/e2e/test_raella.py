@@ -32,7 +32,8 @@ def pimc(*args: str) -> dict:
 
 
 def test_digits_cnn_within_a_point_of_onnxruntime_without_retraining():
-    result = pimc("eval", str(SAMPLES / "digits_cnn.onnx"), "--target", "raella", "--data", DIGITS)
+    result = pimc("eval", str(SAMPLES / "digits_cnn.onnx"), "--target", "raella", "--data", DIGITS,
+                  "--calib", str(SAMPLES / "digits_calib.npz"))
     assert result["samples"] == 360
     assert abs(result["simulated_top1"] - result["reference_top1"]) <= 0.01
 

@@ -1,0 +1,15 @@
+"""numpy semantics of the `mlg` dialect: a generated weight is its factors' integer product times their scales.
+
+    %w = mlg.generate(%b, %u, %v) ...   ->   s_b * s_u * s_v * (V @ (U @ W^b)), reshaped to the result
+"""
+
+from __future__ import annotations
+
+from pimc.dialects import mlg
+from pimc.interp.interpreter import impl
+
+
+@impl(mlg.GenerateOp)
+def generate(interp, op, *factors):
+    weight = mlg.generate(op.levels, list(factors), op.scales, op.weight_shape())
+    return weight.reshape(op.output.type.shape).astype(op.output.type.element.numpy_dtype())

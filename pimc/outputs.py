@@ -1,0 +1,151 @@
+"""Where commands write: every output path is checked before any work, and appears only whole.
+
+    with output_directory("out/cnn") as staging: ...             # out/cnn appears only if the block succeeds
+    with output_files("m.pimc", "m.npz") as (ir, weights): ...     # both appear, or neither
+
+Outputs are staged beside their final place (a hidden `.pimc-*` directory or `.NAME.*.tmp` file) and
+moved there at the end. On any failure, Ctrl-C and SIGTERM included (the command line turns SIGTERM
+into an exception), the staging and every parent directory created for it are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from contextlib import contextmanager
+
+from pimc.diagnostics import UserError
+
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+
+
+def check_output(path: str, flag: str = "-o", directory: bool = False) -> None:
+    """A UserError unless `path` can become a file (or, with `directory`, a directory): not empty, not
+    an existing directory where a file is meant, and no regular file where a parent directory must be."""
+    if not path:
+        raise UserError(f"{flag}: the path is empty; name a {'directory' if directory else 'file'}")
+    if not directory and (os.path.isdir(path) or path.endswith(os.sep)):
+        raise UserError(f"{flag} {path}: is a directory; name a file")
+    if directory and os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{flag} {path}: exists and is a file, not a directory; choose another {flag}")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"{flag} {path}: '{parent}' is a file, so nothing can be created under it")
+
+
+@contextmanager
+def output_directory(path: str, flag: str = "-o"):
+    """A fresh directory that appears at `path` only if the block succeeds: no partial output. An existing
+    `path` is replaced only if it is empty or a previous pimc output (it has a report.json)."""
+    check_output(path, flag, directory=True)
+    if os.path.exists(path) and not _replaceable(path):
+        raise UserError(f"{path}: exists and is not a pimc output directory (no report.json); choose another {flag}")
+    with _deferred_signals():
+        created = _make_parents(path, flag)
+        staging = _create(lambda parent: tempfile.mkdtemp(prefix=".pimc-", dir=parent), path, flag, created)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    try:
+        yield staging
+    except BaseException:
+        with _deferred_signals():
+            shutil.rmtree(staging, ignore_errors=True)
+            _remove(created)
+        raise
+    with _deferred_signals():  # a signal that arrives now acts once the output is whole
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(staging, path)
+
+
+@contextmanager
+def output_files(*paths: str, flag: str = "-o"):
+    """Temporary files, one per path, that replace `paths` together only if the block succeeds."""
+    for path in paths:
+        check_output(path, flag)
+    temporaries: list[str] = []
+    with _deferred_signals():
+        created = [d for path in paths for d in _make_parents(path, flag)]
+        try:
+            for path in paths:
+                temporaries.append(_create(_temporary_file(path), path, flag, []))
+        except BaseException:
+            _remove(created)
+            raise
+    try:
+        yield temporaries
+    except BaseException:
+        with _deferred_signals():
+            for temporary in temporaries:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+            _remove(created)
+        raise
+    with _deferred_signals():
+        for temporary, path in zip(temporaries, paths):
+            os.replace(temporary, path)
+
+
+def _temporary_file(path: str):
+    def create(parent: str) -> str:
+        handle, name = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+        os.close(handle)
+        return name
+
+    return create
+
+
+def _create(make, path: str, flag: str, created: list[str]) -> str:
+    try:
+        return make(os.path.dirname(os.path.abspath(path)))
+    except OSError as failure:
+        _remove(created)
+        raise UserError(f"{flag} {path}: cannot write there: {failure.strerror or failure}") from None
+
+
+def _make_parents(path: str, flag: str) -> list[str]:
+    """Create the missing parent directories of `path`; return them, deepest first, for removal on failure."""
+    missing, parent = [], os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    created = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except OSError as failure:
+            _remove(created)
+            raise UserError(f"{flag} {path}: cannot create '{directory}': {failure.strerror or failure}") from None
+        created.insert(0, directory)
+    return created
+
+
+def _remove(directories: list[str]) -> None:
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+
+
+def _replaceable(path: str) -> bool:
+    return os.path.isdir(path) and (not os.listdir(path) or os.path.exists(os.path.join(path, "report.json")))
+
+
+@contextmanager
+def _deferred_signals():
+    """Hold Ctrl-C and SIGTERM while files are created, moved or removed, so that none is left half done."""
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    except (AttributeError, ValueError):  # not the main thread, or no POSIX signal masks
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

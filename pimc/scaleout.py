@@ -1,0 +1,141 @@
+"""Work spread over Dask: in process for one worker, else a LocalCluster or a scheduler's workers.
+
+    with Cluster(workers=2).runner() as runner:
+        shared = runner.share(program, prepare=build_simulator)    # sent to each worker once, prepared there
+        results = runner.map(run_shard, shared, shards, sizes, progress)
+
+What every task needs (a compiled program) is scattered once, so each worker receives it once and
+keeps it, not once per task, and is prepared on each worker (its simulator built) before tasks start.
+Results come back in task order, whatever order the workers finish in, so a run's output does not
+depend on the number of workers. A task whose worker dies is rerun by the scheduler on another one
+(Dask's `distributed.scheduler.allowed-failures`); since a task is a pure function of its shard, a
+rerun neither loses nor double-counts it. Tasks run with `blas_threads` BLAS threads: the
+simulator's products are small, and BLAS threads that spin on them cost more than they give
+(benchmarks/bench_eval.py).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pimc.diagnostics import UserError
+
+Progress = Callable[[int, int], None] | None
+BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where tasks run: `workers` processes of a LocalCluster, or the workers of the scheduler at `scheduler`."""
+
+    workers: int = 1
+    scheduler: str = ""
+    blas_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise UserError(f"--workers {self.workers}: give a positive number of worker processes")
+        if self.blas_threads < 1:
+            raise UserError(f"--blas-threads {self.blas_threads}: give a positive number of threads")
+
+    @contextmanager
+    def runner(self) -> Iterator[Runner]:
+        """A Runner on this cluster's workers, started for the block and stopped after it."""
+        if self.workers == 1 and not self.scheduler:
+            yield Runner(None, self.blas_threads)
+            return
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            client = _connect(Client, self.scheduler)
+            try:
+                yield Runner(client, self.blas_threads)
+            finally:
+                client.close()
+            return
+        env = {**_inherited_blas_settings(), **{name: str(self.blas_threads) for name in BLAS_VARIABLES}}
+        with LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          host="127.0.0.1", silence_logs=40, env=env) as cluster, Client(cluster) as client:
+            yield Runner(client, self.blas_threads)
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Runs tasks on a Dask client's workers, or in this process when `client` is None."""
+
+    client: Any
+    blas_threads: int
+
+    def share(self, value: Any, prepare: Callable[[Any], Any] | None = None) -> Any:
+        """`value` made available to every task: scattered to every worker once, with `prepare(value)` run on each
+        (building what its tasks reuse) before any task starts; in process, `value` itself."""
+        if self.client is None:
+            if prepare:
+                _limited(self.blas_threads, prepare, value)
+            return value
+        [handle] = self.client.scatter([value], broadcast=True, hash=False)
+        if prepare:
+            workers = list(self.client.scheduler_info()["workers"])
+            self.client.gather([self.client.submit(_limited, self.blas_threads, prepare, handle, workers=[w],
+                                                   allow_other_workers=False, pure=False) for w in workers])
+        return handle
+
+    def map(self, task: Callable, shared: Any, shards: Sequence[Any], sizes: Sequence[int],
+            progress: Progress = None) -> list[Any]:
+        """[task(shared, shard) for shard in shards], `shared` from `share`; `sizes` (samples per shard) drive
+        `progress(done, total)` as shards complete."""
+        total, done = sum(sizes), 0
+        if self.client is None:
+            results = []
+            for shard, size in zip(shards, sizes):
+                results.append(_limited(self.blas_threads, task, shared, shard))
+                done += size
+                if progress:
+                    progress(done, total)
+            return results
+        from distributed import as_completed
+
+        run = uuid.uuid4().hex  # keys unique to this call: other clients may share the scheduler
+        futures = [self.client.submit(_limited, self.blas_threads, task, shared, shard, pure=False, key=f"pimc-{run}-{i}")
+                   for i, shard in enumerate(shards)]
+        position = {future.key: index for index, future in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        for future in as_completed(futures):
+            index = position[future.key]
+            results[index] = future.result()
+            done += sizes[index]
+            if progress:
+                progress(done, total)
+        return results
+
+
+def _limited(threads: int, function: Callable, *args: Any) -> Any:
+    """function(*args) with at most `threads` BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return function(*args)
+
+
+def _connect(client_class, address: str):
+    try:
+        return client_class(address, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise UserError(f"--scheduler {address}: cannot reach a Dask scheduler there ({error})") from None
+    except ValueError as error:
+        raise UserError(f"--scheduler {address}: not a scheduler address such as tcp://127.0.0.1:8786 ({error})") from None
+
+
+def _inherited_blas_settings() -> dict[str, str]:
+    """The processor settings OpenBLAS needs on some machines, passed on to the workers unchanged."""
+    return {name: os.environ[name] for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if name in os.environ}
+
+
+def shard_bounds(count: int, size: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of at most `size` samples covering `count` samples in order."""
+    return [(start, min(start + size, count)) for start in range(0, count, size)]

@@ -1,0 +1,1 @@
+"""FlexSpIM: spiking CNNs on digital SRAM compute-in-memory macros, from NIR to an event-driven program (docs/flexspim.md)."""
