@@ -4,8 +4,8 @@
         shared = runner.share(program, prepare=build_simulator)    # sent to each worker once, prepared there
         results = runner.map(run_shard, shared, shards, sizes, progress)
 
-What every task needs (a compiled program) is scattered once, so each worker receives it once and
-keeps it, not once per task, and is prepared on each worker (its simulator built) before tasks start.
+What every task needs (a compiled program) reaches each worker once and stays there, not once per
+task, and is prepared on each worker (its simulator built) before tasks start.
 Results come back in task order, whatever order the workers finish in, so a run's output does not
 depend on the number of workers. A task whose worker dies is rerun by the scheduler on another one
 (Dask's `distributed.scheduler.allowed-failures`); since a task is a pure function of its shard, a
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,17 +73,22 @@ class Runner:
     blas_threads: int
 
     def share(self, value: Any, prepare: Callable[[Any], Any] | None = None) -> Any:
-        """`value` made available to every task: scattered to every worker once, with `prepare(value)` run on each
-        (building what its tasks reuse) before any task starts; in process, `value` itself."""
+        """`value` made available to every task, with `prepare(value)` run on each worker (building what its tasks
+        reuse) before any task starts; in process, `value` itself. On a cluster it is the result of a task that
+        returns it, not scattered data: a worker that dies with the only copy loses nothing, since the scheduler
+        recomputes a lost result, while scattered data is simply gone (dask/distributed#3149). Each worker
+        fetches it once, from a peer."""
         if self.client is None:
             if prepare:
                 _limited(self.blas_threads, prepare, value)
             return value
-        [handle] = self.client.scatter([value], broadcast=True, hash=False)
-        if prepare:
+        with warnings.catch_warnings():  # Dask warns of a large graph: the value goes to the scheduler once
+            warnings.simplefilter("ignore", UserWarning)
+            handle = self.client.submit(_itself, value, pure=False, key=f"pimc-shared-{uuid.uuid4().hex}")
+        if prepare:  # on each worker; a worker that dies meanwhile has its preparation run on another
             workers = list(self.client.scheduler_info()["workers"])
             self.client.gather([self.client.submit(_limited, self.blas_threads, prepare, handle, workers=[w],
-                                                   allow_other_workers=False, pure=False) for w in workers])
+                                                   allow_other_workers=True, pure=False) for w in workers])
         return handle
 
     def map(self, task: Callable, shared: Any, shards: Sequence[Any], sizes: Sequence[int],
@@ -112,6 +118,10 @@ class Runner:
             if progress:
                 progress(done, total)
         return results
+
+
+def _itself(value: Any) -> Any:
+    return value
 
 
 def _limited(threads: int, function: Callable, *args: Any) -> Any:
