@@ -108,13 +108,13 @@ class Quantize(ModulePass):
             weight_ops, w_int, w_scale = integer_weight(op, weight, axis)
         else:
             w_scale, w_q = _per_channel(np.moveaxis(w, axis, 0), self.weight_bits)
-            weight_ops = [new_weight(op, f"{weight.op.ref}_q", w_q, ScalarType(f"i{self.weight_bits}"))]
+            weight_ops = [new_weight(op, f"{_hint(weight)}_q", w_q, ScalarType(f"i{self.weight_bits}"))]
             w_int = weight_ops[0].result
         if isinstance(op, ep.Conv2dOp):  # E is quantized per row; output channel o shares the scale of row r(o)
             weight_ops, w_int, w_scale = _materialized(op, weight_ops, w_int, w_scale)
         new += weight_ops
         if bias is None:  # a zero bias, which lower-to-xbar corrects for the input zero point
-            new.append(new_weight(op, f"{weight.op.ref}_bias_q", np.zeros(len(w_scale)), ScalarType("i32")))
+            new.append(new_weight(op, f"{_hint(weight)}_bias_q", np.zeros(len(w_scale)), ScalarType("i32")))
             b_int = new[-1].result
         else:
             bias_ops, b_int = integer_bias(op, bias, x_scale * w_scale)
@@ -191,6 +191,11 @@ def _absorbed_relu(op: Operation) -> Operation | None:
     if len(users) == 1 and isinstance(users[0], nn_elementwise.ReluOp) and len(op.results[0].uses) == 1:
         return users[0]
     return None
+
+
+def _hint(weight: Value) -> str:
+    """A name for what is made of `weight`: its store entry, or (a dequantized integer constant) its SSA name."""
+    return getattr(getattr(weight, "op", None), "ref", None) or weight.name_hint or "weight"
 
 
 def _activation(observed: list[float], bits: int) -> tuple[float, int]:

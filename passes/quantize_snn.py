@@ -17,6 +17,7 @@ the threshold an exact integer. The module records each layer's scale and spike 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,7 +28,8 @@ from pimc.dialects import snn
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_conv import WeightOp
-from pimc.interp import snn_ops
+from pimc.dialects.nn_base import window_output
+from pimc.interp import nn_ops, snn_ops
 from pimc.ir.types import ScalarType, TensorType
 from pimc.pass_manager import ModulePass, check_range
 from pimc.weights import WeightStore
@@ -84,6 +86,31 @@ def synapse_sum(op, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.nd
     return y + b if b is not None else y
 
 
+PATCH_LIMIT = 1 << 23  # float64 elements (64 MB) of gathered conv patches; beyond it each candidate convolves
+
+
+def synapse_of(op, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+    """The synapse sums of inputs `x` as a function of the weights: a conv gathers its input patches once, so
+    each candidate scale costs one matrix product (float64 sums of these integers are exact)."""
+    if not isinstance(op, snn.Conv2dOp) or op.group != 1:
+        return lambda w, b: synapse_sum(op, x, w, b)
+    n, c, h, wd = x.shape
+    kh, kw = op.weight.type.shape[2:]
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = op.strides, op.dilations, op.pads
+    oh, ow = window_output(h, kh, sh, pt, pb, dh), window_output(wd, kw, sw, pl, pr, dw)
+    if n * oh * ow * c * kh * kw > PATCH_LIMIT:
+        return lambda w, b: synapse_sum(op, x, w, b)
+    padded = nn_ops.pad2d(x.astype(np.float64), op.pads)
+    taps = np.stack([view for _, view in nn_ops.kernel_taps(padded, (kh, kw), op.strides, op.dilations, (oh, ow))], 2)
+    patches = taps.transpose(0, 3, 4, 1, 2).reshape(n * oh * ow, c * kh * kw)  # rows: (n, oy, ox); columns: (c, tap)
+
+    def sums(w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+        y = (patches @ w.reshape(len(w), -1).astype(np.float64).T).reshape(n, oh, ow, len(w)).transpose(0, 3, 1, 2)
+        return y + b[:, None, None] if b is not None else y
+
+    return sums
+
+
 def run_neuron(rule: snn_ops.NeuronRule, currents: np.ndarray) -> np.ndarray:
     """Spikes over currents T x B x ...; one membrane per element, from rest."""
     v = np.zeros(currents.shape[1:], np.int64 if rule.vmem_bits else np.float64)
@@ -127,10 +154,14 @@ def quantize_layer(module, layer: Layer, float_in: np.ndarray, int_in: np.ndarra
     top_v = (1 << (vmem_bits - 1)) - 1
     finest = max(np.abs(w).max() / top_w if weight_bits > 1 else np.abs(w).mean(), 1e-12)
 
+    steps, batch = int_in.shape[:2]
+    int_sums = synapse_of(syn, route(layer.routing, int_in.reshape(steps * batch, *int_in.shape[2:])))
+
     def integer(s: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         wq = np.clip(np.rint(w / s), -top_w, top_w) if weight_bits > 1 else np.where(w >= 0, 1, -1)
         bq = np.rint(b / s) if b is not None else None
-        return wq, bq, layer_currents(layer, int_in, wq, bq).astype(np.int64)
+        current = int_sums(wq, bq)
+        return wq, bq, current.reshape(steps, batch, *current.shape[1:]).astype(np.int64)
 
     if neuron is None:
         wq, bq, current = integer(finest)

@@ -9,7 +9,8 @@ reset by subtraction, atan surrogate gradient):
 
     Conv2d(1, 8, 3, pad 1) - IF - AvgPool2d(2) - Conv2d(8, 16, 3, pad 1) - IF - AvgPool2d(2) - Flatten - Linear(64, 10)
 
-The convs have no bias (the network is purely event driven). The Linear layer is a readout: its outputs summed over the T frames are the logits (cross-entropy).
+The convs have no bias (the network is purely event driven). The Linear layer is a readout: its outputs summed
+over the T frames are the logits (cross-entropy).
 
 Usage::
 
@@ -17,8 +18,9 @@ Usage::
 
 writes ``spiking_digits.nir``, ``spiking_digits_test.npz`` (``x``: uint8 360 x 16 x 1 x 8 x 8 spike frames,
 ``y``: int64 labels) and ``spiking_digits_calib.npz`` (the first 64 training digits, coded the same way, for
-quantization: ``pimc eval ... --calib``) and prints snnTorch's top-1 on the held-out frames. Seeded and single-threaded with deterministic
-algorithms: rerunning gives the same files (same torch / snnTorch / numpy / scikit-learn versions).
+quantization: ``pimc eval ... --calib``) and prints snnTorch's top-1 on the held-out frames. Seeded and
+single-threaded with deterministic algorithms: rerunning gives the same files (same torch / snnTorch / numpy /
+scikit-learn versions).
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def export(net: nn.Sequential, path: Path) -> None:
     """snnTorch's NIR export (`export_to_nir`, without its final type inference), with two fixes for nir 1.0.4:
     snnTorch 1.0.0 passes `v_reset` to nir.LIF, which nir releases before 1.0.5 lack (it is dropped: 0 is NIR's
     default), and a Leaky with scalar parameters gives a shapeless LIF node, whose parameters are broadcast to the
-    layer's shape here so that nir can infer the graph's types."""
+    layer's shape here so that nir can infer the graph's types. Edges are sorted, so that the file's bytes do not
+    depend on Python's hash seed."""
     shapes = {}
 
     def record(name: str):
@@ -115,6 +118,7 @@ def export(net: nn.Sequential, path: Path) -> None:
                 setattr(node, key, np.broadcast_to(np.asarray(getattr(node, key)), shapes[name]).copy())
             node.__post_init__()
     graph.infer_types()
+    graph.edges = sorted(graph.edges)  # nirtorch lists them in set order, which varies between runs
     nir.write(str(path), graph)
 
 

@@ -248,5 +248,3 @@ class IntegrateOp(DeclaredOp):
 
 
 OPS = (Conv2dOp, AffineOp, SumPool2dOp, AvgPool2dOp, FlattenOp, IfOp, LifOp, IntegrateOp)
-NEURONS = (IfOp, LifOp)
-SYNAPSES = (Conv2dOp, AffineOp)

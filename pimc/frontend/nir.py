@@ -66,13 +66,13 @@ def read_graph(path: str) -> dict:
         raise _error(f"not a NIR file: it is not HDF5 ({reason})") from None
 
 
-def import_nir(path: str, options: SnnOptions = SnnOptions()) -> ModuleOp:
-    """Import the NIR file at `path` into a module at stage "snn"."""
+def import_nir(path: str, options: SnnOptions = SnnOptions(), batch: int = 1) -> ModuleOp:
+    """Import the NIR file at `path` into a module at stage "snn" whose @main takes `batch` samples per call."""
     name = re.sub(r"[^A-Za-z0-9_.$-]", "_", os.path.splitext(os.path.basename(path))[0]) or "model"
     graph = read_graph(path)
     if _text(graph.get("type")) != "NIRGraph":
         raise _error(f"the top-level node is a {_text(graph.get('type'))}, not a NIRGraph")
-    return NirImporter(graph, options, name).run()
+    return NirImporter(graph, options, name, batch).run()
 
 
 def _text(value) -> str:
@@ -85,7 +85,8 @@ def chain(graph: dict) -> list[str]:
     for name, node in nodes.items():
         kind = _text(node["type"])
         if kind not in SUPPORTED:
-            raise error_at(NameLoc(name), f"NIR node type '{kind}' is not supported (supported: {', '.join(SUPPORTED)})")
+            raise error_at(NameLoc(name),
+                           f"NIR node type '{kind}' is not supported (supported: {', '.join(SUPPORTED)})")
     edges = [(_text(a), _text(b)) for a, b in np.asarray(graph.get("edges", [])).reshape(-1, 2)]
     following: dict[str, list[str]] = {}
     for a, b in edges:
@@ -158,14 +159,14 @@ def _uniform(node: dict, key: str, where: str, default: float | None = None) -> 
 class NirImporter:
     """Builds the module node by node along the chain; `shape` is the current value's per-timestep shape."""
 
-    def __init__(self, graph: dict, options: SnnOptions, name: str) -> None:
-        self.graph, self.options = graph, options
+    def __init__(self, graph: dict, options: SnnOptions, name: str, batch: int = 1) -> None:
+        self.graph, self.options, self.batch = graph, options, batch
         self.module = ModuleOp.empty(name, {"stage": "snn"})
 
     def run(self) -> ModuleOp:
         order = chain(self.graph)
         nodes = self.graph["nodes"]
-        shape = (1, *(int(d) for d in np.asarray(nodes[order[0]]["shape"]).reshape(-1)))
+        shape = (self.batch, *(int(d) for d in np.asarray(nodes[order[0]]["shape"]).reshape(-1)))
         func = FuncOp.create("main", [TensorType(shape, F32)], [])
         self.module.body.append(func)
         self.block = func.body

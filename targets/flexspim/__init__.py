@@ -1,1 +1,4 @@
-"""FlexSpIM: spiking CNNs on digital SRAM compute-in-memory macros, from NIR to an event-driven program (docs/flexspim.md)."""
+"""FlexSpIM: spiking CNNs on digital SRAM compute-in-memory macros, from NIR to an event-driven program.
+
+See docs/flexspim.md.
+"""

@@ -1,6 +1,6 @@
 """What `pimc compile/run/eval/verify/import` do for NIR files and FlexSpIM programs (the commands dispatch here).
 
-    pimc compile model.nir --target flexspim --calib events.npz -o out/    program.txt/json, arrays.npz, ir/, report.json
+    pimc compile model.nir --target flexspim --calib events.npz -o out/    program.txt/json, arrays.npz, report.json
     pimc run out/ --input events.npz -o y.npy                             the simulator on N x T x ... events
     pimc eval model.nir --target flexspim --data events.npz               float NIR top-1 vs simulated top-1
     pimc verify model.nir --target flexspim --inputs events.npz           references (a), (b), (c)
@@ -67,10 +67,11 @@ def import_command(args) -> int:
 def compile_command(args) -> int:
     import os
 
-    from pimc.outputs import output_directory
+    from pimc.outputs import check_output, output_directory
     from pimc.targets.flexspim.driver import compile_nir, input_shape, load_events, report
 
     _check_files(args, "calib")
+    check_output(args.output, directory=True)
     config = _config(args)
     compiled = compile_nir(args.model, config, args.calib, args.calib_samples)
     shape = input_shape(compiled.module)
@@ -116,7 +117,8 @@ def print_summary(result: dict, target: str, directory: str) -> None:
         out.write("  " + "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
                   + "\n")
     ws, change = result["ws_only"], result["hybrid_vs_ws"]
-    out.write(f"  per sample over {t['samples']} samples: {t['array_pj_per_sop']:.2f} pJ per SOP in the array, "
+    samples = f"{t['samples']} sample{'s' if t['samples'] != 1 else ''}"
+    out.write(f"  per sample over {samples}: {t['array_pj_per_sop']:.2f} pJ per SOP in the array, "
               f"{t['pj_per_sop']:.2f} pJ per SOP with standby and transfers\n")
     out.write(f"  weight-stationary only: {ws['energy_pj'] / 1e3:.3f} nJ, {ws['latency_ns'] / 1e3:.3f} us; hybrid "
               f"{change['energy_change']:+.1%} energy, {change['latency_change']:+.1%} latency (paper: -45%, -52%)\n")
@@ -162,7 +164,7 @@ def eval_command(args) -> int:
                          f"'{args.data}' and scores the rest, so give 1 to {len(x) - 1}, or a --calib file")
     x, y = x[skipped:][: args.limit], y[skipped:][: args.limit]
     simulated, _ = simulate(compiled.program, x)
-    floats = float_outputs(compiled.float_module, x)
+    floats = float_outputs(args.model, config, x)
     sim_top1 = float(np.mean(simulated.reshape(len(y), -1).argmax(1) == y))
     float_top1 = float(np.mean(floats.reshape(len(y), -1).argmax(1) == y))
     calibration = args.calib or f"the first {skipped} samples of {args.data} (not scored)"

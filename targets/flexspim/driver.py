@@ -70,10 +70,12 @@ def input_shape(module) -> tuple[int, ...]:
     return tuple(module.funcs()[0].arguments[0].type.shape[1:])
 
 
-def simulate(program: Program, events: np.ndarray, record: bool = False) -> tuple[np.ndarray, Simulator]:
-    """Outputs N x ... of the program for events N x T x ..., and the simulator holding the summed counts."""
-    sim = Simulator(program, record)
-    return np.stack([sim.run(sample) for sample in events]), sim
+def simulate(program: Program, events: np.ndarray, batch: int = 64) -> tuple[np.ndarray, Simulator]:
+    """Outputs N x ... of the program for events N x T x ..., `batch` samples at a time, and the simulator holding
+    the summed counts."""
+    sim = Simulator(program)
+    outputs = [sim.run_batch(events[start:start + batch]) for start in range(0, len(events), batch)]
+    return np.concatenate(outputs), sim
 
 
 def report(path: str, config, compiled: Compiled, events: np.ndarray) -> dict:
@@ -106,8 +108,10 @@ def report(path: str, config, compiled: Compiled, events: np.ndarray) -> dict:
     }
 
 
-def float_outputs(module, events: np.ndarray) -> np.ndarray:
-    return np.stack([run_timesteps(module, sample[:, None].astype(np.float32)) for sample in events])
+def float_outputs(path: str, config, events: np.ndarray) -> np.ndarray:
+    """The float NIR network's outputs N x ... for events N x T x ..., all samples in one batch."""
+    module = import_nir(path, SnnOptions(config.reset, config.compare, config.dt), batch=len(events))
+    return run_timesteps(module, np.swapaxes(events, 0, 1).astype(np.float32)).reshape(len(events), -1)
 
 
 def verify_references(compiled: Compiled, events: np.ndarray) -> dict:
@@ -123,7 +127,7 @@ def verify_references(compiled: Compiled, events: np.ndarray) -> dict:
         sims.append(sim)
     simulated = np.stack(simulated)
     return {
-        "accumulation_vs_onnxruntime": accumulation_mismatches(compiled.program, sims),
+        "accumulation_vs_onnxruntime": accumulation_mismatches(compiled.program, events, sims),
         "simulator_vs_interpreter": interpreter_mismatches(compiled.module, events, sims, simulated),
         "vs_float_nir": float_agreement(compiled.float_module, compiled.program, events, sims, simulated),
     }

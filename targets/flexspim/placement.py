@@ -71,7 +71,8 @@ class LayerPlan:
         return math.ceil(self.vmem_bits / self.operand_cols)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "in_shape": list(self.in_shape), "out_shape": list(self.out_shape),
+        return {"name": self.name, "kind": self.kind, "in_shape": list(self.in_shape),
+                "out_shape": list(self.out_shape),
                 "weight_shape": list(self.weight.shape), "bias": self.bias is not None, "strides": list(self.strides),
                 "pads": list(self.pads), "routing": self.routing, "weight_bits": self.weight_bits,
                 "vmem_bits": self.vmem_bits, "overflow": self.overflow, "threshold": self.threshold,
@@ -105,7 +106,8 @@ def _plan(syn, neuron, routing: list[dict], weights) -> LayerPlan:
     if not conv:
         weight = weight[:, :, None, None]
     elif syn.group != 1 or tuple(syn.dilations) != (1, 1):
-        raise UserError(f"layer '{syn.output.name_hint}': grouped or dilated convolutions are not supported by flexspim")
+        raise UserError(f"layer '{syn.output.name_hint}': grouped or dilated convolutions are not supported by "
+                        "flexspim")
     bias = weights[syn.bias.op.ref].astype(np.int64) if syn.bias is not None else None
     readout = isinstance(neuron, snn.IntegrateOp)
     return LayerPlan(

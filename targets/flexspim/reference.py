@@ -1,7 +1,7 @@
 """FlexSpIM's independent references: onnxruntime on each timestep's spike maps, pimc's snn interpreter, the float
 NIR network.
 
-    V_t - V_{t-1} (before clamping) == Conv(S_t; W_int) in onnxruntime, exactly, for every layer and timestep
+    V_t - V_{t-1} (before clamping) == Conv(pool(S_t); W_int) in onnxruntime, exactly, for every layer and timestep
 """
 
 from __future__ import annotations
@@ -12,25 +12,38 @@ from pimc.interp.snn_ops import run_timesteps
 from pimc.targets.flexspim.program import Program
 
 
-def _session(plan):
-    """An onnxruntime session of the layer's synapse on a batch of maps (float32 holds these integers exactly)."""
-    import onnx
+def _session(plan, in_shape: tuple[int, ...]):
+    """onnxruntime on a batch of the spike maps the layer receives (`in_shape` each): its sum pools as depthwise
+    Convs of ones, its flattens, then its synapse as Conv or Gemm (float32 holds these integers exactly)."""
     import onnxruntime
     from onnx import TensorProto, helper, numpy_helper
 
+    nodes, inits, x, channels = [], [], "x", in_shape[0]
+    for index, step in enumerate(plan.routing):
+        out = f"r{index}"
+        if step["op"] == "flatten":
+            nodes.append(helper.make_node("Flatten", [x], [out], axis=1))
+        else:
+            ones = np.ones((channels, 1, *step["kernel"]), np.float32)
+            inits.append(numpy_helper.from_array(ones, f"ones{index}"))
+            nodes.append(helper.make_node("Conv", [x, f"ones{index}"], [out], group=channels,
+                                          strides=step["strides"], pads=step["pads"]))
+        x = out
     weight = plan.weight.astype(np.float32)
-    inits = [numpy_helper.from_array(weight if plan.kind == "conv" else weight[:, :, 0, 0], "w")]
-    inputs = ["x", "w"]
+    inits.append(numpy_helper.from_array(weight if plan.kind == "conv" else weight[:, :, 0, 0], "w"))
+    inputs = [x, "w"]
     if plan.bias is not None:
         inits.append(numpy_helper.from_array(plan.bias.astype(np.float32), "b"))
         inputs.append("b")
     if plan.kind == "conv":
-        node = helper.make_node("Conv", inputs, ["y"], strides=list(plan.strides), pads=list(plan.pads))
-        shape = ["N", *plan.in_shape]
+        nodes.append(helper.make_node("Conv", inputs, ["y"], strides=list(plan.strides), pads=list(plan.pads)))
     else:
-        node = helper.make_node("Gemm", inputs, ["y"], transB=1)
-        shape = ["N", int(np.prod(plan.in_shape))]
-    graph = helper.make_graph([node], plan.name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        if x == "x" and len(in_shape) > 1:
+            nodes.insert(0, helper.make_node("Flatten", ["x"], ["flat"], axis=1))
+            inputs[0] = "flat"
+        nodes.append(helper.make_node("Gemm", inputs, ["y"], transB=1))
+    graph = helper.make_graph(nodes, plan.name, [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                             ["N", *in_shape])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = onnxruntime.SessionOptions()
@@ -38,15 +51,17 @@ def _session(plan):
     return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def accumulation_mismatches(program: Program, sims) -> dict:
-    """Per layer: timesteps checked and those whose accumulation differs from onnxruntime's Conv/Gemm."""
+def accumulation_mismatches(program: Program, events: np.ndarray, sims) -> dict:
+    """Per layer: timesteps checked and those whose accumulation differs from onnxruntime's on the spikes the
+    previous layer sent (the input events for the first layer)."""
     result = {}
     for index, plan in enumerate(program.plans):
-        session = _session(plan)
-        maps = np.stack([m for sim in sims for m in sim.trace[index]["input"]]).astype(np.float32)
+        if index == 0:
+            maps = events.reshape(-1, *events.shape[2:])
+        else:
+            maps = np.stack([m for sim in sims for m in sim.trace[index - 1]["spikes"]])
+        (expected,) = _session(plan, maps.shape[1:]).run(None, {"x": maps.astype(np.float32)})
         deltas = np.stack([d for sim in sims for d in sim.trace[index]["delta"]])
-        feed = maps.reshape(len(maps), -1) if plan.kind == "fc" else maps
-        (expected,) = session.run(None, {"x": feed})
         wrong = int(np.sum(np.any(expected.reshape(deltas.shape) != deltas, axis=tuple(range(1, deltas.ndim)))))
         result[plan.name] = {"timesteps": len(maps), "mismatched": wrong}
     return result
@@ -86,9 +101,9 @@ def float_agreement(float_module, program: Program, events: np.ndarray, sims, si
     same_top1, float_top1, same_counts = 0, [], 0
     for sample, sim, out in zip(events, sims, simulated):
         seen = []
+        names = [n.results[0].name_hint for n in neurons]
         total = run_timesteps(float_module, sample[:, None].astype(np.float32),
-                              lambda t, interp: seen.append({n.results[0].name_hint: interp.values[n.results[0].name_hint]
-                                                             for n in neurons}))
+                              lambda t, interp: seen.append({name: interp.values[name] for name in names}))
         float_top1.append(int(np.argmax(total)))
         same_top1 += int(np.argmax(total) == np.argmax(out))
         same_counts += int(np.sum(np.asarray(total).reshape(-1) == out.reshape(-1)))

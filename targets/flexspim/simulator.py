@@ -2,6 +2,8 @@
 
     acc conv1 ch=0:8   for each input event (c, y, x, n): V[0:8, oy, ox] += n * W[0:8, c, ky, kx]
 
+`run_batch` runs N samples side by side (each with its own membranes), as N runs of `run` would.
+
 An input event at (c, y, x) reaches output (oy, ox) = ((y + pad_top - ky) / sh, (x + pad_left - kx) / sw) for
 every kernel tap whose division is exact and inside the map; an FC layer is a 1x1 conv on a 1x1 map. Sum pools
 before a layer remap addresses (events gain a count). After a layer's events, `clamp` saturates or wraps the
@@ -33,23 +35,30 @@ class LayerStats:
 @dataclass
 class Simulator:
     program: Program
-    record: bool = False  # keep each layer's accumulation, membranes and spikes per timestep
+    record: bool = False  # keep each layer's accumulation, membranes and spikes per timestep (one sample runs)
     stats: list[LayerStats] = field(init=False)
     trace: list[dict] = field(init=False)
 
     def __post_init__(self) -> None:
         self.stats = [LayerStats() for _ in self.program.plans]
-        self.trace = [{"input": [], "delta": [], "spikes": [], "vmem": []} for _ in self.program.plans]
+        self.trace = [{"delta": [], "spikes": [], "vmem": []} for _ in self.program.plans]
 
     def run(self, events: np.ndarray) -> np.ndarray:
         """The readout after T timesteps (or the last layer's spike counts) for events T x C x H x W, from rest."""
+        return self.run_batch(events[None])[0]
+
+    def run_batch(self, events: np.ndarray) -> np.ndarray:
+        """`run` on N samples at once, events N x T x C x H x W: each sample has its own membranes, and the
+        counts add up as N runs would."""
+        if self.record and len(events) != 1:
+            raise ValueError("a recording simulator runs one sample at a time")
         plans = self.program.plans
-        vmem = [np.zeros(p.out_shape, np.int64) for p in plans]
+        vmem = [np.zeros((len(events), *p.out_shape), np.int64) for p in plans]
         by_layer = {}
         for instruction in self.program.instructions:
             by_layer.setdefault(instruction.layer, []).append(instruction)
-        counts = np.zeros(plans[-1].out_shape, np.int64)
-        for frame in events:
+        counts = np.zeros((len(events), *plans[-1].out_shape), np.int64)
+        for frame in np.swapaxes(events, 0, 1):
             inbox = frame.astype(np.int64)
             for index, plan in enumerate(plans):
                 state = _Step(plan, vmem[index], self.stats[index], inbox)
@@ -57,21 +66,19 @@ class Simulator:
                     state.execute(instruction)
                 if self.record:
                     trace = self.trace[index]
-                    trace["input"].append(state.routed)
-                    trace["delta"].append(state.delta)
-                    trace["spikes"].append(state.spikes.copy())
-                    trace["vmem"].append(vmem[index].copy())
+                    trace["delta"].append(state.delta[0])
+                    trace["spikes"].append(state.spikes[0].copy())
+                    trace["vmem"].append(vmem[index][0].copy())
                 inbox = state.spikes
             counts = vmem[-1].copy() if plans[-1].readout else counts + inbox
         return counts
 
 
 class _Step:
-    """One layer in one timestep."""
+    """One layer in one timestep, for a batch of samples: membranes, spikes and deltas are B x out_shape."""
 
     def __init__(self, plan: LayerPlan, vmem: np.ndarray, stats: LayerStats, inbox: np.ndarray) -> None:
         self.plan, self.vmem, self.stats, self.inbox = plan, vmem, stats, inbox
-        self.routed = inbox
         self.delta = np.zeros_like(vmem)
         self.spikes = np.zeros(vmem.shape, np.int64)
         self.events = None
@@ -82,18 +89,16 @@ class _Step:
     def op_recv(self, route: str = "") -> None:
         x = self.inbox
         for step in self.plan.routing:
-            x = x.reshape(-1) if step["op"] == "flatten" else _sum_pool(x, step)
-        self.routed = x
-        grid = x.reshape(-1, 1, 1) if self.plan.kind == "fc" else x
+            x = x.reshape(len(x), -1) if step["op"] == "flatten" else _sum_pool(x, step)
+        grid = x.reshape(len(x), -1, 1, 1) if self.plan.kind == "fc" else x
         first = self.events is None
-        c, y, w = np.nonzero(grid)
-        self.events = (c, y, w, grid[c, y, w])
+        b, c, y, w = np.nonzero(grid)
+        self.events = (b, c, y, w, grid[b, c, y, w])
         if not first:
             return
-        total = int(grid.sum())
-        self.stats.events += total
-        self.stats.active_steps += total > 0
-        self.stats.active_channels += len(np.unique(c))
+        self.stats.events += int(grid.sum())
+        self.stats.active_steps += int(np.count_nonzero(grid.reshape(len(grid), -1).sum(1)))
+        self.stats.active_channels += len(np.unique(b * grid.shape[1] + c))
 
     def op_load(self, operand: str, reload: int = 0) -> None:
         """Data movement into the macro: no state changes here; cost.py prices it from the event counts."""
@@ -105,7 +110,7 @@ class _Step:
         """Every (event, kernel tap) pair that lands inside the map adds the weight row W[lo:hi, c, ky, kx]."""
         lo, hi = ch
         plan = self.plan
-        c, y, x, n = self.events
+        b, c, y, x, n = self.events
         kh, kw = plan.weight.shape[2:]
         (sh, sw), (pt, pl) = plan.strides, plan.pads[:2]
         out = plan.out_shape if plan.kind == "conv" else (plan.out_shape[0], 1, 1)
@@ -116,55 +121,56 @@ class _Step:
         ok &= (ty >= 0) & (ty < out[1]) & (tx >= 0) & (tx < out[2])
         event, tap = np.nonzero(ok)
         rows = plan.weight[lo:hi, c[event], ky[0, tap], kx[0, tap]] * n[event]  # channels x (event, tap) pairs
-        cells = out[1] * out[2]
-        where = (np.arange(hi - lo)[:, None] * cells + ty[event, tap] * out[2] + tx[event, tap]).reshape(-1)
+        cells, width = out[1] * out[2], hi - lo
+        where = (b[event] * width + np.arange(width)[:, None]) * cells + ty[event, tap] * out[2] + tx[event, tap]
         # float64 sums of integers below 2**53 are exact
-        delta = np.rint(np.bincount(where, rows.reshape(-1), (hi - lo) * cells)).astype(np.int64)
-        self.stats.sops += int(n[event].sum()) * (hi - lo)
+        delta = np.rint(np.bincount(where.reshape(-1), rows.reshape(-1), len(self.vmem) * width * cells))
+        self.stats.sops += int(n[event].sum()) * width
         self.stats.row_ops += len(event)
-        self._add(lo, hi, delta)
+        self._add(lo, hi, delta.astype(np.int64))
 
     def op_bias(self, ch) -> None:
         lo, hi = ch
-        bias = self.plan.bias[lo:hi].reshape(-1, *[1] * (self.vmem.ndim - 1))
-        delta = np.broadcast_to(bias, self.vmem[lo:hi].shape)
+        bias = self.plan.bias[lo:hi].reshape(-1, *[1] * (self.vmem.ndim - 2))
+        delta = np.broadcast_to(bias, self.vmem[:, lo:hi].shape)
         self.stats.sops += int(delta.size)
         self._add(lo, hi, delta)
 
     def _add(self, lo: int, hi: int, delta: np.ndarray) -> None:
-        delta = delta.reshape(self.vmem[lo:hi].shape)
-        self.delta[lo:hi] += delta
-        self.vmem[lo:hi] += delta
+        delta = delta.reshape(self.vmem[:, lo:hi].shape)
+        self.delta[:, lo:hi] += delta
+        self.vmem[:, lo:hi] += delta
 
     def op_clamp(self, ch, bits: int, mode: str) -> None:
         lo, hi = ch
-        self.vmem[lo:hi] = clamp(self.vmem[lo:hi], bits, mode)
+        self.vmem[:, lo:hi] = clamp(self.vmem[:, lo:hi], bits, mode)
 
     def op_fire(self, ch, threshold: int, compare: str) -> None:
         lo, hi = ch
-        v = self.vmem[lo:hi]
-        self.spikes[lo:hi] = (v > threshold) if compare == "gt" else (v >= threshold)
+        v = self.vmem[:, lo:hi]
+        self.spikes[:, lo:hi] = (v > threshold) if compare == "gt" else (v >= threshold)
 
     def op_reset(self, ch, mode: str) -> None:
         lo, hi = ch
-        fired = self.spikes[lo:hi].astype(bool)
-        v = self.vmem[lo:hi]
+        fired = self.spikes[:, lo:hi].astype(bool)
+        v = self.vmem[:, lo:hi]
         v[fired] = v[fired] - self.plan.threshold if mode == "subtract" else 0
 
     def op_send(self, ch) -> None:
         lo, hi = ch
-        self.stats.spikes += int(self.spikes[lo:hi].sum())
+        self.stats.spikes += int(self.spikes[:, lo:hi].sum())
 
     def op_out(self, ch) -> None:
         """The readout stays in its membranes; the host reads them after the last timestep."""
 
 
 def _sum_pool(x: np.ndarray, step: dict) -> np.ndarray:
+    """Window sums of B x C x H x W spike maps."""
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = step["kernel"], step["strides"], step["pads"]
-    padded = np.pad(x, [(0, 0), (pt, pb), (pl, pr)])
-    oh, ow = (padded.shape[1] - kh) // sh + 1, (padded.shape[2] - kw) // sw + 1
-    out = np.zeros((x.shape[0], oh, ow), np.int64)
+    padded = np.pad(x, [(0, 0), (0, 0), (pt, pb), (pl, pr)])
+    oh, ow = (padded.shape[2] - kh) // sh + 1, (padded.shape[3] - kw) // sw + 1
+    out = np.zeros((*x.shape[:2], oh, ow), np.int64)
     for i in range(kh):
         for j in range(kw):
-            out += padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            out += padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
     return out

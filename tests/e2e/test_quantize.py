@@ -82,3 +82,22 @@ module {
     x = np.linspace(-5.0, 7.75, 64).astype(np.float32)
     (y,) = Interpreter(module).run([x])
     assert np.abs(y - x).max() <= 0.025 + 1e-6
+
+
+def test_a_dequantized_integer_weight_without_bias_quantizes(tmp_path):
+    """A conv whose weight is DequantizeLinear of an int8 constant and which has no bias keeps the model's integers
+    (its zero bias is named after the weight's SSA value, having no store entry of its own)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pimc.cli import main
+
+    rng = np.random.default_rng(3)
+    weight = numpy_helper.from_array(rng.integers(-100, 100, (4, 2, 3, 3)).astype(np.int8), "w.int8")
+    scale = numpy_helper.from_array(np.float32(0.01), "w.scale")
+    nodes = [helper.make_node("DequantizeLinear", ["w.int8", "w.scale"], ["w"], name="wdq"),
+             helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "dq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], [weight, scale])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "dq.onnx")
+    assert main(["verify", str(tmp_path / "dq.onnx"), "--target", "isaac", "--min-cosine", "0.99"]) == 0

@@ -81,6 +81,7 @@ def export_sinabs(path: Path) -> None:
             if isinstance(value, torch.Tensor):
                 setattr(node, key, value.detach().numpy())
     graph.infer_types()
+    graph.edges = sorted(graph.edges)
     nir.write(str(path), graph)
 
 
