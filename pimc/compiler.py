@@ -36,11 +36,16 @@ class Compiled:
         run on the same `inputs`."""
         from pimc.interp.interpreter import Interpreter
 
-        reference: dict[Value, np.ndarray] = {}
+        differing: set[Value] = set()
+
+        def check(value: Value, array: np.ndarray) -> None:  # as the reference runs: it keeps no tensor
+            name = self.buffers.get(value)
+            if name in buffers and not np.array_equal(buffers[name], array, equal_nan=True):
+                differing.add(value)
+
         func = self.module.funcs()[0]
-        Interpreter(self.module, record=False, observer=reference.__setitem__).run([inputs[a.name_hint] for a in func.arguments])
-        return [name for value, name in self.buffers.items()
-                if name in buffers and not np.array_equal(buffers[name], reference[value], equal_nan=True)]
+        Interpreter(self.module, record=False, observer=check).run([inputs[a.name_hint] for a in func.arguments])
+        return [name for value, name in self.buffers.items() if value in differing]
 
 
 def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instrumentation | None = None,

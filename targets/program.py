@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -119,18 +119,28 @@ class Program:
     def stream(self, tile: int) -> list[Instruction]:
         return [i for i in self.instructions if i.tile == tile]
 
+    def streams(self) -> dict[int, list[Instruction]]:
+        """Every tile's stream, tiles in order: one pass over the instructions."""
+        by_tile: dict[int, list[Instruction]] = {}
+        for i in self.instructions:
+            by_tile.setdefault(i.tile, []).append(i)
+        return dict(sorted(by_tile.items()))
+
     @property
     def tiles(self) -> list[int]:
         return sorted({i.tile for i in self.instructions})
 
     def as_json(self) -> dict:
+        """The program.json object; fields in declaration order, a crossbar's None fields left out."""
+        buffer_fields = [f.name for f in fields(Buffer)]
+        crossbar_fields = [f.name for f in fields(Crossbar)]
         return {
             "format": FORMAT, "model": self.model, "target": self.target, "config": self.config,
             "inputs": [list(pair) for pair in self.inputs], "outputs": [list(pair) for pair in self.outputs],
-            "buffers": [asdict(b) for b in self.buffers.values()],
-            "crossbars": [{k: v for k, v in asdict(x).items() if v is not None} for x in self.crossbars],
-            "tiles": [{"tile": t, "instructions": [{"seq": i.seq, "op": i.op, **i.args} for i in self.stream(t)]}
-                      for t in self.tiles],
+            "buffers": [{k: getattr(b, k) for k in buffer_fields} for b in self.buffers.values()],
+            "crossbars": [{k: v for k in crossbar_fields if (v := getattr(x, k)) is not None} for x in self.crossbars],
+            "tiles": [{"tile": t, "instructions": [{"seq": i.seq, "op": i.op, **i.args} for i in stream]}
+                      for t, stream in self.streams().items()],
         }
 
     def write(self, directory: str) -> None:
@@ -238,9 +248,9 @@ def program_text(program: Program) -> str:
         widths = ",".join(map(str, x.cell_widths))
         lines.append(f"xbar {x.id}: chip {x.chip} tile {x.tile} ima {x.ima} xbar {x.xbar}  {x.layer}  "
                      f"{x.rows} rows x {x.weights} weights, cells [{widths}] {x.encoding}")
-    for tile in program.tiles:
+    for tile, stream in program.streams().items():
         lines += ["", "host:" if tile < 0 else f"tile {tile}:"]
-        lines += [f"  {i.seq:<5} {format_instruction(i)}" for i in program.stream(tile)]
+        lines += [f"  {i.seq:<5} {format_instruction(i)}" for i in stream]
     return "\n".join(lines) + "\n"
 
 

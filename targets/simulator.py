@@ -31,7 +31,7 @@ from pimc.ir.types import parse_type
 from pimc.text.parser import parse_attr_dict
 from pimc.targets.crossbar import shifts
 from pimc.targets.program import Crossbar, Instruction, Program, destinations
-from pimc.targets.raella.datapath import adc_range, speculative_mvm
+from pimc.targets.raella.datapath import SlicedWeights, adc_range
 
 
 @dataclass
@@ -51,7 +51,7 @@ class LoadedCrossbar:
     """A crossbar's cells, ready to compute: levels as stored, and how columns recombine into weights."""
 
     spec: Crossbar
-    levels: np.ndarray  # rows x cell columns, float64
+    levels: np.ndarray  # rows x cell columns, as stored (uint8)
     flipped: np.ndarray  # bool per cell column
     maxima: np.ndarray  # largest level of each cell column
     column_scale: np.ndarray  # per cell column of one weight: +-2^shift of its slice
@@ -68,8 +68,7 @@ class LoadedCrossbar:
         scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
         stored = np.einsum("rnpc,pc->rn", true_levels, scale)
         largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
-        return cls(spec, levels.astype(np.float64), flipped, maxima.astype(np.float64), scale.ravel(), stored, largest,
-                   program.centers(spec))
+        return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
 
     @property
     def combine(self) -> np.ndarray:
@@ -106,9 +105,10 @@ class LoadedCrossbar:
         """Per cell column: the shift-added ADC codes over every input slice, inversion undone."""
         max_code = (1 << adc_bits) - 1
         total = np.zeros((x.shape[0], self.levels.shape[1]))
+        levels = self.levels.astype(np.float64)
         for width, shift in zip(input_widths, shifts(input_widths)):
             bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float64)
-            sums = bits @ self.levels  # the analog column sums
+            sums = bits @ levels  # the analog column sums
             codes = np.floor(sums / adc_step)
             stats.saturated += int(np.count_nonzero(codes > max_code))
             converted = np.minimum(codes, max_code) * adc_step
@@ -123,7 +123,7 @@ class PairedCrossbar:
     signed ADC, with speculative input slices recovered bit by bit (targets/raella/datapath.py)."""
 
     spec: Crossbar
-    slices: np.ndarray  # slices x rows x weights: the signed levels, positive device minus negative device
+    slices: SlicedWeights  # the signed levels, positive device minus negative device, slices side by side
     stored: np.ndarray  # rows x weights: the offsets the pairs hold, slices recombined
     correction: np.ndarray  # per weight: its center, times the input sum
     largest: tuple[int, int]  # the largest positive and negative column sum of one slice over all rows
@@ -135,7 +135,8 @@ class PairedCrossbar:
         slices = (devices[:, :, 0] - devices[:, :, 1]).transpose(2, 0, 1)
         stored = np.einsum("srn,s->rn", slices, np.array([1 << s for s in shifts(spec.cell_widths)], np.int64))
         positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
-        return cls(spec, slices, stored.astype(np.float64), program.centers(spec), (int(positive), int(negative)))
+        return cls(spec, SlicedWeights.of(slices), stored.astype(np.float64), program.centers(spec),
+                   (int(positive), int(negative)))
 
     @property
     def column_sums(self) -> np.ndarray:
@@ -161,7 +162,7 @@ class PairedCrossbar:
             self.count(x.shape[0], input_widths, speculate, stats)
             return np.rint(x.astype(np.float64) @ self.stored).astype(np.int64) + self.correction * sums
         stats.fast = False
-        y, run = speculative_mvm(x, self.slices, shifts(self.spec.cell_widths), input_widths, adc_bits, speculate)
+        y, run = self.slices.mvm(x, shifts(self.spec.cell_widths), input_widths, adc_bits, speculate)
         stats.activations += run.activations
         stats.adc_converts += run.adc_converts
         stats.recovery_converts += run.recovery_converts if speculate else 0
@@ -172,22 +173,25 @@ class PairedCrossbar:
 
 @dataclass(frozen=True)
 class FastGroup:
-    """Crossbars that read the same input vectors, their stored weights side by side."""
+    """Crossbars that read the same input vectors and provably never clip: their weights side by side, the
+    digital correction folded in (x @ stored + correction * sum(x) = x @ (stored + correction), in integers).
+
+    Every partial sum of the product is an integer of magnitude at most (2^input bits - 1) * max|weight| * rows:
+    float32 computes it exactly below 2^24, float64 below 2^53, so the product needs no rounding."""
 
     instructions: list[Instruction]
-    stored: np.ndarray  # rows x all their weights; float32 where every product is exact in it
-    columns: list[tuple[int, int]]  # each crossbar's columns of `stored`
-    corrections: list[np.ndarray]  # each crossbar's multipliers of the input sum
+    weights: np.ndarray  # rows x all their weights; float32 where every product is exact in it
+    columns: list[tuple[int, int]]  # each crossbar's columns of `weights`
 
     @classmethod
     def build(cls, run: list[Instruction], crossbars: dict[int, LoadedCrossbar | PairedCrossbar]) -> FastGroup:
         parts = [crossbars[i.args["xbar"]] for i in run]
-        stored = np.hstack([p.stored for p in parts])
+        weights = np.hstack([p.stored + p.correction for p in parts])
         widest = (1 << sum(run[0].args["input_slices"])) - 1
-        exact_in_float32 = widest * float(np.abs(stored).max(initial=0)) * stored.shape[0] < 2**24
+        exact_in_float32 = widest * float(np.abs(weights).max(initial=0)) * weights.shape[0] < 2**24
         bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
-        return cls(run, stored.astype(np.float32 if exact_in_float32 else np.float64),
-                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])], [p.correction for p in parts])
+        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64),
+                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])])
 
 
 def _inputs_of(i: Instruction) -> tuple:
@@ -285,13 +289,12 @@ class Simulator:
 
     def _fast_group(self, group: FastGroup, x: np.ndarray, widths: tuple[int, ...]) -> None:
         """One matrix product for crossbars that read the same inputs and provably never clip."""
-        product = np.rint(x.astype(group.stored.dtype) @ group.stored).astype(np.int64)
-        sums = x.sum(axis=1, dtype=np.int64)[:, None]
-        for i, (start, stop), correction in zip(group.instructions, group.columns, group.corrections):
+        product = x.astype(group.weights.dtype) @ group.weights  # exact integers
+        for i, (start, stop) in zip(group.instructions, group.columns):
             v0, v1 = i.args["vectors"]
             for _ in range(2 if i.args.get("zero_point") else 1):  # signed planes: two passes, the same integers
                 self.crossbars[i.args["xbar"]].count(v1 - v0, widths, _speculative(i), self.stats[i.args["xbar"]])
-            self._output(i.args["dst"], v0, v1, product[:, start:stop] + correction * sums)
+            self._output(i.args["dst"], v0, v1, product[:, start:stop])
 
     def _output(self, name: str, v0: int, v1: int, rows: np.ndarray) -> None:
         out = self.buffers.get(name)
@@ -309,9 +312,8 @@ class Simulator:
             if i.op == "mvm" and self._fast(i):
                 runs.setdefault(_inputs_of(i), []).append(i)
         for run in runs.values():
-            if len(run) > 1:
-                self._groups[run[0].seq] = FastGroup.build(run, self.crossbars)
-                self._grouped.update(j.seq for j in run)
+            self._groups[run[0].seq] = FastGroup.build(run, self.crossbars)
+            self._grouped.update(j.seq for j in run)
 
     def _fast(self, i: Instruction) -> bool:
         return self.crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), _speculative(i), *self.adc)
@@ -338,6 +340,14 @@ def _digital_op(i: Instruction) -> Operation:
     operands = [Value(parse_type(t)) for t in left.strip()[1:-1].split(", ") if t]
     results = [parse_type(t) for t in right.strip().removeprefix("(").removesuffix(")").split(", ")]
     return cls(operands, results, parse_attr_dict(i.args["attrs"]), (), UnknownLoc(), kind)
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread: the simulator's products are small (a crossbar's rows), and
+    BLAS threads that spin on them are slower, 5-10x so on a busy machine (benchmarks/bench_eval.py)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def progress_bar(label: str) -> Callable[[int, int], None] | None:

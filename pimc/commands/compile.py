@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from pimc.frontend.importer import host_ops
     from pimc.outputs import output_directory
     from pimc.targets import load_config
+    from pimc.targets.simulator import one_blas_thread
 
     args.source_name = args.model
     if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     check_target_inputs(args)
     config = load_config(args.target, args.target_config)
     shapes = parse_input_shapes(args.input_shape)
-    with output_directory(args.output) as staging:
+    with one_blas_thread(), output_directory(args.output) as staging:  # BLAS threads contend on a busy machine
         compiled = compile_model(args.model, config, shapes, args.calib, instrumentation(args), keep_stages=True,
                                  samples=args.calib_samples, calib_ranges=args.calib_ranges,
                                  save_ranges=os.path.join(staging, "calibration.json"))

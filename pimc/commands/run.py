@@ -64,18 +64,20 @@ def run(args: argparse.Namespace) -> int:
 
 def simulate(program, inputs: dict, shapes: dict):
     """(outputs, the simulator, the batch run sample by sample or None)."""
-    from pimc.targets.simulator import Simulator, progress_bar
+    from pimc.targets.simulator import Simulator, one_blas_thread, progress_bar
 
     batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
     sim = Simulator(program, None if batch else progress_bar("simulating"))
     if batch is None:
-        return sim.run(inputs), sim, None
+        with one_blas_thread():
+            return sim.run(inputs), sim, None
     show = progress_bar("samples")
     results = []
-    for index in range(batch):
-        results.append(sim.run({name: array[index : index + 1] for name, array in inputs.items()}))
-        if show:
-            show(index + 1, batch)
+    with one_blas_thread():
+        for index in range(batch):
+            results.append(sim.run({name: array[index : index + 1] for name, array in inputs.items()}))
+            if show:
+                show(index + 1, batch)
     return [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))], sim, batch
 
 

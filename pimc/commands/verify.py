@@ -90,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     check_arguments(args)
     if args.target:
         from pimc.commands.verify_target import verify_target
+        from pimc.targets.simulator import one_blas_thread
 
-        return verify_target(args)
+        with one_blas_thread():  # the simulator's and the integer reference's small products
+            return verify_target(args)
     report = verify_model(args.model, parse_input_shapes(args.input_shape), args.inputs, args.seed,
                           args.all_ops, args.rtol, args.atol, args.stage)
     if args.json:

@@ -63,10 +63,15 @@ class Interpreter:
             if array.shape != arg.type.shape:
                 raise _error(f"input '{arg.name_hint}' has shape {array.shape}, but @{func_name} expects {arg.type}")
             self._store(env, arg, array.astype(arg.type.element.numpy_dtype(), copy=False))
-        for op in func.body.ops:
+        ops = list(func.body.ops)
+        last_use = {v: index for index, op in enumerate(ops) for v in op.operands}
+        for index, op in enumerate(ops):
             if isinstance(op, ReturnOp):
                 return [env[v] for v in op.operands]
             self._step(op, env)
+            for value in op.operands:  # only live values stay: memory of the widest point, not of every layer
+                if last_use[value] == index:
+                    env.pop(value, None)
         raise _error(f"@{func_name} has no func.return")
 
     def _func(self, name: str) -> FuncOp:

@@ -29,12 +29,14 @@ def mvm(interp, op, x):
 
 
 def exact_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x @ w in int64, through float64 BLAS when every partial sum is an integer below 2^53 (always, for 16-bit
-    operands and fewer than 2^21 rows); numpy's integer matmul is tens of times slower."""
+    """x @ w in int64, through BLAS: every partial sum is an integer of magnitude at most
+    max|x| * max|w| * rows, exact in float32 below 2^24 (8-bit operands: up to 514 rows) and in float64 below
+    2^53 (always, for 16-bit operands and fewer than 2^21 rows); numpy's integer matmul is tens of times slower."""
     bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0)) * x.shape[1]
     if bound >= 2.0**53:
         return x.astype(np.int64) @ w.astype(np.int64)
-    return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    exact = np.float32 if bound < 2.0**24 else np.float64
+    return (x.astype(exact) @ w.astype(exact)).astype(np.int64)
 
 
 @impl(xbar.AddOp)

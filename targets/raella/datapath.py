@@ -70,8 +70,9 @@ def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> n
     columns = np.arange(w.shape[1])
     counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
     counts = counts.reshape(w.shape[1], len(values))
-    offsets = [np.clip(values - c[:, None], -limit, limit) for c in candidates]  # clipped: only empty bins
-    costs = np.stack([np.abs((signed_slices(o, widths) * counts).sum(axis=2)).sum(axis=0) for o in offsets])
+    table = signed_slices(np.arange(-limit, limit + 1), widths)  # every offset's slices, looked up
+    offsets = [np.clip(values - c[:, None], -limit, limit) + limit for c in candidates]  # clipped: only empty bins
+    costs = np.stack([np.abs(np.einsum("snv,nv->sn", table[:, o], counts)).sum(axis=0) for o in offsets])
     return candidates[np.argmin(costs, axis=0), columns]
 
 
@@ -106,42 +107,86 @@ def speculative_mvm(x: np.ndarray, slices: np.ndarray, cell_shifts: tuple[int, .
 
     y, stats = speculative_mvm(x, signed_slices(w - c, (4, 4)), (4, 0), (3, 3, 2), 7)
     """
-    low, high = adc_range(adc_bits)
-    count, rows, filters = slices.shape
-    exact_in_float32 = rows * int(np.abs(slices).max(initial=0)) < 1 << 24  # every 1-bit column sum
-    weights = slices.transpose(1, 0, 2).reshape(rows, count * filters)  # column j * N + n
-    weights = weights.astype(np.float32 if exact_in_float32 else np.float64)
-    x = np.asarray(x, np.int64)
-    if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
-        raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
-    vectors, columns = x.shape[0], count * filters
-    stats = SpeculationStats()
-    total = np.zeros((vectors, columns))
-    for width, shift in zip(spec_widths, shifts(spec_widths)):
-        bits = [(((x >> (shift + b)) & 1).astype(weights.dtype) @ weights).astype(np.float64)
-                for b in range(width)]  # 1-bit column sums
-        clipped = [np.clip(z, low, high) for z in bits]
-        recovered = sum(code * float(1 << b) for b, code in enumerate(clipped))
-        outside = [z != code for z, code in zip(bits, clipped)]
-        if speculation:
-            analog = sum(z * float(1 << b) for b, z in enumerate(bits))  # the multi-bit slice's column sums
-            flags = (analog <= low) | (analog >= high)
-            part = np.where(flags, recovered, analog)
-            flagged = int(np.count_nonzero(flags))
-            stats.activations += vectors * (1 + width)
-            stats.speculative_converts += vectors * columns
-            stats.recovery_converts += width * flagged
-            stats.flagged += flagged
-            stats.saturated += sum(int(np.count_nonzero(o & flags)) for o in outside)
-        else:
-            part = recovered
-            stats.activations += vectors * width
-            stats.recovery_converts += vectors * width * columns
-            stats.saturated += sum(int(np.count_nonzero(o)) for o in outside)
-        total += part * float(1 << shift)
-    scale = np.repeat([float(1 << s) for s in cell_shifts], filters)
-    y = (total * scale).reshape(vectors, count, filters).sum(axis=1)
-    return np.rint(y).astype(np.int64), stats
+    return SlicedWeights.of(slices).mvm(x, cell_shifts, spec_widths, adc_bits, speculation)
+
+
+@dataclass(frozen=True)
+class SlicedWeights:
+    """A crossbar's signed slices as one BLAS operand, rows x (slice, filter) columns, and how to get every
+    1-bit column sum exactly from it.
+
+    Every partial sum of a 1-bit input times the operand is an integer of magnitude at most `bound`, the
+    largest sum of |level| over a column's rows, so it is exact in float32 below 2^24 (float64 otherwise).
+    Two bits b, b+1 share one product when (1 + radix) * bound < 2^24, radix the least power of two above
+    2 * bound: the input column bit_b + radix * bit_b+1 gives z_b + radix * z_b+1, and since |z_b| < radix / 2,
+    z_b+1 = rint(product / radix) and z_b the remainder, both exact: half the products.
+    """
+
+    matrix: np.ndarray  # rows x (slices * filters), column j * filters + n
+    filters: int
+    bound: int
+    radix: int  # 0: one bit per product
+
+    @classmethod
+    def of(cls, slices: np.ndarray) -> SlicedWeights:
+        count, rows, filters = slices.shape
+        matrix = np.asarray(slices).transpose(1, 0, 2).reshape(rows, count * filters)
+        bound = int(np.abs(matrix).sum(axis=0, dtype=np.int64).max(initial=0))
+        radix = 1 << (2 * bound).bit_length()
+        exact = np.float32 if bound < 1 << 24 else np.float64
+        return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0)
+
+    def bit_sums(self, x: np.ndarray, bits: int) -> np.ndarray:
+        """(bits, V, columns) float32 or float64: the column sums of each bit of x driving the rows alone."""
+        sums = np.empty((bits, x.shape[0], self.matrix.shape[1]), self.matrix.dtype)
+        step = 2 if self.radix else 1
+        for b in range(0, bits, step):
+            if step == 2 and b + 1 < bits:
+                pair = (x >> b) & 3
+                packed = ((pair & 1) + self.radix * (pair >> 1)).astype(self.matrix.dtype) @ self.matrix
+                sums[b + 1] = np.rint(packed * (1.0 / self.radix))
+                sums[b] = packed - sums[b + 1] * self.radix
+            else:
+                sums[b] = ((x >> b) & 1).astype(self.matrix.dtype) @ self.matrix
+        return sums
+
+    def mvm(self, x: np.ndarray, cell_shifts: tuple[int, ...], spec_widths: tuple[int, ...], adc_bits: int,
+            speculation: bool = True) -> tuple[np.ndarray, SpeculationStats]:
+        """speculative_mvm on these weights."""
+        low, high = adc_range(adc_bits)
+        x = np.asarray(x, np.int64)
+        if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
+            raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
+        vectors, columns = x.shape[0], self.matrix.shape[1]
+        stats = SpeculationStats()
+        ones = self.bit_sums(x, sum(spec_widths))  # exact integers
+        total = np.zeros((vectors, columns))
+        for width, shift in zip(spec_widths, shifts(spec_widths)):
+            bits = ones[shift : shift + width]
+            exact = bits.dtype if self.bound << width < 1 << 24 else np.float64  # the slice's sums, |z| <= bound * 2^width
+            weights = np.array([float(1 << b) for b in range(width)], exact)[:, None, None]
+            codes = np.clip(bits, low, high)
+            outside = bits != codes
+            recovered = (codes * weights).sum(axis=0)
+            if speculation:
+                analog = (bits * weights).sum(axis=0)  # the multi-bit slice's column sums
+                flags = (analog <= low) | (analog >= high)
+                part = np.where(flags, recovered, analog)
+                flagged = int(np.count_nonzero(flags))
+                stats.activations += vectors * (1 + width)
+                stats.speculative_converts += vectors * columns
+                stats.recovery_converts += width * flagged
+                stats.flagged += flagged
+                stats.saturated += int(np.count_nonzero(outside & flags))
+            else:
+                part = recovered
+                stats.activations += vectors * width
+                stats.recovery_converts += vectors * width * columns
+                stats.saturated += int(np.count_nonzero(outside))
+            total += part * float(1 << shift)
+        scale = np.repeat([float(1 << s) for s in cell_shifts], self.filters)
+        y = (total * scale).reshape(vectors, len(cell_shifts), self.filters).sum(axis=1)
+        return np.rint(y).astype(np.int64), stats
 
 
 def slicing_candidates(weight_bits: int, cell_bits: int) -> list[tuple[int, ...]]:

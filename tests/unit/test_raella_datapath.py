@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pimc.targets.crossbar import shifts
 from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, choose_centers, signed_slices, slice_cost,
-                                          slicing_candidates, slicing_error, speculative_mvm)
+                                          slicing_candidates, slicing_error, speculative_mvm, SlicedWeights)
 
 WEIGHT_SLICINGS = slicing_candidates(8, 4)
 INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
@@ -114,6 +114,27 @@ def test_counts_follow_the_closed_forms(case, speculation):
         assert stats.speculative_converts == stats.flagged == 0
         assert stats.adc_converts == vectors * bits * columns
         assert stats.saturated == sum(int(c.sum()) for c in clipped)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([(24, 1), (48, 15), (600, 15), (1500, 15)]), st.integers(1, 6), st.integers(0, 2**16))
+def test_bit_sums_are_exact_whichever_way_the_products_are_packed(shape, vectors, seed):
+    """Every 1-bit column sum, two bits to a float32 product (small column bounds) or one (large ones), equals int64."""
+    rows, largest = shape
+    rng = np.random.default_rng(seed)
+    slices = rng.integers(-largest, largest + 1, (3, rows, 4)) * (rng.random((3, rows, 4)) < 0.8)
+    x = rng.integers(0, 256, (vectors, rows))
+    weights = SlicedWeights.of(slices)
+    assert weights.radix == 0 or (1 + weights.radix) * weights.bound < 1 << 24 and weights.radix > 2 * weights.bound
+    assert (weights.radix > 0) == (rows * largest < 2000)
+    expected = np.stack([((x >> b) & 1) @ slices.transpose(1, 0, 2).reshape(rows, -1) for b in range(8)])
+    np.testing.assert_array_equal(weights.bit_sums(x, 8), expected)
+
+
+def test_large_crossbars_take_one_bit_per_product():
+    """512 rows of 4-bit levels: a column bound of 7680 leaves no room for a second bit in float32."""
+    assert SlicedWeights.of(np.full((1, 512, 2), 15)).radix == 0
+    assert SlicedWeights.of(np.full((1, 512, 2), 1)).radix == 2048
 
 
 @settings(max_examples=200, deadline=None)
