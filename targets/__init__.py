@@ -14,6 +14,7 @@ TARGETS = {
     "raella": ("pimc.targets.raella.config", "RaellaConfig"),
     "epim": ("pimc.targets.epim.config", "EpimConfig"),
     "flexspim": ("pimc.targets.flexspim.config", "FlexspimConfig"),
+    "mlg": ("pimc.targets.mlg.config", "MlgConfig"),
 }
 
 
