@@ -70,9 +70,9 @@ class RaellaConfig(TargetConfig, AdcCosts):
                        "with ISAAC)", 1, 1_000_000)
     chips: int = param(1, "chips", "chips the model may span", 1, 4096)
     duplicate: bool = param(False, "-", "copy the weights of slow layers onto spare IMAs to balance the layer pipeline")
-    pack_groups: bool = param(False, "-", "put several groups of a grouped or depthwise conv on one crossbar, each "
-                              "on its own diagonal block (pack-groups); off by default: the blocks' zeros share "
-                              "their columns' centers, which RAELLA chooses per column")
+    pack_groups: bool = param(True, "-", "put several groups of a grouped or depthwise conv on one crossbar, each "
+                              "on its own diagonal block (pack-groups); a column's center is chosen over its "
+                              "whole crossbar column, the other blocks' zeros included")
     edram_kib: int = param(64, "KiB", "eDRAM input/output buffer per tile", 1, 1 << 20)
     scales_kib: int = param(32, "KiB", "eDRAM of quantization scales per tile (FP16 scale + bias per output "
                             "channel)", 0, 1 << 20)
