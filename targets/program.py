@@ -65,8 +65,9 @@ class Crossbar:
 
     @property
     def cells_in_use(self) -> int:
-        """Cells that hold a weight of the model: all of them, or those of the diagonal blocks."""
-        return self.rows * self.cell_columns // (self.blocks or 1)
+        """Crossbar cells (a 2T2R pair is one) that hold a weight of the model: all of them, or those of the
+        diagonal blocks."""
+        return self.rows * self.adc_columns // (self.blocks or 1)
 
     @property
     def planes(self) -> int:
