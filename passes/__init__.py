@@ -17,6 +17,7 @@ _MODULES = {
     "slice-inputs": ("pimc.passes.slice_inputs", "SliceInputs"),
     "place-tiles": ("pimc.passes.place_tiles", "PlaceTiles"),
     "emit-program": ("pimc.passes.emit_program", "EmitProgram"),
+    "pack-groups": ("pimc.passes.pack_groups", "PackGroups"),
     "fold-epitome": ("pimc.passes.fold_epitome", "FoldEpitome"),
     "design-epitomes": ("pimc.passes.design_epitomes", "DesignEpitomes"),
     "fold-mlg": ("pimc.targets.mlg.fold_mlg", "FoldMlg"),

@@ -56,8 +56,7 @@ class SplitMvm(RewritePattern):
     @op_pattern
     def match_and_rewrite(self, op: xbar.MvmOp, rewriter: PatternRewriter) -> None:
         weights = op.weight_bits
-        count = len(op.weight_slices) if op.weight_slices else math.ceil(weights / self.config.cell_bits)
-        slices = count * (2 if self.config.encoding == "differential" else 1)
+        slices = cells_per_weight(op, self.config.cell_bits, self.config.encoding)
         per_xbar = self.config.cols // slices
         if per_xbar < 1:
             raise op_error(op, f"one {weights}-bit weight needs {slices} cells, more than a crossbar's {self.config.cols} columns")
@@ -80,9 +79,17 @@ class SplitMvm(RewritePattern):
         rewriter.replace_op(op, chunks)
 
 
+def cells_per_weight(op: xbar.MvmOp, cell_bits: int, encoding: str) -> int:
+    """Cell columns one of the MVM's weights takes: its slices (its own, or weight-bits / cell-bits), doubled for
+    differential pairs."""
+    count = len(op.weight_slices) if op.weight_slices else math.ceil(op.weight_bits / cell_bits)
+    return count * (2 if encoding == "differential" else 1)
+
+
 def _mvm(op: xbar.MvmOp, rows: tuple[int, int], cols: tuple[int, int], slices: int) -> xbar.MvmOp:
     product = TensorType((op.input.type.shape[0], cols[1] - cols[0]), I32)
     return xbar.MvmOp.build([op.input], [product], op.location, weights=op.weights, rows=rows, cols=cols,
                             weight_bits=op.weight_bits, input_offset=op.input_offset or None,
                             input_zero_point=op.input_zero_point, bit_slices=slices,
-                            weight_slices=op.weight_slices, slicing_error=op.slicing_error, centers=op.centers)
+                            weight_slices=op.weight_slices, slicing_error=op.slicing_error, centers=op.centers,
+                            block_groups=op.block_groups)

@@ -41,6 +41,7 @@ class Layer:
     weight_slices: tuple[int, ...] = ()  # bits per weight slice in its cells
     epitome_adds: int = 0  # EPIM's input pre-sums (xbar.wrap_sum) feeding its MVMs
     table_lookups: int = 0  # EPIM's output address-table reads (xbar.route) of its MVMs' results
+    utilisation: dict = field(default_factory=dict)  # rows and cells in use on the layer's crossbars (`_utilisation`)
     energy: dict = field(default_factory=lambda: defaultdict(float))
 
     def as_json(self) -> dict:
@@ -48,7 +49,7 @@ class Layer:
                 "crossbar_activations": self.activations, "adc_converts": self.adc_converts,
                 "recovery_converts": self.recovery_converts, "weight_slices": list(self.weight_slices),
                 "mean_slice_value": round(self.mean_slice_value, 6),
-                "epitome_adds": self.epitome_adds, "table_lookups": self.table_lookups,
+                "epitome_adds": self.epitome_adds, "table_lookups": self.table_lookups, **self.utilisation,
                 "adc_share": self.adc_converts / self.one_bit_converts if self.one_bit_converts else 0.0,
                 "energy_pj": sum(self.energy.values()), "latency_ns": self.latency_ns,
                 "energy_breakdown_pj": dict(sorted(self.energy.items()))}
@@ -111,6 +112,7 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         layer.energy["shift_add"] += converts * c["shift_add_pj"]
     for layer in layers.values():
         layer.mean_slice_value = _mean_slice_value(program, [crossbars[x] for x in sorted(layer.crossbars)])
+        layer.utilisation = _utilisation([crossbars[x] for x in layer.crossbars], c)
         for component, pj in layer.energy.items():
             energy[component] += pj
     mapped_ns = sum(layer.latency_ns for layer in layers.values())
@@ -127,6 +129,7 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         "latency_ns": mapped_ns + digital_ns + transfer_ns,
         "pipeline_interval_ns": max((layer.latency_ns for layer in layers.values()), default=0.0),
         "area_mm2": len(tiles) * tile_area_um2(c) / 1e6,
+        **_utilisation(program.crossbars, c),
         "energy_breakdown_pj": dict(sorted(energy.items())),
         "latency_breakdown_ns": {"crossbar_layers": mapped_ns, "digital": digital_ns, "transfers": transfer_ns},
     }
@@ -183,6 +186,16 @@ def _home(name: str) -> str:
     return name.split("@")[0]
 
 
+def _utilisation(xs: list, c: dict) -> dict:
+    """Of the crossbars `xs`: the fraction of their rows and of their cells that hold the model's weights, and how
+    many crossbars those cells would fill if packed perfectly."""
+    rows, cells = c["xbar_rows"], c["xbar_rows"] * c["xbar_cols"]
+    used = sum(x.cells_in_use for x in xs)
+    return {"row_utilisation": round(sum(x.rows for x in xs) / (rows * len(xs)), 6) if xs else 0.0,
+            "cell_utilisation": round(used / (cells * len(xs)), 6) if xs else 0.0,
+            "ideal_crossbars": math.ceil(used / cells)}
+
+
 def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> None:
     """One MVM instruction's events and their energy and time, added to its layer."""
     (v0, v1), slices = a["vectors"], len(a["input_slices"])
@@ -193,7 +206,7 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     layer.one_bit_converts += driven * sum(a["input_slices"]) * columns
     layer.crossbars.add(x.id)
     layer.weight_slices = x.cell_widths
-    layer.macs += vectors * x.rows * x.weights
+    layer.macs += vectors * x.rows * x.weights // (x.blocks or 1)  # a packed crossbar's off-block cells multiply 0
     layer.activations += activations
     layer.adc_converts += converts
     layer.dac_converts += activations * x.rows

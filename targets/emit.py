@@ -208,7 +208,8 @@ class Emitter:
         self._sizes = (start + len(cells), first_flip + len(self._flips[-1]), centers[1] if centers else first_center)
         chip, tile, ima, slot = place if len(place) == 4 else (0, *place)
         crossbar = Crossbar(index, layer_name(op), chip, tile, ima, slot, r1 - r0, c1 - c0, widths, config.signed_encoding,
-                            offset, (start, start + len(cells)), (first_flip, first_flip + len(self._flips[-1])), centers)
+                            offset, (start, start + len(cells)), (first_flip, first_flip + len(self._flips[-1])), centers,
+                            op.block_groups)
         self.program.crossbars.append(crossbar)
         self._add(_tile_of(place, config), "program", xbar=index, cells=list(crossbar.cells))
         return crossbar

@@ -61,6 +61,13 @@ class Crossbar:
     cells: tuple[int, int]  # [start, stop) of cells.npz's `levels`: rows x cell columns, row by row
     flipped: tuple[int, int]  # [start, stop) of cells.npz's `flipped`: one bit per cell column
     centers: tuple[int, int] | None = None  # [start, stop) of cells.npz's `centers`: one per weight ("center-offset")
+    blocks: int | None = None  # groups of a grouped conv on diagonal blocks (pack-groups): the rest of its cells hold 0
+
+    @property
+    def cells_in_use(self) -> int:
+        """Crossbar cells (a 2T2R pair is one) that hold a weight of the model: all of them, or those of the
+        diagonal blocks."""
+        return self.rows * self.adc_columns // (self.blocks or 1)
 
     @property
     def planes(self) -> int:

@@ -188,6 +188,8 @@ def print_summary(report: dict, directory: str) -> None:
               f"pipeline interval {t['pipeline_interval_ns'] / 1e3:.2f} us\n")
     breakdown = ", ".join(f"{k} {v / 1e3:.1f}" for k, v in t["energy_breakdown_pj"].items())
     out.write(f"  energy by component (nJ): {breakdown}\n")
+    out.write(f"  crossbars in use: {t['row_utilisation']:.1%} of rows, {t['cell_utilisation']:.1%} of cells "
+              f"(packed perfectly, {t['ideal_crossbars']} would hold the weights)\n")
     digital = ", ".join(f"{d['op']} ({d['count']})" for d in report["digital_ops"] if not d["op"].startswith(("xbar.", "q.")))
     if digital:
         out.write(f"  on the tiles' digital units: {digital}\n")

@@ -103,6 +103,8 @@ class MvmOp(DeclaredOp):
     xbar = attr(INT, default=None, doc="crossbar within the IMA, set by place-tiles")
     replicas = attr(INT_LISTS, default=None,
                     doc="[chip,] tile, ima, xbar of this crossbar in the layer's copies 2..d, set by place-tiles{duplicate}")
+    block_groups = attr(INT, default=None, doc="the matrix window is block-diagonal, one block per group of a grouped "
+                        "conv, this many of them, set by pack-groups")
     input_slices = attr(INTS, default=None, doc="input bit widths per DAC step, most significant first, set by slice-inputs")
     signed_planes = attr(BOOL, default=None, doc="the crossbar takes code - input_zero_point as a positive and a "
                          "negative plane, set by slice-inputs{signed-planes}")

@@ -38,6 +38,8 @@ class IsaacConfig(TargetConfig, AdcCosts):
     tiles: int = param(168, "tiles", "tiles per chip", 1, 1_000_000)
     chips: int = param(1, "chips", "chips the model may span", 1, 4096)
     duplicate: bool = param(False, "-", "copy the weights of slow layers onto spare IMAs to balance the layer pipeline")
+    pack_groups: bool = param(True, "-", "put several groups of a grouped or depthwise conv on one crossbar, each "
+                              "on its own diagonal block (pack-groups)")
     edram_kib: int = param(64, "KiB", "eDRAM buffer per tile", 1, 1 << 20)
     xbar_read_ns: float = param(100.0, "ns", "one crossbar read (all columns converted)", 0.1, 1e6)
     clock_ghz: float = param(1.2, "GHz", "digital clock", 0.01, 10.0)
@@ -67,11 +69,13 @@ class IsaacConfig(TargetConfig, AdcCosts):
 
     def stages(self, calib: str = "", samples: int = 16) -> list[tuple[str, str]]:
         """The named pipelines `pimc compile` runs, in order; `calib` and `samples` are quantize's calibration."""
+        crossbar = (f"rows={self.xbar_rows} cols={self.xbar_cols} cell-bits={self.cell_bits} "
+                    f"encoding={self.signed_encoding}")
+        packing = f"pack-groups{{{crossbar}}}," if self.pack_groups else ""
         return [
             quantize_stage(self, calib, samples),
             ("lower", "lower-to-xbar,canonicalize"),
-            ("slice", f"slice-weights{{rows={self.xbar_rows} cols={self.xbar_cols} cell-bits={self.cell_bits} "
-                      f"encoding={self.signed_encoding}}},slice-inputs{{dac-bits={self.dac_bits}}}"),
+            ("slice", f"{packing}slice-weights{{{crossbar}}},slice-inputs{{dac-bits={self.dac_bits}}}"),
             place_stage(self),
         ]
 

@@ -70,6 +70,9 @@ class RaellaConfig(TargetConfig, AdcCosts):
                        "with ISAAC)", 1, 1_000_000)
     chips: int = param(1, "chips", "chips the model may span", 1, 4096)
     duplicate: bool = param(False, "-", "copy the weights of slow layers onto spare IMAs to balance the layer pipeline")
+    pack_groups: bool = param(True, "-", "put several groups of a grouped or depthwise conv on one crossbar, each "
+                              "on its own diagonal block (pack-groups); a column's center is chosen over its "
+                              "whole crossbar column, the other blocks' zeros included")
     edram_kib: int = param(64, "KiB", "eDRAM input/output buffer per tile", 1, 1 << 20)
     scales_kib: int = param(32, "KiB", "eDRAM of quantization scales per tile (FP16 scale + bias per output "
                             "channel)", 0, 1 << 20)
@@ -138,11 +141,12 @@ class RaellaConfig(TargetConfig, AdcCosts):
                    f"samples={min(samples, 4)}}}," if self.adaptive_slicing else "")
         inputs = (f"widths={widths} speculate=true" if self.speculation else "dac-bits=1") + \
             f" signed-planes={str(self.signed_planes).lower()}"
+        crossbar = f"rows={self.xbar_rows} cols={self.xbar_cols} cell-bits={self.cell_bits} encoding=center-offset"
+        packing = f"pack-groups{{{crossbar}}}," if self.pack_groups else ""
         return [
             quantize_stage(self, calib, samples),
             ("lower", "lower-to-xbar,canonicalize"),
-            ("slice", f"{slicing}center-offset{{cell-bits={self.cell_bits}}},slice-weights{{rows={self.xbar_rows} "
-                      f"cols={self.xbar_cols} cell-bits={self.cell_bits} encoding=center-offset}},"
+            ("slice", f"{packing}{slicing}center-offset{{cell-bits={self.cell_bits}}},slice-weights{{{crossbar}}},"
                       f"slice-inputs{{{inputs}}}"),
             place_stage(self),
         ]
