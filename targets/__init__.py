@@ -1,4 +1,5 @@
-"""Targets, one folder each; a target is named on the command line as `isaac{adc-bits=6}`."""
+"""Targets, one folder each, declared by its `TARGET` (targets/target.py); named on the command line as
+`isaac{adc-bits=6}`."""
 
 from __future__ import annotations
 
@@ -8,21 +9,25 @@ import tomllib
 
 from pimc.options import OptionError, convert_options, did_you_mean, option_name, parse_specs
 from pimc.targets.base import ConfigError, TargetConfig
+from pimc.targets.target import Target
 
-TARGETS = {
-    "isaac": ("pimc.targets.isaac.config", "IsaacConfig"),
-    "raella": ("pimc.targets.raella.config", "RaellaConfig"),
-    "epim": ("pimc.targets.epim.config", "EpimConfig"),
-    "flexspim": ("pimc.targets.flexspim.config", "FlexspimConfig"),
-    "mlg": ("pimc.targets.mlg.config", "MlgConfig"),
+TARGETS = {  # name -> the module whose TARGET declares it
+    "isaac": "pimc.targets.isaac",
+    "raella": "pimc.targets.raella",
+    "epim": "pimc.targets.epim",
+    "flexspim": "pimc.targets.flexspim",
+    "mlg": "pimc.targets.mlg",
 }
 
 
-def config_class(name: str) -> type[TargetConfig]:
+def target(name: str) -> Target:
     if name not in TARGETS:
         raise ConfigError(f"unknown target '{name}'{did_you_mean(name, TARGETS)} (targets: {', '.join(TARGETS)})")
-    module, cls = TARGETS[name]
-    return getattr(importlib.import_module(module), cls)
+    return importlib.import_module(TARGETS[name]).TARGET
+
+
+def config_class(name: str) -> type[TargetConfig]:
+    return target(name).config
 
 
 def load_config(spec: str, config_file: str | None = None) -> TargetConfig:

@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pimc.ir.types import parse_type
+from pimc.targets import target
 from pimc.targets.crossbar import ADC_BY_BITS
 from pimc.targets.program import Program, destinations
+from pimc.targets.target import Target
 
 FLIT_BYTES = 32  # 256-bit eDRAM words and router flits
 Owners = dict[str, str | None]  # buffer -> the layer whose MVMs read (or wrote) it, None if several did
+REPORTED = ("epitome_adds", "table_lookups")  # target digital ops every report counts per layer (EPIM's)
 
 
 @dataclass
@@ -39,8 +42,7 @@ class Layer:
     one_bit_converts: int = 0  # what the ADCs would convert with 1-bit input slices and no speculation
     mean_slice_value: float = 0.0
     weight_slices: tuple[int, ...] = ()  # bits per weight slice in its cells
-    epitome_adds: int = 0  # EPIM's input pre-sums (xbar.wrap_sum) feeding its MVMs
-    table_lookups: int = 0  # EPIM's output address-table reads (xbar.route) of its MVMs' results
+    digital_events: dict = field(default_factory=lambda: defaultdict(int, dict.fromkeys(REPORTED, 0)))  # hooks' counts
     utilisation: dict = field(default_factory=dict)  # rows and cells in use on the layer's crossbars (`_utilisation`)
     energy: dict = field(default_factory=lambda: defaultdict(float))
 
@@ -49,7 +51,7 @@ class Layer:
                 "crossbar_activations": self.activations, "adc_converts": self.adc_converts,
                 "recovery_converts": self.recovery_converts, "weight_slices": list(self.weight_slices),
                 "mean_slice_value": round(self.mean_slice_value, 6),
-                "epitome_adds": self.epitome_adds, "table_lookups": self.table_lookups, **self.utilisation,
+                **self.digital_events, **self.utilisation,
                 "adc_share": self.adc_converts / self.one_bit_converts if self.one_bit_converts else 0.0,
                 "energy_pj": sum(self.energy.values()), "latency_ns": self.latency_ns,
                 "energy_breakdown_pj": dict(sorted(self.energy.items()))}
@@ -62,7 +64,7 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
     them: the only counts a program does not fix. Without it, a speculating program's ADC counts and
     energy are lower bounds, and the totals say so.
     """
-    c = program.config
+    c, hooks = program.config, target(program.target)
     crossbars = {x.id: x for x in program.crossbars}
     layers, readers, writers = _layers(program, crossbars)
     energy: dict[str, float] = defaultdict(float)
@@ -73,24 +75,19 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         a = i.args
         if i.op == "mvm":
             x = crossbars[a["xbar"]]
-            _mvm_cost(layers[x.layer], x, a, c, fetched, (i.tile, x.ima))
+            _mvm_cost(layers[x.layer], x, a, c, fetched, (i.tile, x.ima), hooks)
         elif i.op == "vop" and i.tile >= 0:
             results = [program.buffers[name] for name in destinations(a)]
             elements = sum(parse_type(b.type).num_elements for b in results)
             moved = sum(program.buffers[s].bytes for s in a["srcs"]) + sum(b.bytes for b in results)
-            if a["kind"] == "xbar.wrap_sum":  # EPIM's input pre-sums: one add per wrapped input column
-                elements = sum(parse_type(program.buffers[s].type).num_elements for s in a["srcs"]) - elements
-                layer = _owner(layers, readers, destinations(a))
-                (energy if layer is None else layer.energy)["epitome_adds"] += elements * c["digital_pj"]
+            if a["kind"] in hooks.digital_costs:  # the target's own digital op, charged to the layer it serves
+                charge = hooks.digital_costs[a["kind"]](program, a, elements, c)
+                elements = charge.events
+                layer = _owner(layers, readers if charge.owner == "reader" else writers, charge.buffers)
+                (energy if layer is None else layer.energy)[charge.component] += elements * charge.pj
                 if layer is not None:
-                    layer.epitome_adds += elements
-                counts["epitome_adds"] += elements
-            elif a["kind"] == "xbar.route":  # EPIM's output address table: one lookup per output channel read
-                layer = _owner(layers, writers, a["srcs"])
-                (energy if layer is None else layer.energy)["address_tables"] += elements * c["table_lookup_pj"]
-                if layer is not None:
-                    layer.table_lookups += elements
-                counts["table_lookups"] += elements
+                    layer.digital_events[charge.counter] += elements
+                counts[charge.counter] += elements
             else:
                 energy["digital"] += elements * c["digital_pj"]
                 counts["digital_ops"] += elements
@@ -111,7 +108,7 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         layer.energy["adc"] += converts * ADC_BY_BITS[c["adc_bits"]][0]
         layer.energy["shift_add"] += converts * c["shift_add_pj"]
     for layer in layers.values():
-        layer.mean_slice_value = _mean_slice_value(program, [crossbars[x] for x in sorted(layer.crossbars)])
+        layer.mean_slice_value = _mean_slice_value(program, [crossbars[x] for x in sorted(layer.crossbars)], hooks)
         layer.utilisation = _utilisation([crossbars[x] for x in layer.crossbars], c)
         for component, pj in layer.energy.items():
             energy[component] += pj
@@ -196,7 +193,7 @@ def _utilisation(xs: list, c: dict) -> dict:
             "ideal_crossbars": math.ceil(used / cells)}
 
 
-def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> None:
+def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple, hooks: Target) -> None:
     """One MVM instruction's events and their energy and time, added to its layer."""
     (v0, v1), slices = a["vectors"], len(a["input_slices"])
     vectors, columns = v1 - v0, x.adc_columns
@@ -216,8 +213,8 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     e["adc"] += converts * ADC_BY_BITS[c["adc_bits"]][0]
     e["shift_add"] += converts * c["shift_add_pj"]
     e["digital"] += driven * x.rows * c["digital_pj"] / c["digital_lanes"]  # the input sum for the offset
-    if x.centers is not None:
-        e["center"] += driven * x.weights * c["center_pj"]  # center x input sum, per filter and pass
+    for component, pj in (hooks.mvm_energy(x, driven, c) if hooks.mvm_energy else {}).items():
+        e[component] += pj
     inputs = (*ima, a["src"], tuple(a["src_cols"]), v0, v1)
     if inputs not in fetched:  # an IMA's crossbars share the input vectors it fetched
         fetched.add(inputs)
@@ -230,14 +227,14 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple) -> No
     layer.latency_ns = max(layer.latency_ns, activations * read_ns)
 
 
-def _mean_slice_value(program: Program, crossbars: list) -> float:
+def _mean_slice_value(program: Program, crossbars: list, hooks: Target) -> float:
     """The mean |slice value| over a layer's cells, each as a fraction of its slice's largest level: what
     sets column sums (RAELLA's artifact: typically 0.06 with Center+Offset, 0.5 with ISAAC's offsets)."""
     total = count = 0.0
     for x in crossbars:
         maxima = np.array([(1 << w) - 1 for w in x.cell_widths], np.float64)
         levels = program.levels(x).reshape(x.rows, x.weights, x.planes, len(x.cell_widths))
-        values = np.abs(levels[:, :, 0].astype(np.int16) - levels[:, :, 1]) if x.encoding == "center-offset" else levels
+        values = hooks.datapath(x.encoding).slice_values(levels)
         total += float((values.reshape(-1, len(x.cell_widths)).sum(axis=0, dtype=np.int64) / maxima).sum())
         count += values.size
     return total / count if count else 0.0

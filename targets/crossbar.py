@@ -5,7 +5,7 @@ to the rows the same way; `shifts` gives each slice's place value:
 
     slice_bits(values, (4, 2, 2))  ->  [values >> 4 & 15, values >> 2 & 3, values & 3]
 
-The datapath that computes with them is the simulator's (`pimc.targets.simulator`, docs/isa.md).
+The datapaths that compute with them are the targets' models (`pimc.targets.datapath`, docs/isa.md).
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
-"""The functional simulator: runs a crossbar program (docs/isa.md) bit by bit, from its cells.
+"""The functional simulator: runs a crossbar program (docs/isa.md) instruction by instruction, from its cells.
 
     sim = Simulator(read_program("out/"))
     outputs = sim.run({"x": image})         # sim.stats: per crossbar activations, converts, saturations
 
-An `mvm` drives each input slice onto the crossbar's rows, sums every cell column in the
-analog domain, converts the sums with a saturating ADC, undoes ISAAC's column inversion,
-shifts and adds the slices, and subtracts the weight offset times the input sum. A
-center-offset crossbar (RAELLA) reads each column as a signed 2T2R difference through a signed
-ADC, recovers speculative slices whose conversion hit a rail bit by bit, and adds each
-filter's center times the input sum. When the ADC provably cannot saturate for a crossbar, the
-same integers come from one matrix product of the inputs with the weights the cells hold (the
-fast path). Digital ops (`vop`) run the
-semantics of the IR op they name, from pimc's interpreter.
+An `mvm` runs on its crossbar's datapath model, the one the program's target declares for the
+crossbar's cell encoding (targets/datapath.py: ISAAC's offset-encoded crossbars in
+targets/isaac/datapath.py, RAELLA's 2T2R pairs in targets/raella/datapath.py). When a model proves
+its ADC cannot clip, the same integers come from one matrix product per group of MVMs over the
+same inputs (targets/fast_path.py). Digital ops (`vop`) run the semantics of the IR op they name,
+from pimc's interpreter.
 """
 
 from __future__ import annotations
@@ -29,179 +26,10 @@ from pimc.ir.core import Operation, Value
 from pimc.ir.location import UnknownLoc
 from pimc.ir.types import parse_type
 from pimc.text.parser import parse_attr_dict
-from pimc.targets.crossbar import shifts
-from pimc.targets.program import Crossbar, Instruction, Program, destinations
-from pimc.targets.raella.datapath import SlicedWeights, adc_range
-
-
-@dataclass
-class CrossbarStats:
-    """What one crossbar did over a run."""
-
-    activations: int = 0
-    adc_converts: int = 0
-    saturated: int = 0  # conversions that clipped
-    recovery_converts: int = 0  # 1-bit conversions of columns whose speculative conversion hit a rail
-    flagged: int = 0  # speculative conversions at a rail
-    fast: bool = True  # every MVM took the provably exact path
-
-
-@dataclass
-class LoadedCrossbar:
-    """A crossbar's cells, ready to compute: levels as stored, and how columns recombine into weights."""
-
-    spec: Crossbar
-    levels: np.ndarray  # rows x cell columns, as stored (uint8)
-    flipped: np.ndarray  # bool per cell column
-    maxima: np.ndarray  # largest level of each cell column
-    column_scale: np.ndarray  # per cell column of one weight: +-2^shift of its slice
-    stored: np.ndarray  # rows x weights: the (offset) weights the cells hold
-    largest_column: float  # the largest sum of one cell column's levels
-    correction: np.ndarray  # per weight: times the input sum, added digitally (-offset)
-
-    @classmethod
-    def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
-        levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
-        widths, count, planes = spec.cell_widths, len(spec.cell_widths), spec.planes
-        maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), spec.weights * planes)
-        true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, planes, count)
-        scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
-        stored = np.einsum("rnpc,pc->rn", true_levels, scale)
-        largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
-        return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
-
-    @property
-    def combine(self) -> np.ndarray:
-        """Cell columns x weights: the signed power of two each column's sum is worth."""
-        per_weight = len(self.column_scale)
-        column = np.arange(self.levels.shape[1])
-        combine = np.zeros((self.levels.shape[1], self.spec.weights))
-        combine[column, column // per_weight] = self.column_scale[column % per_weight]
-        return combine
-
-    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
-        """No column sum can exceed the ADC's range, so conversion is exact."""
-        largest_input = max((1 << w) - 1 for w in input_widths)
-        return adc_step == 1 and largest_input * self.largest_column <= (1 << adc_bits) - 1
-
-    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
-        """Every activation converts every cell column."""
-        stats.activations += vectors * len(input_widths)
-        stats.adc_converts += vectors * len(input_widths) * self.levels.shape[1]
-
-    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
-            stats: CrossbarStats) -> np.ndarray:
-        """x (vectors x rows, unsigned integers) times the weights the cells hold, as the datapath computes it."""
-        self.count(x.shape[0], input_widths, speculate, stats)
-        if self.never_clips(input_widths, speculate, adc_bits, adc_step):
-            product = x.astype(np.float64) @ self.stored
-        else:
-            stats.fast = False
-            product = self._sliced(x, input_widths, adc_bits, adc_step, stats) @ self.combine
-        return np.rint(product).astype(np.int64) + self.correction * x.sum(axis=1, keepdims=True)
-
-    def _sliced(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
-                stats: CrossbarStats) -> np.ndarray:
-        """Per cell column: the shift-added ADC codes over every input slice, inversion undone."""
-        max_code = (1 << adc_bits) - 1
-        total = np.zeros((x.shape[0], self.levels.shape[1]))
-        levels = self.levels.astype(np.float64)
-        for width, shift in zip(input_widths, shifts(input_widths)):
-            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float64)
-            sums = bits @ levels  # the analog column sums
-            codes = np.floor(sums / adc_step)
-            stats.saturated += int(np.count_nonzero(codes > max_code))
-            converted = np.minimum(codes, max_code) * adc_step
-            driven = bits.sum(axis=1, keepdims=True)  # the input-sum unit's count of what was driven
-            total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
-        return total
-
-
-@dataclass
-class PairedCrossbar:
-    """A center-offset crossbar: each column a 2T2R pair holding a signed slice of weight - center, converted by a
-    signed ADC, with speculative input slices recovered bit by bit (targets/raella/datapath.py)."""
-
-    spec: Crossbar
-    slices: SlicedWeights  # the signed levels, positive device minus negative device, slices side by side
-    stored: np.ndarray  # rows x weights: the offsets the pairs hold, slices recombined
-    correction: np.ndarray  # per weight: its center, times the input sum
-    largest: tuple[int, int]  # the largest positive and negative column sum of one slice over all rows
-
-    @classmethod
-    def load(cls, spec: Crossbar, program: Program) -> PairedCrossbar:
-        count = len(spec.cell_widths)
-        devices = program.levels(spec).reshape(spec.rows, spec.weights, 2, count).astype(np.int64)
-        slices = (devices[:, :, 0] - devices[:, :, 1]).transpose(2, 0, 1)
-        stored = np.einsum("srn,s->rn", slices, np.array([1 << s for s in shifts(spec.cell_widths)], np.int64))
-        positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
-        return cls(spec, SlicedWeights.of(slices), stored.astype(np.float64), program.centers(spec),
-                   (int(positive), int(negative)))
-
-    @property
-    def column_sums(self) -> np.ndarray:
-        """Per weight, the sum of its rows' weights: offsets plus centers."""
-        return np.rint(self.stored.sum(axis=0)).astype(np.int64) + self.spec.rows * self.correction
-
-    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
-        """No slice's column sum can reach a rail, so no column is flagged and no conversion clips."""
-        low, high = adc_range(adc_bits)
-        largest_input = max((1 << w) - 1 for w in input_widths)
-        return largest_input * self.largest[0] < high and -largest_input * self.largest[1] > low
-
-    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
-        """Activations and conversions when no column is flagged: speculation adds one activation per input bit."""
-        steps = len(input_widths) + (sum(input_widths) if speculate else 0)
-        stats.activations += vectors * steps
-        stats.adc_converts += vectors * len(input_widths) * self.spec.adc_columns
-
-    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
-            stats: CrossbarStats) -> np.ndarray:
-        sums = x.sum(axis=1, keepdims=True)
-        if self.never_clips(input_widths, speculate, adc_bits, adc_step):
-            self.count(x.shape[0], input_widths, speculate, stats)
-            return np.rint(x.astype(np.float64) @ self.stored).astype(np.int64) + self.correction * sums
-        stats.fast = False
-        y, run = self.slices.mvm(x, shifts(self.spec.cell_widths), input_widths, adc_bits, speculate)
-        stats.activations += run.activations
-        stats.adc_converts += run.adc_converts
-        stats.recovery_converts += run.recovery_converts if speculate else 0
-        stats.flagged += run.flagged
-        stats.saturated += run.saturated
-        return y + self.correction * sums
-
-
-@dataclass(frozen=True)
-class FastGroup:
-    """Crossbars that read the same input vectors and provably never clip: their weights side by side, the
-    digital correction folded in (x @ stored + correction * sum(x) = x @ (stored + correction), in integers).
-
-    Every partial sum of the product is an integer of magnitude at most (2^input bits - 1) * max|weight| * rows:
-    float32 computes it exactly below 2^24, float64 below 2^53, so the product needs no rounding."""
-
-    instructions: list[Instruction]
-    weights: np.ndarray  # rows x all their weights; float32 where every product is exact in it
-    columns: list[tuple[int, int]]  # each crossbar's columns of `weights`
-
-    @classmethod
-    def build(cls, run: list[Instruction], crossbars: dict[int, LoadedCrossbar | PairedCrossbar]) -> FastGroup:
-        parts = [crossbars[i.args["xbar"]] for i in run]
-        weights = np.hstack([p.stored + p.correction for p in parts])
-        widest = (1 << sum(run[0].args["input_slices"])) - 1
-        exact_in_float32 = widest * float(np.abs(weights).max(initial=0)) * weights.shape[0] < 2**24
-        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
-        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64),
-                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])])
-
-
-def _inputs_of(i: Instruction) -> tuple:
-    a = i.args
-    return (i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), _speculative(i),
-            a.get("zero_point", 0))
-
-
-def _speculative(i: Instruction) -> bool:
-    return bool(i.args.get("speculate", False))
+from pimc.targets import target
+from pimc.targets.datapath import CrossbarStats, Datapath
+from pimc.targets.fast_path import FastGroup, plan_groups, speculative
+from pimc.targets.program import Instruction, Program, destinations
 
 
 @dataclass
@@ -210,7 +38,7 @@ class Simulator:
 
     program: Program
     progress: Callable[[int, int], None] | None = None
-    crossbars: dict[int, LoadedCrossbar | PairedCrossbar] = field(default_factory=dict)
+    crossbars: dict[int, Datapath] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # per-op state of the interpreter's implementations (onnx evaluators)
@@ -219,12 +47,13 @@ class Simulator:
     _grouped: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.crossbars = {x.id: (PairedCrossbar if x.encoding == "center-offset" else LoadedCrossbar).load(x, self.program)
-                          for x in self.program.crossbars}
+        declared = target(self.program.target)
+        self.crossbars = {x.id: declared.datapath(x.encoding).load(x, self.program) for x in self.program.crossbars}
         self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
         config = self.program.config
         self.adc = (config["adc_bits"], config["adc_step"])
-        self._plan_groups()
+        self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc)
+        self._grouped = {i.seq for group in self._groups.values() for i in group.instructions}
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The program's outputs on `inputs` (by graph input name)."""
@@ -279,11 +108,11 @@ class Simulator:
         elif i.seq not in self._grouped:
             crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
             if not z:
-                product = crossbar.mvm(x.astype(np.int64), widths, _speculative(i), *self.adc, stats)
+                product = crossbar.mvm(x.astype(np.int64), widths, speculative(i), *self.adc, stats)
             else:  # signed input planes: code - z in a positive and a negative pass, then z times W's column sums
                 signed = x.astype(np.int64) - z
-                product = (crossbar.mvm(np.maximum(signed, 0), widths, _speculative(i), *self.adc, stats)
-                           - crossbar.mvm(np.maximum(-signed, 0), widths, _speculative(i), *self.adc, stats)
+                product = (crossbar.mvm(np.maximum(signed, 0), widths, speculative(i), *self.adc, stats)
+                           - crossbar.mvm(np.maximum(-signed, 0), widths, speculative(i), *self.adc, stats)
                            + z * crossbar.column_sums)
             self._output(a["dst"], v0, v1, product)
 
@@ -293,7 +122,7 @@ class Simulator:
         for i, (start, stop) in zip(group.instructions, group.columns):
             v0, v1 = i.args["vectors"]
             for _ in range(2 if i.args.get("zero_point") else 1):  # signed planes: two passes, the same integers
-                self.crossbars[i.args["xbar"]].count(v1 - v0, widths, _speculative(i), self.stats[i.args["xbar"]])
+                self.crossbars[i.args["xbar"]].count(v1 - v0, widths, speculative(i), self.stats[i.args["xbar"]])
             self._output(i.args["dst"], v0, v1, product[:, start:stop])
 
     def _output(self, name: str, v0: int, v1: int, rows: np.ndarray) -> None:
@@ -301,22 +130,6 @@ class Simulator:
         if out is None:
             out = self.buffers[name] = np.zeros((self.program_rows(name), rows.shape[1]), np.int64)
         out[v0:v1] = rows
-
-    def _plan_groups(self) -> None:
-        """MVMs over the same input vectors whose crossbars provably never clip: one product each.
-
-        Buffers are written once per run, so a group may compute every member's output at its first.
-        """
-        runs: dict[tuple, list[Instruction]] = {}
-        for i in self.program.instructions:
-            if i.op == "mvm" and self._fast(i):
-                runs.setdefault(_inputs_of(i), []).append(i)
-        for run in runs.values():
-            self._groups[run[0].seq] = FastGroup.build(run, self.crossbars)
-            self._grouped.update(j.seq for j in run)
-
-    def _fast(self, i: Instruction) -> bool:
-        return self.crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), _speculative(i), *self.adc)
 
     def program_rows(self, name: str) -> int:
         return parse_type(self.program.buffers[name].type).shape[0]

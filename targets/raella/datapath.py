@@ -9,6 +9,8 @@ signed ADC are recomputed from 1-bit slices of the same bits:
     slices = signed_slices(w - centers, (4, 2, 2))
     y, stats = speculative_mvm(x, slices, shifts((4, 2, 2)), (3, 3, 2), adc_bits=7)
     outputs = y + centers * x.sum(axis=1, keepdims=True)        # x @ w when no recovery conversion clipped
+
+`PairedCrossbar` is the simulator's model of one such crossbar, built from a program's cells.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 
 from pimc.interp.xbar_ops import exact_product
 from pimc.targets.crossbar import row_chunks, shifts
+from pimc.targets.datapath import CrossbarStats
+from pimc.targets.program import Crossbar, Program
 
 
 def adc_range(adc_bits: int) -> tuple[int, int]:
@@ -246,3 +250,62 @@ def adaptive_slicing(w: np.ndarray, x_calib: np.ndarray, centers: np.ndarray | N
         if error <= budget:
             break
     return widths, error
+
+
+@dataclass
+class PairedCrossbar:
+    """A center-offset crossbar: each column a 2T2R pair holding a signed slice of weight - center, converted by a
+    signed ADC, with speculative input slices recovered bit by bit (speculative_mvm)."""
+
+    spec: Crossbar
+    slices: SlicedWeights  # the signed levels, positive device minus negative device, slices side by side
+    stored: np.ndarray  # rows x weights: the offsets the pairs hold, slices recombined
+    correction: np.ndarray  # per weight: its center, times the input sum
+    largest: tuple[int, int]  # the largest positive and negative column sum of one slice over all rows
+
+    @classmethod
+    def load(cls, spec: Crossbar, program: Program) -> PairedCrossbar:
+        count = len(spec.cell_widths)
+        devices = program.levels(spec).reshape(spec.rows, spec.weights, 2, count).astype(np.int64)
+        slices = (devices[:, :, 0] - devices[:, :, 1]).transpose(2, 0, 1)
+        stored = np.einsum("srn,s->rn", slices, np.array([1 << s for s in shifts(spec.cell_widths)], np.int64))
+        positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
+        return cls(spec, SlicedWeights.of(slices), stored.astype(np.float64), program.centers(spec),
+                   (int(positive), int(negative)))
+
+    @staticmethod
+    def slice_values(levels: np.ndarray) -> np.ndarray:
+        """Each pair's |positive - negative| device level: a slice of |weight - center|."""
+        return np.abs(levels[:, :, 0].astype(np.int16) - levels[:, :, 1])
+
+    @property
+    def column_sums(self) -> np.ndarray:
+        """Per weight, the sum of its rows' weights: offsets plus centers."""
+        return np.rint(self.stored.sum(axis=0)).astype(np.int64) + self.spec.rows * self.correction
+
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
+        """No slice's column sum can reach a rail, so no column is flagged and no conversion clips."""
+        low, high = adc_range(adc_bits)
+        largest_input = max((1 << w) - 1 for w in input_widths)
+        return largest_input * self.largest[0] < high and -largest_input * self.largest[1] > low
+
+    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
+        """Activations and conversions when no column is flagged: speculation adds one activation per input bit."""
+        steps = len(input_widths) + (sum(input_widths) if speculate else 0)
+        stats.activations += vectors * steps
+        stats.adc_converts += vectors * len(input_widths) * self.spec.adc_columns
+
+    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
+            stats: CrossbarStats) -> np.ndarray:
+        sums = x.sum(axis=1, keepdims=True)
+        if self.never_clips(input_widths, speculate, adc_bits, adc_step):
+            self.count(x.shape[0], input_widths, speculate, stats)
+            return np.rint(x.astype(np.float64) @ self.stored).astype(np.int64) + self.correction * sums
+        stats.fast = False
+        y, run = self.slices.mvm(x, shifts(self.spec.cell_widths), input_widths, adc_bits, speculate)
+        stats.activations += run.activations
+        stats.adc_converts += run.adc_converts
+        stats.recovery_converts += run.recovery_converts if speculate else 0
+        stats.flagged += run.flagged
+        stats.saturated += run.saturated
+        return y + self.correction * sums

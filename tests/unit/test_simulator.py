@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pimc.targets.crossbar import even_slices
+from pimc.targets.datapath import CrossbarStats
 from pimc.targets.emit import cell_levels
+from pimc.targets.isaac.datapath import LoadedCrossbar
 from pimc.targets.program import Crossbar, Program
-from pimc.targets.raella.datapath import choose_centers, crossbar_product
-from pimc.targets.simulator import CrossbarStats, LoadedCrossbar, PairedCrossbar
+from pimc.targets.raella.datapath import PairedCrossbar, choose_centers, crossbar_product
 
 
 def crossbar(matrix: np.ndarray, bits: int, cell_bits: int, encoding: str, flip: bool) -> LoadedCrossbar:

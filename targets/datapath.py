@@ -1,0 +1,59 @@
+"""The simulator's model of one crossbar: the interface every target's datapath implements.
+
+    model = target(program.target).datapath(x.encoding).load(x, program)   # isaac's "offset": LoadedCrossbar
+    y = model.mvm(vectors, (1,) * 8, False, 8, 1, stats)                    # vectors x weights, in integers
+
+A target declares its models by the cell encoding they implement (targets/target.py); the
+simulator builds one per crossbar from the program's cells, asks it whether the fast path (one
+matrix product of the inputs with `stored + correction`) is provably exact, and lets it count
+its events into the crossbar's stats when the fast path runs in its place. A model whose target drives
+signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from pimc.targets.program import Crossbar, Program
+
+
+@dataclass
+class CrossbarStats:
+    """What one crossbar did over a run."""
+
+    activations: int = 0
+    adc_converts: int = 0
+    saturated: int = 0  # conversions that clipped
+    recovery_converts: int = 0  # 1-bit conversions of columns whose speculative conversion hit a rail
+    flagged: int = 0  # speculative conversions at a rail
+    fast: bool = True  # every MVM took the provably exact path
+
+
+class Datapath(Protocol):
+    """One crossbar's cells, ready to compute as its target's analog datapath does."""
+
+    stored: np.ndarray  # rows x weights: the weights the cells hold, slices recombined
+    correction: np.ndarray  # per weight: times the input sum, added digitally (-offset, or the center)
+
+    @classmethod
+    def load(cls, spec: Crossbar, program: Program) -> Datapath:
+        """The model of crossbar `spec`, from the program's cells."""
+
+    @staticmethod
+    def slice_values(levels: np.ndarray) -> np.ndarray:
+        """The magnitude of every weight slice, from levels rows x weights x planes x slices (the cost model's
+        mean slice value)."""
+
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
+        """No conversion can clip, so x @ stored + correction * sum(x) is exactly what the datapath computes."""
+
+    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
+        """Add the events of `vectors` activations that never clip to `stats` (the fast path's count)."""
+
+    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
+            stats: CrossbarStats) -> np.ndarray:
+        """x (vectors x rows, unsigned integers) times the weights the cells hold, as the datapath computes it,
+        its events counted into `stats`."""

@@ -1,0 +1,62 @@
+"""The simulator's fast path: MVMs over the same input vectors whose crossbars provably never clip, each group
+computed as one matrix product.
+
+    groups = plan_groups(program.instructions, crossbars, (adc_bits, adc_step))   # first seq -> its FastGroup
+    product = x @ groups[seq].weights      # every member's output, exact integers
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pimc.targets.datapath import Datapath
+from pimc.targets.program import Instruction
+
+
+@dataclass(frozen=True)
+class FastGroup:
+    """Crossbars that read the same input vectors and provably never clip: their weights side by side, the
+    digital correction folded in (x @ stored + correction * sum(x) = x @ (stored + correction), in integers).
+
+    Every partial sum of the product is an integer of magnitude at most (2^input bits - 1) * max|weight| * rows:
+    float32 computes it exactly below 2^24, float64 below 2^53, so the product needs no rounding."""
+
+    instructions: list[Instruction]
+    weights: np.ndarray  # rows x all their weights; float32 where every product is exact in it
+    columns: list[tuple[int, int]]  # each crossbar's columns of `weights`
+
+    @classmethod
+    def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
+        parts = [crossbars[i.args["xbar"]] for i in run]
+        weights = np.hstack([p.stored + p.correction for p in parts])
+        widest = (1 << sum(run[0].args["input_slices"])) - 1
+        exact_in_float32 = widest * float(np.abs(weights).max(initial=0)) * weights.shape[0] < 2**24
+        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
+        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64),
+                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])])
+
+
+
+def plan_groups(instructions: list[Instruction], crossbars: dict[int, Datapath],
+                adc: tuple[int, int]) -> dict[int, FastGroup]:
+    """The groups of MVMs over the same input vectors whose crossbars provably never clip, by their first
+    instruction's seq. Buffers are written once per run, so a group may compute every member's output at its first.
+    """
+    runs: dict[tuple, list[Instruction]] = {}
+    for i in instructions:
+        if i.op == "mvm" and crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), speculative(i), *adc):
+            runs.setdefault(_inputs_of(i), []).append(i)
+    return {run[0].seq: FastGroup.build(run, crossbars) for run in runs.values()}
+
+
+def speculative(i: Instruction) -> bool:
+    """The MVM applies speculative input slices (RAELLA's)."""
+    return bool(i.args.get("speculate", False))
+
+
+def _inputs_of(i: Instruction) -> tuple:
+    a = i.args
+    return (i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), speculative(i),
+            a.get("zero_point", 0))

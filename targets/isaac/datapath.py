@@ -1,0 +1,96 @@
+"""ISAAC's datapath on one crossbar: offset-encoded (or differential) weights in unsigned cells, inverted columns,
+bit-serial inputs, a saturating ADC, shift-and-add (../shared/docs/domain.md §1.1, docs/isa.md).
+
+    model = LoadedCrossbar.load(x, program)
+    y = model.mvm(vectors, (1,) * 8, False, 8, 1, stats)    # x @ (weights + offset) - offset * sum(x)
+
+Each input slice drives the rows, every cell column sums in the analog domain, the ADC converts the
+sums (codes of `adc_step` column-sum units, clamped at 2^adc_bits - 1), the inversion of flipped
+columns is undone from the count of driven rows, and the slices shift and add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pimc.targets.crossbar import shifts
+from pimc.targets.datapath import CrossbarStats
+from pimc.targets.program import Crossbar, Program
+
+@dataclass
+class LoadedCrossbar:
+    """A crossbar's cells, ready to compute: levels as stored, and how columns recombine into weights."""
+
+    spec: Crossbar
+    levels: np.ndarray  # rows x cell columns, as stored (uint8)
+    flipped: np.ndarray  # bool per cell column
+    maxima: np.ndarray  # largest level of each cell column
+    column_scale: np.ndarray  # per cell column of one weight: +-2^shift of its slice
+    stored: np.ndarray  # rows x weights: the (offset) weights the cells hold
+    largest_column: float  # the largest sum of one cell column's levels
+    correction: np.ndarray  # per weight: times the input sum, added digitally (-offset)
+
+    @classmethod
+    def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
+        levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
+        widths, count, planes = spec.cell_widths, len(spec.cell_widths), spec.planes
+        maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), spec.weights * planes)
+        true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, planes, count)
+        scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
+        stored = np.einsum("rnpc,pc->rn", true_levels, scale)
+        largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
+        return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
+
+    @staticmethod
+    def slice_values(levels: np.ndarray) -> np.ndarray:
+        """Each cell's level: a slice of weight + offset (or of its positive or negative part)."""
+        return levels
+
+    @property
+    def combine(self) -> np.ndarray:
+        """Cell columns x weights: the signed power of two each column's sum is worth."""
+        per_weight = len(self.column_scale)
+        column = np.arange(self.levels.shape[1])
+        combine = np.zeros((self.levels.shape[1], self.spec.weights))
+        combine[column, column // per_weight] = self.column_scale[column % per_weight]
+        return combine
+
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
+        """No column sum can exceed the ADC's range, so conversion is exact."""
+        largest_input = max((1 << w) - 1 for w in input_widths)
+        return adc_step == 1 and largest_input * self.largest_column <= (1 << adc_bits) - 1
+
+    def count(self, vectors: int, input_widths: tuple[int, ...], speculate: bool, stats: CrossbarStats) -> None:
+        """Every activation converts every cell column."""
+        stats.activations += vectors * len(input_widths)
+        stats.adc_converts += vectors * len(input_widths) * self.levels.shape[1]
+
+    def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
+            stats: CrossbarStats) -> np.ndarray:
+        """x (vectors x rows, unsigned integers) times the weights the cells hold, as the datapath computes it."""
+        self.count(x.shape[0], input_widths, speculate, stats)
+        if self.never_clips(input_widths, speculate, adc_bits, adc_step):
+            product = x.astype(np.float64) @ self.stored
+        else:
+            stats.fast = False
+            product = self._sliced(x, input_widths, adc_bits, adc_step, stats) @ self.combine
+        return np.rint(product).astype(np.int64) + self.correction * x.sum(axis=1, keepdims=True)
+
+    def _sliced(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
+                stats: CrossbarStats) -> np.ndarray:
+        """Per cell column: the shift-added ADC codes over every input slice, inversion undone."""
+        max_code = (1 << adc_bits) - 1
+        total = np.zeros((x.shape[0], self.levels.shape[1]))
+        levels = self.levels.astype(np.float64)
+        for width, shift in zip(input_widths, shifts(input_widths)):
+            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float64)
+            sums = bits @ levels  # the analog column sums
+            codes = np.floor(sums / adc_step)
+            stats.saturated += int(np.count_nonzero(codes > max_code))
+            converted = np.minimum(codes, max_code) * adc_step
+            driven = bits.sum(axis=1, keepdims=True)  # the input-sum unit's count of what was driven
+            total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
+        return total
+
