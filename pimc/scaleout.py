@@ -72,6 +72,11 @@ class Runner:
     client: Any
     blas_threads: int
 
+    @property
+    def workers(self) -> int:
+        """How many processes run the tasks."""
+        return 1 if self.client is None else len(self.client.scheduler_info()["workers"])
+
     def share(self, value: Any, prepare: Callable[[Any], Any] | None = None) -> Any:
         """`value` made available to every task, with `prepare(value)` run on each worker (building what its tasks
         reuse) before any task starts; in process, `value` itself. On a cluster it is the result of a task that
@@ -144,6 +149,12 @@ def _connect(client_class, address: str):
 def _inherited_blas_settings() -> dict[str, str]:
     """The processor settings OpenBLAS needs on some machines, passed on to the workers unchanged."""
     return {name: os.environ[name] for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if name in os.environ}
+
+
+def default_shard_size(count: int, workers: int) -> int:
+    """16 samples per task, or fewer so that each of `workers` gets at least 4 tasks: shards finish unevenly,
+    and with fewer tasks than that the last ones keep one worker busy while the others wait."""
+    return max(1, min(16, count // (4 * workers)))
 
 
 def shard_bounds(count: int, size: int) -> list[tuple[int, int]]:

@@ -42,8 +42,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes of a local Dask cluster (default 1: run in this process)")
     parser.add_argument("--scheduler", default="", metavar="ADDRESS",
                         help="run on the workers of the Dask scheduler at ADDRESS (tcp://HOST:PORT) instead")
-    parser.add_argument("--shard-size", type=int, default=16, metavar="N",
-                        help="samples per task a worker runs (default 16); the result does not depend on it")
+    parser.add_argument("--shard-size", type=int, default=None, metavar="N",
+                        help="samples per task a worker runs (default 16, or fewer so that every worker gets at "
+                             "least 4 tasks); the result does not depend on it")
     parser.add_argument("--blas-threads", type=int, default=1, metavar="N",
                         help="BLAS threads per worker (default 1: the simulator's small products run slower on more)")
 
@@ -60,7 +61,7 @@ class Scored:
 def run(args: argparse.Namespace) -> int:
     from pimc.compiler import compile_model
     from pimc.frontend.load import check_input, load_onnx
-    from pimc.scaleout import Cluster, shard_bounds
+    from pimc.scaleout import Cluster, default_shard_size, shard_bounds
     from pimc.targets import load_config
     from pimc.targets.simulator import progress_bar
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     check_target_inputs(args)
     check_input(args.data, "--data")
     cluster = Cluster(args.workers, args.scheduler, args.blas_threads)
-    if args.shard_size < 1:
+    if args.shard_size is not None and args.shard_size < 1:
         raise UserError(f"--shard-size {args.shard_size}: give a positive number of samples")
     config = load_config(args.target, args.target_config)
     x, y = read_dataset(args.data)
@@ -90,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         if note:
             os.remove(calib)
     reference = _reference_classes(model, inputs[0], x)
-    bounds = shard_bounds(len(x), args.shard_size)
     with cluster.runner() as runner:
+        bounds = shard_bounds(len(x), args.shard_size or default_shard_size(len(x), runner.workers))
         program = runner.share(compiled.program, prepare=_simulator)
         started = time.perf_counter()
         shards = [(inputs[0], x[start:stop]) for start, stop in bounds]
