@@ -215,6 +215,10 @@ class NirImporter:
         if kind in ("SumPool2d", "AvgPool2d"):
             return self.pool(name, node, x, snn.SumPool2dOp if kind == "SumPool2d" else snn.AvgPool2dOp)
         if kind == "Flatten":
+            dims = (int(node.get("start_dim", 0)), int(node.get("end_dim", -1)))
+            if dims[0] != 0 or dims[1] not in (-1, len(shape) - 2):
+                raise error_at(NameLoc(name), f"Flatten over dims {dims[0]}..{dims[1]} of {list(shape[1:])} is not "
+                                              "supported; pimc flattens a whole sample (start_dim=0, end_dim=-1)")
             return self.emit(snn.FlattenOp, name, [x], (shape[0], int(np.prod(shape[1:]))))
         return self.neuron(name, kind, node, x)
 

@@ -171,7 +171,7 @@ def nmnist_scnn(path: Path) -> None:
     add("pool1", nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])))
     conv("conv3", 8, 16, 3, 1, 8)
     add("pool2", nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])))
-    add("flatten", nir.Flatten(input_type={"input": np.array([8, 4, 4])}))
+    add("flatten", nir.Flatten(input_type={"input": np.array([8, 4, 4])}, start_dim=0))
     for name, (out, features) in (("fc1", (256, 128)), ("fc2", (10, 256))):
         weight = (rng.standard_normal((out, features)) * 2 / np.sqrt(features)).astype(np.float32)
         add(name, nir.Affine(weight=weight, bias=np.zeros(out, np.float32)))
@@ -284,6 +284,19 @@ def test_unsupported_node_types_are_named(kind, capsys, tmp_path):
     status, out, err = pimc(capsys, "compile", model, "--target", "flexspim", "-o", tmp_path / "out")
     assert status == 1 and not out
     assert err.count("\n") == 1 and f"NIR node type '{kind}' is not supported" in err and 'node "odd"' in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_partial_flatten_is_named(capsys, tmp_path):
+    """NIR shapes have no batch dimension, so Flatten's start_dim=1 keeps a sample's channels apart."""
+    model = tmp_path / "partial.nir"
+    nir.write(str(model), nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([8, 4, 4])), "flat": nir.Flatten(input_type={"input": np.array([8, 4, 4])}),
+               "output": nir.Output(np.array([8, 16]))},
+        edges=[("input", "flat"), ("flat", "output")]))
+    status, out, err = pimc(capsys, "compile", model, "--target", "flexspim", "-o", tmp_path / "out")
+    assert status == 1 and not out and err.count("\n") == 1
+    assert "Flatten over dims 1..-1 of [8, 4, 4] is not supported" in err and 'node "flat"' in err
     assert not (tmp_path / "out").exists()
 
 
