@@ -104,13 +104,13 @@ def _random_events(shape: tuple[int, ...], steps: int = 16, density: float = 0.0
 def print_summary(result: dict, target: str, directory: str) -> None:
     out = sys.stdout
     out.write(f"pimc compile {result['model']} --target {target} -> {directory}/\n")
-    rows = [("layer", "kind", "stationary", "macros", "events", "SOPs", "energy (nJ)", "latency (us)")]
+    rows = [("layer", "kind", "stationary", "on macros", "events", "SOPs", "energy (nJ)", "latency (us)")]
     for entry in result["layers"]:
         rows.append((entry["name"], entry["kind"], entry["stationary"].upper(), ",".join(map(str, entry["macros"])),
                      f"{entry['events']:,.1f}", f"{entry['sops']:,.1f}", f"{entry['energy_pj'] / 1e3:.3f}",
                      f"{entry['latency_ns'] / 1e3:.3f}"))
     t = result["totals"]
-    rows.append(("total", "", "", str(t["macros_used"]), "", f"{t['sops']:,.1f}", f"{t['energy_pj'] / 1e3:.3f}",
+    rows.append(("total", "", "", f"{t['macros_used']} in use", "", f"{t['sops']:,.1f}", f"{t['energy_pj'] / 1e3:.3f}",
                  f"{t['latency_ns'] / 1e3:.3f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
