@@ -1,3 +1,3 @@
-from pimc.cli import main
+from pimc.cli import program
 
-raise SystemExit(main())
+program()

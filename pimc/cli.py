@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
+from typing import NoReturn
 
 from pimc.diagnostics import DiagnosticError, UsageError, UserError
+from pimc.signals import STOPS, ignore_signals
 
-__all__ = ["UsageError", "main"]
+__all__ = ["UsageError", "main", "program"]
 
 COMMANDS = {
     "opt": "pimc.commands.opt",
@@ -55,22 +58,50 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
+    """Run one command in this process and return its exit status; the signal handlers are restored after."""
+    if not _main_thread():
+        return _command(argv)
+    saved = {signum: signal.getsignal(signum) for signum in STOPS}
+    try:
+        return _command(argv)
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def program() -> NoReturn:
+    """`pimc` as a process: once the command has its exit status, a late signal cannot change it, and the
+    process ends with that status at once. Not through the interpreter's exit: a Ctrl-C that landed in
+    code run by `exec` (dataclasses build their methods so) leaves CPython flagged to re-kill itself with
+    SIGINT at exit even though pimc handled it."""
+    status = _command(sys.argv[1:], settled=ignore_signals)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe: nothing more can be said
+            pass
+    os._exit(status)
+
+
+def _command(argv: list[str] | None, settled=lambda: None) -> int:
     name = "pimc"
     try:
+        if _main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         parser = build_parser()
         args = parser.parse_args(argv)
         name = f"pimc {args.command}"
-        return _run(importlib.import_module(COMMANDS[args.command]), args, name)
+        status = _run(importlib.import_module(COMMANDS[args.command]), args, name)
+        settled()
+        return status
     except KeyboardInterrupt:
+        settled()
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
     except Terminated:
+        settled()
         print(f"{name}: terminated", file=sys.stderr)
         return 143
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(command, args: argparse.Namespace, name: str) -> int:

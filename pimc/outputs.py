@@ -5,20 +5,21 @@
 
 Outputs are staged beside their final place (a hidden `.pimc-*` directory or `.NAME.*.tmp` file) and
 moved there at the end. On any failure, Ctrl-C and SIGTERM included (the command line turns SIGTERM
-into an exception), the staging and every parent directory created for it are removed.
+into an exception), the staging and every parent directory created for it are removed. Moving the
+output into place is the point of no return: from then on the command ignores both signals (`pimc.cli`
+restores their handlers when the command returns), so a command that exits 130 or 143 left nothing.
+A command writes its output as its last act.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 from contextlib import contextmanager
 
 from pimc.diagnostics import UserError
-
-_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+from pimc.signals import held_signals, ignore_signals
 
 
 def check_output(path: str, flag: str = "-o", directory: bool = False) -> None:
@@ -44,7 +45,7 @@ def output_directory(path: str, flag: str = "-o"):
     check_output(path, flag, directory=True)
     if os.path.exists(path) and not _replaceable(path):
         raise UserError(f"{path}: exists and is not a pimc output directory (no report.json); choose another {flag}")
-    with _deferred_signals():
+    with held_signals():
         created = _make_parents(path, flag)
         staging = _create(lambda parent: tempfile.mkdtemp(prefix=".pimc-", dir=parent), path, flag, created)
     umask = os.umask(0)
@@ -53,14 +54,14 @@ def output_directory(path: str, flag: str = "-o"):
     try:
         yield staging
     except BaseException:
-        with _deferred_signals():
+        with held_signals():
             shutil.rmtree(staging, ignore_errors=True)
             _remove(created)
         raise
-    with _deferred_signals():  # a signal that arrives now acts once the output is whole
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(staging, path)
+    ignore_signals()  # the point of no return: the output is whole, so a signal from here on changes nothing
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.replace(staging, path)
 
 
 @contextmanager
@@ -69,7 +70,7 @@ def output_files(*paths: str, flag: str = "-o"):
     for path in paths:
         check_output(path, flag)
     temporaries: list[str] = []
-    with _deferred_signals():
+    with held_signals():
         created = [d for path in paths for d in _make_parents(path, flag)]
         try:
             for path in paths:
@@ -80,15 +81,15 @@ def output_files(*paths: str, flag: str = "-o"):
     try:
         yield temporaries
     except BaseException:
-        with _deferred_signals():
+        with held_signals():
             for temporary in temporaries:
                 if os.path.exists(temporary):
                     os.remove(temporary)
             _remove(created)
         raise
-    with _deferred_signals():
-        for temporary, path in zip(temporaries, paths):
-            os.replace(temporary, path)
+    ignore_signals()  # the point of no return, as for a directory
+    for temporary, path in zip(temporaries, paths):
+        os.replace(temporary, path)
 
 
 def _temporary_file(path: str):
@@ -136,16 +137,3 @@ def _remove(directories: list[str]) -> None:
 def _replaceable(path: str) -> bool:
     return os.path.isdir(path) and (not os.listdir(path) or os.path.exists(os.path.join(path, "report.json")))
 
-
-@contextmanager
-def _deferred_signals():
-    """Hold Ctrl-C and SIGTERM while files are created, moved or removed, so that none is left half done."""
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    except (AttributeError, ValueError):  # not the main thread, or no POSIX signal masks
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

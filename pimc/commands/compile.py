@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         if simulation is not None:
             report["simulation"] = simulation
         write_outputs(staging, compiled, report)
-    if args.json:
-        print(json.dumps(report, indent=1))
-    else:
-        print_summary(report, args.output)
-    note_defaults(compiled.module, "compile")
+        if args.json:
+            print(json.dumps(report, indent=1))
+        else:
+            print_summary(report, args.output)
+        note_defaults(compiled.module, "compile")
     return 0
 
 

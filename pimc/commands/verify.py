@@ -259,9 +259,11 @@ def run_onnxruntime(model, feeds: dict, extra: list[tuple[str, str]]) -> dict[st
 
 def onnxruntime_session(model):
     """A CPU session of `model`, quiet; a model onnxruntime rejects is a one-line error."""
-    import onnxruntime
-
     from pimc.frontend.load import first_line
+    from pimc.signals import held_signals
+
+    with held_signals():  # a Ctrl-C inside the extension's import becomes an ImportError and a broken module
+        import onnxruntime
 
     onnxruntime.set_default_logger_severity(4)  # only fatal: an error is raised as well as logged
     options = onnxruntime.SessionOptions()
