@@ -377,16 +377,16 @@ def dvs_gesture_scnn(path: str, seed: int = 0, events: str = "", samples: int = 
         add(name, nir.IF(r=np.ones(shape), v_threshold=np.ones(shape)))
 
     for index, (out, stride) in enumerate(convs, start=1):
-        weight = rng.standard_normal((out, channels, 3, 3)) * 2 / np.sqrt(channels * 9)
+        weight = rng.standard_normal((out, channels, 3, 3)) * 2.5 / np.sqrt(channels * 9)
         size = (size + 2 - 3) // stride + 1
         add(f"conv{index}", nir.Conv2d(input_shape=None, weight=weight.astype(np.float32), stride=stride, padding=1,
                                        dilation=1, groups=1, bias=np.zeros(out, np.float32)))
         fire(f"if{index}", (out, size, size))
         channels = out
-    add("flatten", nir.Flatten(input_type={"input": np.array([channels, size, size])}))
+    add("flatten", nir.Flatten(input_type={"input": np.array([channels, size, size])}, start_dim=0))
     features = channels * size * size
     for index, out in enumerate(fcs, start=1):
-        weight = rng.standard_normal((out, features)) * 2 / np.sqrt(features)
+        weight = rng.standard_normal((out, features)) * 2.5 / np.sqrt(features)
         add(f"fc{index}", nir.Linear(weight=weight.astype(np.float32)))
         if index < len(fcs):
             fire(f"if_fc{index}", (out,))
