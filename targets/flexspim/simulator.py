@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pimc.interp.snn_ops import clamp
 from pimc.targets.flexspim.placement import LayerPlan
 from pimc.targets.flexspim.program import Program
 
@@ -144,8 +143,10 @@ class _Step:
         self.vmem[:, lo:hi] += delta
 
     def op_clamp(self, ch, bits: int, mode: str) -> None:
+        """b_V-bit two's complement membranes: saturate at the ends of the range, or keep the low bits (wrap)."""
         lo, hi = ch
-        self.vmem[:, lo:hi] = clamp(self.vmem[:, lo:hi], bits, mode)
+        v, sign = self.vmem[:, lo:hi], 1 << (bits - 1)
+        self.vmem[:, lo:hi] = np.clip(v, -sign, sign - 1) if mode == "saturate" else ((v & (2 * sign - 1)) ^ sign) - sign
 
     def op_fire(self, ch, threshold: int, compare: str) -> None:
         lo, hi = ch
