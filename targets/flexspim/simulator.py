@@ -146,7 +146,8 @@ class _Step:
         """b_V-bit two's complement membranes: saturate at the ends of the range, or keep the low bits (wrap)."""
         lo, hi = ch
         v, sign = self.vmem[:, lo:hi], 1 << (bits - 1)
-        self.vmem[:, lo:hi] = np.clip(v, -sign, sign - 1) if mode == "saturate" else ((v & (2 * sign - 1)) ^ sign) - sign
+        wrapped = ((v & (2 * sign - 1)) ^ sign) - sign
+        self.vmem[:, lo:hi] = np.clip(v, -sign, sign - 1) if mode == "saturate" else wrapped
 
     def op_fire(self, ch, threshold: int, compare: str) -> None:
         lo, hi = ch
