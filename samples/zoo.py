@@ -359,8 +359,9 @@ def dvs_gesture_scnn(path: str, seed: int = 0, events: str = "", samples: int = 
                      density: float = 0.02) -> None:
     """A DVS128-Gesture-sized spiking CNN as NIR: 2 x 128 x 128 events, 6 convs (3x3) and 3 FCs with IF neurons
     (threshold 1) after all but the last, which is a readout of the 11 classes. Seeded N(0, 1) weights times
-    2 / sqrt(fan-in), no biases. With `events`, also writes `samples` seeded random event streams of `steps`
-    frames at `density` (x: N x T x 2 x 128 x 128 uint8) for calibration and costs. Needs the `nir` package."""
+    2.5 / sqrt(fan-in), which keeps every layer spiking on the events below; no biases. With `events`, also writes
+    `samples` seeded random event streams of `steps` frames at `density` (x: N x T x 2 x 128 x 128 uint8) for
+    calibration and costs. Needs the `nir` package."""
     import nir
 
     rng = np.random.default_rng(seed)
