@@ -359,8 +359,9 @@ def dvs_gesture_scnn(path: str, seed: int = 0, events: str = "", samples: int = 
                      density: float = 0.02) -> None:
     """A DVS128-Gesture-sized spiking CNN as NIR: 2 x 128 x 128 events, 6 convs (3x3) and 3 FCs with IF neurons
     (threshold 1) after all but the last, which is a readout of the 11 classes. Seeded N(0, 1) weights times
-    2 / sqrt(fan-in), no biases. With `events`, also writes `samples` seeded random event streams of `steps`
-    frames at `density` (x: N x T x 2 x 128 x 128 uint8) for calibration and costs. Needs the `nir` package."""
+    2.5 / sqrt(fan-in), which keeps every layer spiking on the events below; no biases. With `events`, also writes
+    `samples` seeded random event streams of `steps` frames at `density` (x: N x T x 2 x 128 x 128 uint8) for
+    calibration and costs. Needs the `nir` package."""
     import nir
 
     rng = np.random.default_rng(seed)
@@ -377,16 +378,16 @@ def dvs_gesture_scnn(path: str, seed: int = 0, events: str = "", samples: int = 
         add(name, nir.IF(r=np.ones(shape), v_threshold=np.ones(shape)))
 
     for index, (out, stride) in enumerate(convs, start=1):
-        weight = rng.standard_normal((out, channels, 3, 3)) * 2 / np.sqrt(channels * 9)
+        weight = rng.standard_normal((out, channels, 3, 3)) * 2.5 / np.sqrt(channels * 9)
         size = (size + 2 - 3) // stride + 1
         add(f"conv{index}", nir.Conv2d(input_shape=None, weight=weight.astype(np.float32), stride=stride, padding=1,
                                        dilation=1, groups=1, bias=np.zeros(out, np.float32)))
         fire(f"if{index}", (out, size, size))
         channels = out
-    add("flatten", nir.Flatten(input_type={"input": np.array([channels, size, size])}))
+    add("flatten", nir.Flatten(input_type={"input": np.array([channels, size, size])}, start_dim=0))
     features = channels * size * size
     for index, out in enumerate(fcs, start=1):
-        weight = rng.standard_normal((out, features)) * 2 / np.sqrt(features)
+        weight = rng.standard_normal((out, features)) * 2.5 / np.sqrt(features)
         add(f"fc{index}", nir.Linear(weight=weight.astype(np.float32)))
         if index < len(fcs):
             fire(f"if_fc{index}", (out,))

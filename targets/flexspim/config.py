@@ -52,6 +52,11 @@ class FlexspimConfig(TargetConfig):
     def sop_pj(self) -> float:
         return self.sop_fj * self.weight_bits[0] * self.vmem_bits[0] / 1e3
 
+    def stages(self, calib: str = "", samples: int = 16) -> list[tuple[str, str]]:
+        """None: flexspim has no crossbar stages (NIR files compile in driver.py)."""
+        raise ConfigError("the flexspim target compiles NIR files (.nir) with pimc compile, eval and verify; it has no "
+                          "crossbar stages for ONNX models or pimc sweep")
+
     def per_layer(self, values: tuple, count: int, option: str) -> list:
         """One value per layer from a list of one or `count` values."""
         if len(values) not in (1, count):

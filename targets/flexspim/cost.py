@@ -3,10 +3,11 @@
     energy = SOPs x sop-fj x b_W x b_V                      (in-array accumulation)
            + row ops x standby columns x standby-fraction x sop-fj x b_W x b_V / N_C   (precharge standby)
            + streamed bits x transfer-factor x sop-fj x b_W x b_V / (b_W + b_V)       (buffer <-> macro)
-    latency = row ops x N_R x phases-per-bit / phase clock, over the layer's macros, + streamed bits / cols cycles
+    latency = row ops x N_R x phases-per-bit / phase clock on the busiest macro + streamed bits / cols cycles
 
-A row operation adds one weight row into Co x N_C columns; the array's other columns stand by. The macro's energy
-per bit accessed is one SOP's energy over the b_W + b_V bits it reads. These are pimc's model choices
+Every macro holding part of a layer sees all its events: a row operation there adds one weight row into the
+(hi - lo) x N_C columns of its channels lo:hi, and the array's other columns stand by. The macro's energy per bit
+accessed is one SOP's energy over the b_W + b_V bits it reads. These are pimc's model choices
 (docs/flexspim.md), from the paper's per-SOP, standby and transfer ratios.
 """
 
@@ -20,13 +21,14 @@ def layer_cost(plan: LayerPlan, stats: LayerStats, config) -> dict:
     """Energy (pJ) and latency (ns) of one layer."""
     stationary = plan.stationary
     sop_pj = config.sop_fj * plan.weight_bits * plan.vmem_bits / 1e3
-    active = min(config.array_cols, plan.out_channels * plan.operand_cols)
-    standby_pj = stats.row_ops * (config.array_cols - active) * config.standby_fraction * sop_pj / plan.operand_cols
+    cols = config.array_cols
+    groups = [plan.column_groups(lo, hi, cols) for lo, hi in plan.channels]
+    standby_cols = sum(g * cols - (hi - lo) * plan.operand_cols for g, (lo, hi) in zip(groups, plan.channels))
+    standby_pj = stats.row_ops * standby_cols * config.standby_fraction * sop_pj / plan.operand_cols
     streamed = streamed_bits(plan, stats, stationary)
     transfer_pj = streamed * config.transfer_factor * sop_pj / (plan.weight_bits + plan.vmem_bits)
     array_pj = stats.sops * sop_pj
-    parallel = len(set(plan.macros))
-    compute_ns = stats.row_ops * plan.operand_rows * config.phases_per_bit / config.phase_ghz / parallel
+    compute_ns = stats.row_ops * max(groups) * plan.operand_rows * config.phases_per_bit / config.phase_ghz
     transfer_ns = streamed / config.array_cols / config.phase_ghz
     return {"name": plan.name, "kind": plan.kind, "stationary": stationary, "events": stats.events, "sops": stats.sops,
             "spikes": stats.spikes, "row_ops": stats.row_ops, "streamed_bits": streamed, "resident": plan.resident,

@@ -93,8 +93,10 @@ def report(path: str, config, compiled: Compiled, events: np.ndarray) -> dict:
                           "vmem_bits": p.vmem_bits, "threshold": p.threshold}
                          for p, s, a in zip(plans, compiled.module.attributes["layer_scales"],
                                             compiled.module.attributes["spike_agreement"])],
-        "layers": [{**e, "macros": p.macros, "operand_shape": [p.operand_rows, p.operand_cols],
-                    "weight_footprint_bits": p.weight_footprint, "vmem_footprint_bits": p.vmem_footprint}
+        "layers": [{**e, "macros": p.macros, "channels": [list(c) for c in p.channels],
+                    "operand_shape": [p.operand_rows, p.operand_cols], "weight_rows": p.weight_rows,
+                    "cells": p.channel_cells * p.out_channels, "weight_footprint_bits": p.weight_footprint,
+                    "vmem_footprint_bits": p.vmem_footprint}
                    for e, p in zip(hybrid["layers"], plans)],
         "totals": {**h, "macros_used": len({m for p in plans for m in p.macros}), "samples": len(events)},
         "ws_only": {**w, "resident_layers": sum(p.resident for p in ws_plans),

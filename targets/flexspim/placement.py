@@ -1,13 +1,16 @@
 """Layers of an integer snn network, their operand shapes, stationary operand and macros.
 
-    conv2 16x8x3x3 w8 v16: weights 9,216 b, membranes 4,096 b -> OS (HS-min), membranes on macro 0, shape 16x1
+    conv2 16x8x3x3 w8 v16: weights 9,216 b, membranes 4,096 b -> OS (HS-min), channels 0:16 on macro 0, shape 1x16
 
 A layer is a synapse (conv2d or affine, an FC being a 1x1 conv on a 1x1 map) with its neuron, or a readout.
 HS-min keeps the operand with the smaller footprint in the macros (weights Co*Ci*k^2*b_W bits, membranes
-Co*H*W*b_V bits); `layer-stationary` overrides it per layer. An operand of b bits is an N_R x N_C block of bit
-cells: the Co output channels of one position sit side by side, each N_C = min(b_V, cols // Co) columns wide, so
-an accumulation uses Co * N_C columns and the others stand by. Stationary operands are packed into the macros in
-layer order, a layer spilling over as many macros as it needs; more than `macros` is an error.
+Co*H*W*b_V bits); `layer-stationary` overrides it per layer. The Co membranes of one output position sit side by
+side, each an N_R x N_C block of bit cells with N_C = min(b_V, cols // Co) and N_R = ceil(b_V / N_C); a weight lies
+in its membrane's N_C columns, ceil(b_W / N_C) rows deep, since the in-memory adder works column by column. An
+accumulation drives Co * N_C columns and the others stand by. Besides its stationary operand, a macro holds one
+block of the streamed operand per channel (the membrane or weight that the accumulation adds in). Layers are
+packed into the macros in order, whole output channels at a time, a layer spilling over as many macros as it
+needs; more than `macros` is an error.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class LayerPlan:
     readout: bool
     stationary: str = "ws"
     macros: list[int] = field(default_factory=list)
+    channels: list[tuple[int, int]] = field(default_factory=list)  # the output channels lo:hi each macro holds
     operand_cols: int = 1
     resident: bool = True  # the stationary operand stays in the macros across timesteps
 
@@ -70,6 +74,22 @@ class LayerPlan:
         """N_R of a membrane operand: bit rows per membrane."""
         return math.ceil(self.vmem_bits / self.operand_cols)
 
+    @property
+    def weight_rows(self) -> int:
+        """Bit rows per weight, in its membrane's N_C columns."""
+        return math.ceil(self.weight_bits / self.operand_cols)
+
+    @property
+    def channel_cells(self) -> int:
+        """Bit cells one output channel takes in a macro: its stationary operand and one block of the streamed one."""
+        membrane, weight = self.operand_rows * self.operand_cols, self.weight_rows * self.operand_cols
+        positions, taps = self.neurons // self.out_channels, self.weight.size // self.out_channels
+        return taps * weight + membrane if self.stationary == "ws" else positions * membrane + weight
+
+    def column_groups(self, lo: int, hi: int, cols: int) -> int:
+        """Array rows one row operation takes for channels lo:hi: more than one when they are wider than the array."""
+        return math.ceil((hi - lo) * self.operand_cols / cols)
+
     def to_json(self) -> dict:
         return {"name": self.name, "kind": self.kind, "in_shape": list(self.in_shape),
                 "out_shape": list(self.out_shape),
@@ -77,8 +97,8 @@ class LayerPlan:
                 "pads": list(self.pads), "routing": self.routing, "weight_bits": self.weight_bits,
                 "vmem_bits": self.vmem_bits, "overflow": self.overflow, "threshold": self.threshold,
                 "reset": self.reset, "compare": self.compare, "readout": self.readout, "stationary": self.stationary,
-                "macros": self.macros, "resident": self.resident,
-                "operand_shape": [self.operand_rows, self.operand_cols],
+                "macros": self.macros, "channels": [list(c) for c in self.channels], "resident": self.resident,
+                "operand_shape": [self.operand_rows, self.operand_cols], "weight_rows": self.weight_rows,
                 "weight_footprint_bits": self.weight_footprint, "vmem_footprint_bits": self.vmem_footprint}
 
 
@@ -120,35 +140,50 @@ def _plan(syn, neuron, routing: list[dict], weights) -> LayerPlan:
 
 
 def place(plans: list[LayerPlan], config, spill: bool = False) -> list[LayerPlan]:
-    """Choose each layer's stationary operand and operand shape, and pack the stationary operands into macros.
+    """Choose each layer's stationary operand and operand shape, and pack its output channels into macros.
 
-    A model whose stationary operands need more macros than the target has is an error, unless `spill`: then the
-    layers that do not fit share the last macro and reload their stationary operand every timestep (how a
-    weight-stationary-only mapping runs a model whose weights exceed the macros)."""
+    A model that needs more macros than the target has is an error, unless `spill`: then a layer that does not fit
+    runs on the last macro and reloads its stationary operand every timestep (how a weight-stationary-only mapping
+    runs a model whose weights exceed the macros)."""
     overrides = config.per_layer(config.layer_stationary, len(plans), "layer-stationary")
+    capacity, cursor, first_out = config.macro_bits, (0, config.macro_bits), None
     for plan, override in zip(plans, overrides):
         plan.stationary = _stationary(plan, config.stationary, override)
         plan.operand_cols = max(1, min(plan.vmem_bits, config.array_cols // min(plan.out_channels, config.array_cols)))
-    capacity, macro, free = config.macro_bits, 0, config.macro_bits
-    for plan in plans:
-        need, start = plan.stationary_bits, (macro, free)
-        plan.macros, plan.resident = [], True
-        while need > 0:
-            if free == 0:
-                macro, free = macro + 1, capacity
-            plan.macros.append(macro)
-            used = min(need, free)
-            need, free = need - used, free - used
-        plan.macros = plan.macros or [macro]
-        if spill and macro >= config.macros:
-            (macro, free), plan.macros, plan.resident = start, [config.macros - 1], False
-    needed = macro + 1
-    if needed > config.macros:
-        total = sum(p.stationary_bits for p in plans)
-        raise UserError(f"the model does not fit: its stationary operands take {total:,} bits, {needed} macros of "
-                        f"{config.array_rows}x{config.array_cols}, but the target has {config.macros} "
-                        f"(set flexspim{{macros={needed}}})")
+        if plan.channel_cells > capacity and not spill:
+            operand = "weights" if plan.stationary == "ws" else "membranes"
+            raise UserError(f"layer '{plan.name}' does not fit a macro: one output channel's {operand} take "
+                            f"{plan.channel_cells:,} bit cells, but a {config.array_rows}x{config.array_cols} macro "
+                            f"has {capacity:,} (keep its other operand stationary with layer-stationary, or use larger "
+                            "arrays)")
+        after = _pack(plan, cursor, capacity) if plan.channel_cells <= capacity else None
+        if after is not None and (after[0] < config.macros or not spill):
+            cursor, plan.resident = after, True
+            first_out = first_out or (plan.name if after[0] >= config.macros else None)
+            continue
+        plan.macros, plan.channels, plan.resident = [config.macros - 1], [(0, plan.out_channels)], False
+    if first_out is not None:
+        needed = cursor[0] + 1
+        raise UserError(f"the model does not fit: from layer '{first_out}' on, its stationary operands need {needed} "
+                        f"macros of {config.array_rows}x{config.array_cols} bit cells, but the target has "
+                        f"{config.macros} (set flexspim{{macros={needed}}})")
     return plans
+
+
+def _pack(plan: LayerPlan, cursor: tuple[int, int], capacity: int) -> tuple[int, int]:
+    """Whole output channels of `plan` into the macros from `cursor` (macro, free cells) on; the cursor after."""
+    macro, free = cursor
+    plan.macros, plan.channels = [], []
+    lo, cells = 0, plan.channel_cells
+    while lo < plan.out_channels:
+        count = min(plan.out_channels - lo, free // cells)
+        if count == 0:
+            macro, free = macro + 1, capacity
+            continue
+        plan.macros.append(macro)
+        plan.channels.append((lo, lo + count))
+        lo, free = lo + count, free - count * cells
+    return macro, free
 
 
 def _stationary(plan: LayerPlan, rule: str, override: int) -> str:

@@ -103,15 +103,10 @@ class Program:
                 weight_bits=entry["weight_bits"], vmem_bits=entry["vmem_bits"], overflow=entry["overflow"],
                 threshold=entry["threshold"], reset=entry["reset"], compare=entry["compare"],
                 readout=entry["readout"], stationary=entry["stationary"], macros=entry["macros"],
-                operand_cols=entry["operand_shape"][1], resident=entry["resident"]))
+                channels=[tuple(c) for c in entry["channels"]], operand_cols=entry["operand_shape"][1],
+                resident=entry["resident"]))
         instructions = [Instruction(i.pop("macro"), i.pop("op"), i.pop("layer"), i) for i in data["instructions"]]
         return cls(plans, instructions, data["macros"], tuple(data["input_shape"]))
-
-
-def channel_slices(channels: int, parts: int) -> list[tuple[int, int]]:
-    """`channels` output channels cut into `parts` nearly equal ranges."""
-    bounds = [round(channels * k / parts) for k in range(parts + 1)]
-    return [(bounds[k], bounds[k + 1]) for k in range(parts) if bounds[k + 1] > bounds[k]]
 
 
 def emit(plans: list[LayerPlan], macros: int, input_shape: tuple[int, ...] = ()) -> Program:
@@ -119,8 +114,7 @@ def emit(plans: list[LayerPlan], macros: int, input_shape: tuple[int, ...] = ())
     instructions = []
     for index, plan in enumerate(plans):
         streamed = "vmem" if plan.stationary == "ws" else "weights"
-        holders = sorted(set(plan.macros))
-        for macro, (lo, hi) in zip(holders, channel_slices(plan.out_channels, len(holders))):
+        for macro, (lo, hi) in zip(plan.macros, plan.channels):
             ch = {"ch": [lo, hi]}
             add = lambda op, **args: instructions.append(Instruction(macro, op, index, args))  # noqa: E731
             add("recv", **({"route": "+".join(r["op"] for r in plan.routing)} if plan.routing else {}))

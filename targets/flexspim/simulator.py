@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pimc.interp.snn_ops import clamp
 from pimc.targets.flexspim.placement import LayerPlan
 from pimc.targets.flexspim.program import Program
 
@@ -26,7 +25,7 @@ from pimc.targets.flexspim.program import Program
 class LayerStats:
     events: int = 0  # input events, counted with multiplicity
     sops: int = 0
-    row_ops: int = 0  # one weight row added into one membrane row (one event, one tap, one macro)
+    row_ops: int = 0  # (event, tap) pairs inside the map: the row operations of each macro holding the layer
     spikes: int = 0
     active_steps: int = 0  # timesteps in which the layer received events
     active_channels: int = 0  # input channels with events, summed over timesteps
@@ -82,6 +81,7 @@ class _Step:
         self.delta = np.zeros_like(vmem)
         self.spikes = np.zeros(vmem.shape, np.int64)
         self.events = None
+        self.counted = False  # row operations are counted at the first acc: every macro of the layer repeats them
 
     def execute(self, instruction) -> None:
         getattr(self, "op_" + instruction.op)(**instruction.args)
@@ -126,7 +126,8 @@ class _Step:
         # float64 sums of integers below 2**53 are exact
         delta = np.rint(np.bincount(where.reshape(-1), rows.reshape(-1), len(self.vmem) * width * cells))
         self.stats.sops += int(n[event].sum()) * width
-        self.stats.row_ops += len(event)
+        self.stats.row_ops += 0 if self.counted else len(event)
+        self.counted = True
         self._add(lo, hi, delta.astype(np.int64))
 
     def op_bias(self, ch) -> None:
@@ -142,8 +143,11 @@ class _Step:
         self.vmem[:, lo:hi] += delta
 
     def op_clamp(self, ch, bits: int, mode: str) -> None:
+        """b_V-bit two's complement membranes: saturate at the ends of the range, or keep the low bits (wrap)."""
         lo, hi = ch
-        self.vmem[:, lo:hi] = clamp(self.vmem[:, lo:hi], bits, mode)
+        v, sign = self.vmem[:, lo:hi], 1 << (bits - 1)
+        wrapped = ((v & (2 * sign - 1)) ^ sign) - sign
+        self.vmem[:, lo:hi] = np.clip(v, -sign, sign - 1) if mode == "saturate" else wrapped
 
     def op_fire(self, ch, threshold: int, compare: str) -> None:
         lo, hi = ch

@@ -10,6 +10,9 @@ from __future__ import annotations
 CNN = "{samples}/digits_cnn.onnx"
 MLP = "{samples}/digits_mlp.onnx"
 TEST = "{samples}/digits_test.npz"
+SPIKING = "{samples}/spiking_digits.nir"
+SPIKING_TEST = "{samples}/spiking_digits_test.npz"
+NIR_DATA = "{samples}/../tests/e2e/data/nir"
 
 CASES: list[tuple[str, list[str], int, str]] = [
     # ---- the command line itself
@@ -193,4 +196,36 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"'nn.gemm' op is at an earlier stage than pass 'emit-program' works on: it needs xbar.mvm ops"),
     ("opt-lower-unquantized", ["opt", "{in}/good.pimc", "-p", "lower-to-xbar"], 1,
      r"than pass 'lower-to-xbar' works on: it needs q.conv2d or q.gemm ops, which quantize makes"),
+    # ---- NIR files and the flexspim target (docs/flexspim.md)
+    ("nir-unsupported-node", ["compile", NIR_DATA + "/cubalif.nir", "--target", "flexspim", "-o", "out"], 1,
+     r"node \"syn\": error: NIR node type 'CubaLIF' is not supported \(supported: Input, Output, Conv2d"),
+    ("nir-recurrent-edge", ["compile", NIR_DATA + "/recurrent.nir", "--target", "flexspim", "-o", "out"], 1,
+     r"node \"w_rec\": error: recurrent edge 'w_rec' -> 'lif': feedback connections are not supported"),
+    ("nir-leaky-neuron", ["compile", NIR_DATA + "/snntorch_lif.nir", "--target", "flexspim", "-o", "out"], 1,
+     r"leaky neuron \(beta = 0.9\) is not supported: the macro integrates without leak"),
+    ("nir-other-target", ["compile", SPIKING, "--target", "isaac", "-o", "out"], 1,
+     r"^pimc compile: error: a NIR file compiles for the flexspim target, not 'isaac'"),
+    ("nir-verify-no-target", ["verify", SPIKING, "--inputs", SPIKING_TEST], 2,
+     r"^pimc verify: error: --target: a NIR file is checked on its compiled program; add --target flexspim"),
+    ("flexspim-onnx-model", ["compile", MLP, "--target", "flexspim", "-o", "out"], 1,
+     r"^pimc compile: error: the flexspim target compiles NIR files \(.nir\) with pimc compile, eval and verify"),
+    ("flexspim-weight-bits", ["compile", SPIKING, "--target", "flexspim{weight-bits=17}", "-o", "out"], 1,
+     r"weight-bits = 17 is out of range: .* valid: a comma-separated list of integers from 1 to 16"),
+    ("flexspim-vmem-bits", ["compile", SPIKING, "--target", "flexspim{vmem-bits=1}", "-o", "out"], 1,
+     r"vmem-bits = 1 is out of range: .* valid: a comma-separated list of integers from 2 to 16"),
+    ("flexspim-bits-per-layer", ["compile", SPIKING, "--target", "flexspim{weight-bits=8,4}", "-o", "out"], 1,
+     r"weight-bits has 2 values, but the network has 3 layers \(give one value, or one per layer\)"),
+    ("flexspim-stationary-per-layer",
+     ["eval", SPIKING, "--target", "flexspim{layer-stationary=1,2}", "--data", SPIKING_TEST], 1,
+     r"layer-stationary has 2 values, but the network has 3 layers"),
+    ("flexspim-does-not-fit", ["compile", SPIKING, "--target", "flexspim{array-rows=8}", "-o", "out"], 1,
+     r"the model does not fit: from layer 'n3' on, its stationary operands need 4 macros of 8x256 bit cells, but the "
+     r"target has 2 \(set flexspim\{macros=4\}\)"),
+    ("flexspim-channel-too-big", ["compile", SPIKING, "--target", "flexspim{array-rows=1 stationary=ws}", "-o", "out"],
+     1,
+     r"layer 'n3' does not fit a macro: one output channel's weights take 1,168 bit cells, but a 1x256 macro has 256"),
+    ("flexspim-event-shape", ["compile", SPIKING, "--target", "flexspim", "--calib", TEST, "-o", "out"], 1,
+     r"events are 8x8 per timestep, but the network takes 1x8x8"),
+    ("flexspim-no-labels", ["eval", SPIKING, "--target", "flexspim", "--data", NIR_DATA + "/reference.npz"], 1,
+     r"reference.npz: has no labels 'y'"),
 ]

@@ -52,13 +52,15 @@ def layers(draw, reset: str, overflow: str):
     steps = draw(st.integers(1, 6))
     events = (rng.random((steps, cin, size, size)) < draw(st.floats(0.05, 0.9))).astype(np.int64)
     out = (size + 2 * pad - k) // stride + 1
+    cuts = sorted(draw(st.sets(st.integers(1, cout - 1), max_size=2))) if cout > 1 else []
+    channels = list(zip([0, *cuts], [*cuts, cout]))  # one to three macros, each a slice of the output channels
     plan = LayerPlan(
         name="layer", kind="conv" if conv else "fc", in_shape=(cin, size, size) if conv else (cin,),
         out_shape=(cout, out, out) if conv else (cout,), weight=weight, bias=None, strides=(stride, stride),
         pads=(pad, pad, pad, pad), routing=[], weight_bits=wbits, vmem_bits=vbits,
         overflow=overflow, threshold=draw(st.integers(1, (1 << (vbits - 1)) - 1)),
         reset=reset, compare=draw(st.sampled_from(["gt", "ge"])),
-        readout=False, macros=list(range(draw(st.integers(1, 3)))))
+        readout=False, macros=list(range(len(channels))), channels=channels)
     return plan, events if conv else events.reshape(steps, cin)
 
 
@@ -82,6 +84,7 @@ def test_simulator_matches_direct_numpy(reset, overflow, data):
     assert sim.stats[0].sops == sum(int(np.sum(direct_conv(
         (f if plan.kind == "conv" else f.reshape(-1, 1, 1)), np.ones((1, *plan.weight.shape[1:]), np.int64),
         plan.strides[0], plan.pads[0]))) for f in events) * plan.out_channels
+    assert sim.stats[0].row_ops * plan.out_channels == sim.stats[0].sops  # each macro repeats the row operations
 
 
 @settings(max_examples=30, deadline=None)
