@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pimc.frontend.load import check_arrays, check_input
     from pimc.scaleout import Cluster
     from pimc.sweep import expand, file_digest, point_id
     from pimc.targets import config_class, load_config
@@ -54,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
     check_model_path(args.model)
     if args.limit < 1:
         raise UserError(f"--limit {args.limit}: give a positive number of samples")
+    check_arrays(args.calib, "--calib")
+    check_input(args.target_config, "--target-config")
+    if args.data:
+        check_input(args.data, "--data")
+    dataset = read_dataset(args.data) if args.data else None  # bad data is an error before any point is written
     cluster = Cluster(args.workers, args.scheduler, args.blas_threads)
     try:
         points = expand(args.target, config_class)
@@ -63,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = {"model": file_digest(args.model), "target_config": file_digest(args.target_config or ""),
               "calib": file_digest(args.calib), "calib_samples": args.calib_samples, "input_shape": args.input_shape,
               "data": file_digest(args.data), "limit": args.limit if args.data else 0}
-    os.makedirs(os.path.join(args.output, "points"), exist_ok=True)
-    rows, todo, reused = {}, [], 0
+    rows, todo, invalid, reused = {}, [], [], 0
     for point in points:
         ident = point_id(point, inputs)
         kept = _kept(args.output, ident, inputs)
@@ -73,12 +78,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             load_config(point.spec, args.target_config)
-        except ConfigError as error:  # one point's value out of range: its row says so
-            rows[ident] = _record(args.output, ident, point, inputs, {"error": str(error)}, None)
+        except ConfigError as error:  # one point's value out of range: its row says so, once the others ran
+            invalid.append((ident, point, str(error)))
             continue
         todo.append((ident, point))
     shared = {"model": args.model, "shapes": shapes, "calib": args.calib, "calib_samples": args.calib_samples,
-              "target_config": args.target_config, "data": _scoring_data(args) if args.data and todo else None}
+              "target_config": args.target_config, "data": _scoring_data(args, dataset) if dataset and todo else None}
     groups: dict[tuple, list[tuple[str, object]]] = {}  # points that calibrate alike: the first one calibrates for all
     for ident, point in todo:
         groups.setdefault(_calibration_group(point, args), []).append((ident, point))
@@ -98,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
                              wave(len(first)))
     for (ident, point), (row, report, _) in zip([*first, *(m for _, m in rest)], [*calibrated, *reusing]):
         rows[ident] = _record(args.output, ident, point, inputs, row, report)
+    for ident, point, error in invalid:
+        rows[ident] = _record(args.output, ident, point, inputs, {"error": error}, None)
     ordered = [rows[point_id(p, inputs)] for p in points]
     _write_tables(args.output, ordered)
     figures = _write_figures(args.output, ordered)
@@ -110,13 +117,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scoring_data(args) -> dict:
+def _scoring_data(args, dataset: tuple[np.ndarray, np.ndarray]) -> dict:
     """The first --limit samples of --data and onnxruntime fp32's outputs on them, computed once for every point."""
     from pimc.commands.verify import onnxruntime_session, run_session
     from pimc.frontend.load import load_onnx
 
-    x, y = read_dataset(args.data)
-    x, y = x[: args.limit], y[: args.limit]
+    x, y = dataset[0][: args.limit], dataset[1][: args.limit]
     model = load_onnx(args.model)
     name = next(i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer})
     session = onnxruntime_session(model)

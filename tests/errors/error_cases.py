@@ -228,4 +228,9 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"events are 8x8 per timestep, but the network takes 1x8x8"),
     ("flexspim-no-labels", ["eval", SPIKING, "--target", "flexspim", "--data", NIR_DATA + "/reference.npz"], 1,
      r"reference.npz: has no labels 'y'"),
+    # ---- sweeps: bad inputs are errors before any point is computed or written
+    ("sweep-calib-missing", ["sweep", CNN, "--target", "isaac{adc-bits=6,7}", "--calib", "{in}/nothing.npz", "-o", "sw"],
+     2, r"^pimc sweep: error: cannot read --calib '.*nothing.npz': no such file"),
+    ("sweep-data-corrupt", ["sweep", CNN, "--target", "isaac{adc-bits=3..7}", "--data", "{in}/corrupt.npz", "-o", "sw"],
+     1, r"^pimc sweep: error: cannot read '.*corrupt.npz': not an .npz file"),
 ]
