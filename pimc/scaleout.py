@@ -97,14 +97,17 @@ class Runner:
         return handle
 
     def map(self, task: Callable, shared: Any, shards: Sequence[Any], sizes: Sequence[int],
-            progress: Progress = None) -> list[Any]:
+            progress: Progress = None, finished: Callable[[int, Any], None] | None = None) -> list[Any]:
         """[task(shared, shard) for shard in shards], `shared` from `share`; `sizes` (samples per shard) drive
-        `progress(done, total)` as shards complete."""
+        `progress(done, total)` as shards complete, and `finished(index, result)` is called (in this process)
+        for each shard as it completes."""
         total, done = sum(sizes), 0
         if self.client is None:
             results = []
-            for shard, size in zip(shards, sizes):
+            for index, (shard, size) in enumerate(zip(shards, sizes)):
                 results.append(_limited(self.blas_threads, task, shared, shard))
+                if finished:
+                    finished(index, results[-1])
                 done += size
                 if progress:
                     progress(done, total)
@@ -119,6 +122,8 @@ class Runner:
         for future in as_completed(futures):
             index = position[future.key]
             results[index] = future.result()
+            if finished:
+                finished(index, results[index])
             done += sizes[index]
             if progress:
                 progress(done, total)

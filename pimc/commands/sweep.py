@@ -93,16 +93,21 @@ def run(args: argparse.Namespace) -> int:
     def wave(start: int):  # one bar over both waves
         return (lambda done, _: bar(start + done, len(todo))) if bar else None
 
+    def recorder(members: list[tuple[str, object]]):  # each point written as it completes: an interrupted sweep resumes
+        def record(index: int, result: tuple) -> None:
+            ident, point = members[index]
+            rows[ident] = _record(args.output, ident, point, inputs, *result[:2])
+
+        return record
+
     with cluster.runner() as runner:
         handle = runner.share(shared)
         calibrated = runner.map(compile_point, handle, [(p, "") for _, p in first], [1] * len(first),
-                                wave(0))
+                                wave(0), recorder(first))
         ranges = {group: result[2] for group, result in zip(groups, calibrated)}
         rest = [(group, member) for group, members in groups.items() for member in members[1:]]
-        reusing = runner.map(compile_point, handle, [(p, ranges[g]) for g, (_, p) in rest], [1] * len(rest),
-                             wave(len(first)))
-    for (ident, point), (row, report, _) in zip([*first, *(m for _, m in rest)], [*calibrated, *reusing]):
-        rows[ident] = _record(args.output, ident, point, inputs, row, report)
+        runner.map(compile_point, handle, [(p, ranges[g]) for g, (_, p) in rest], [1] * len(rest),
+                   wave(len(first)), recorder([member for _, member in rest]))
     for ident, point, error in invalid:
         rows[ident] = _record(args.output, ident, point, inputs, {"error": error}, None)
     ordered = [rows[point_id(p, inputs)] for p in points]
