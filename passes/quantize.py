@@ -26,6 +26,7 @@ import numpy as np
 from pimc.calibrate import Ranges, calibration_inputs, observed_ranges
 from pimc.dialects import ep, nn_conv, nn_elementwise, nn_tensor, q
 from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.canonicalize import RemoveDeadOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
 from pimc.dialects.q_canonicalize import (
@@ -36,7 +37,6 @@ from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
 from pimc.pass_manager import ModulePass, check_range
 from pimc.ranges import calibration_key, load_ranges, save_ranges
-from pimc.passes.canonicalize import RemoveDeadOp
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, fused, op_pattern
 
 

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from pimc.commands.eval import add_cluster_arguments, read_dataset
+from pimc.commands.eval import add_cluster_arguments
 from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
 from pimc.diagnostics import UserError
 
@@ -112,16 +112,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _scoring_data(args) -> dict:
     """The first --limit samples of --data and onnxruntime fp32's outputs on them, computed once for every point."""
-    from pimc.commands.verify import onnxruntime_session, run_session
+    from pimc import runtime
     from pimc.frontend.load import load_onnx
+    from pimc.inputs import read_dataset
 
     x, y = read_dataset(args.data)
     x, y = x[: args.limit], y[: args.limit]
     model = load_onnx(args.model)
     name = next(i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer})
-    session = onnxruntime_session(model)
+    session = runtime.make_session(model)
     first = session.get_outputs()[0].name
-    logits = np.concatenate([run_session(session, [first], {name: x[i : i + 1]})[0].reshape(1, -1) for i in range(len(x))])
+    logits = np.concatenate([runtime.run(session, [first], {name: x[i : i + 1]})[0].reshape(1, -1) for i in range(len(x))])
     return {"name": name, "x": x, "y": y, "logits": logits}
 
 
