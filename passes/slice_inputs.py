@@ -5,7 +5,7 @@
     %m = xbar.mvm(%p) {..., input_slices = [2, 3, 3]}     (dac-bits=3: 8 bits in 3 DAC steps)
 
 Each slice is one pass of the input through the crossbar; its partial sums are shifted by the
-bits below it and added (targets/crossbar.py). With `dac-bits` the slices are as wide as the DAC
+bits below it and added. With `dac-bits` the slices are as wide as the DAC
 and the narrow one, if any, is the most significant (`even_slices`); `widths` gives them outright.
 With `speculate`, a column whose conversion of a slice hits an ADC rail is recomputed from that
 slice's bits one at a time (RAELLA's speculation and recovery, docs/isa.md). With `signed-planes`,
@@ -21,7 +21,6 @@ from pimc.diagnostics import op_error
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.pass_manager import ModulePass, check_range
-from pimc.targets.crossbar import even_slices
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class SliceInputs(ModulePass):
         if element.bounds[0] < 0:
             raise op_error(op, f"has {element} inputs: signed inputs need positive and negative planes")
         if not self.widths:
-            return even_slices(element.width, self.dac_bits)
+            return xbar.even_slices(element.width, self.dac_bits)
         if sum(self.widths) != element.width:
             raise op_error(op, f"widths {list(self.widths)} sum to {sum(self.widths)} bits, "
                                f"but its {element} inputs have {element.width}")

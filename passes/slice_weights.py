@@ -22,9 +22,15 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.ir.types import ScalarType, TensorType
 from pimc.pass_manager import ModulePass, check_range
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
-from pimc.targets.crossbar import row_chunks
 
 I32 = ScalarType("i32")
+
+
+def row_chunks(rows: int, height: int) -> list[slice]:
+    """Split `rows` over ceil(rows/height) crossbars as evenly as possible (the datapath models cut them alike)."""
+    count = math.ceil(rows / height)
+    size = math.ceil(rows / count)
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,13 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
     """Import `path` and take it through `config`'s stages to a program, calibrating on `samples` inputs, or
     reusing the ranges of the calibration.json `calib_ranges`; `save_ranges` names where to write the ranges."""
     from pimc.frontend.importer import import_onnx
-    from pimc.passes import PASSES
     from pimc.targets.emit import emit_program
+    from pimc.targets.passes import all_passes
 
     pipelines = config.stages(calib, samples)
     try:
-        parsed = [parse_pipeline(spec, PASSES) for _, spec in pipelines]  # bad options fail before the import
+        registry = all_passes()
+        parsed = [parse_pipeline(spec, registry) for _, spec in pipelines]  # bad options fail before the import
     except OptionError as error:
         raise UserError(str(error)) from None
     if calib_ranges or save_ranges:  # files of this compile, not options of the pipeline it records

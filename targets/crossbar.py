@@ -1,4 +1,4 @@
-"""Bit slices and row chunks, as the analog targets cut weights and inputs (domain.md §1.1).
+"""Bit slices, as the analog targets cut weights and inputs (domain.md §1.1), and what they share: ADC costs, stages.
 
 A weight sits in cells `widths` bits at a time, most significant first, and an input is applied
 to the rows the same way; `shifts` gives each slice's place value:
@@ -9,8 +9,6 @@ The datapaths that compute with them are the targets' models (`pimc.targets.data
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -59,14 +57,3 @@ def slice_bits(values: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     return np.stack([(values >> shift) & ((1 << width) - 1) for shift, width in zip(shifts(widths), widths)])
 
 
-def even_slices(bits: int, width: int) -> tuple[int, ...]:
-    """`bits` in slices of `width`, the last one narrower if it must be: (8, 3) -> (2, 3, 3)."""
-    count = math.ceil(bits / width)
-    return (bits - width * (count - 1),) + (width,) * (count - 1)
-
-
-def row_chunks(rows: int, height: int) -> list[slice]:
-    """Split `rows` over ceil(rows/height) crossbars as evenly as possible, as the reference datapath does."""
-    count = math.ceil(rows / height)
-    size = math.ceil(rows / count)
-    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]

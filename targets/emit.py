@@ -26,7 +26,7 @@ from pimc.dialects.onnx import OnnxOp
 from pimc.ir.core import Operation, Value
 from pimc.ir.location import names_of
 from pimc.text.printer import attr_text, value_names
-from pimc.targets.crossbar import even_slices, shifts
+from pimc.targets.crossbar import shifts
 from pimc.targets.program import Buffer, Crossbar, Instruction, Program
 
 HOST = -1
@@ -193,7 +193,7 @@ class Emitter:
             raise op_error(op, f"has {'centers' if op.centers else 'no centers'}, but target '{config.name}' stores "
                                f"weights with {config.signed_encoding} encoding"
                                + ("; run center-offset first" if op.centers is None else ""))
-        widths = op.weight_slices or even_slices(op.weight_bits, config.cell_bits)
+        widths = op.weight_slices or xbar.even_slices(op.weight_bits, config.cell_bits)
         levels, flipped, per_weight, offset = self._chunk_cells(op, widths)
         columns = slice(c0 * per_weight, c1 * per_weight)
         index = len(self.program.crossbars)

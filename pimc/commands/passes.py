@@ -16,10 +16,11 @@ def run(args: argparse.Namespace) -> int:
     import typing
 
     from pimc.options import format_value, option_name
-    from pimc.passes import PASSES
+    from pimc.targets.passes import all_passes
 
-    for name in sorted(PASSES):
-        cls = PASSES[name]()
+    passes = all_passes()
+    for name in sorted(passes):
+        cls = passes[name]()
         print(f"{name}: {cls.summary()}")
         hints = typing.get_type_hints(cls)
         for option in dataclasses.fields(cls):

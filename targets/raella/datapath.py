@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pimc.interp.xbar_ops import exact_product
-from pimc.targets.crossbar import row_chunks, shifts
+from pimc.passes.slice_weights import row_chunks
+from pimc.targets.crossbar import shifts
 from pimc.targets.datapath import CrossbarStats
 from pimc.targets.program import Crossbar, Program
 

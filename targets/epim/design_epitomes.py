@@ -34,7 +34,7 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.nn_conv import Conv2dOp, WeightOp
 from pimc.ir.location import names_of
 from pimc.pass_manager import ModulePass, check_range
-from pimc.passes.fold_epitome import FoldEpitome
+from pimc.targets.epim.fold_epitome import FoldEpitome
 from pimc.targets.epim.candidates import Candidates, Gene
 from pimc.text.printer import value_names
 

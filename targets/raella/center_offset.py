@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.pass_manager import ModulePass, check_range
-from pimc.targets.crossbar import even_slices
 from pimc.targets.raella.datapath import choose_centers
 
 
@@ -38,7 +37,7 @@ class CenterOffset(ModulePass):
         for op in module.walk():
             if not isinstance(op, xbar.MvmOp):
                 continue
-            widths = op.weight_slices or even_slices(op.weight_bits, self.cell_bits)
+            widths = op.weight_slices or xbar.even_slices(op.weight_bits, self.cell_bits)
             key = (op.weights, widths)
             if key not in chosen:
                 centers = choose_centers(module.weights[op.weights], widths).astype("int32")
