@@ -8,6 +8,11 @@ simulator builds one per crossbar from the program's cells, asks it whether the 
 matrix product of the inputs with `stored + correction`) is provably exact, and lets it count
 its events into the crossbar's stats when the fast path runs in its place. A model whose target drives
 signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
+
+Weights sit in cells `widths` bits at a time, most significant first, and inputs drive the rows the same
+way (domain.md §1.1); `shifts` gives each slice's place value:
+
+    slice_bits(values, (4, 2, 2))  ->  [values >> 4 & 15, values >> 2 & 3, values & 3]
 """
 
 from __future__ import annotations
@@ -18,6 +23,16 @@ from typing import Protocol
 import numpy as np
 
 from pimc.targets.program import Crossbar, Program
+
+
+def shifts(widths: tuple[int, ...]) -> tuple[int, ...]:
+    """Bits below each slice, for slices listed most significant first: (4, 2, 2) -> (4, 2, 0)."""
+    return tuple(sum(widths[index + 1 :]) for index in range(len(widths)))
+
+
+def slice_bits(values: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Unsigned `values` cut into slices, most significant first: shape (len(widths), *values.shape)."""
+    return np.stack([(values >> shift) & ((1 << width) - 1) for shift, width in zip(shifts(widths), widths)])
 
 
 @dataclass

@@ -14,7 +14,7 @@ there first, once. A layer with copies (place-tiles' `replicas`) splits its vect
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from pimc.dialects.onnx import OnnxOp
 from pimc.ir.core import Operation, Value
 from pimc.ir.location import names_of
 from pimc.text.printer import attr_text, value_names
-from pimc.targets.crossbar import shifts
+from pimc.targets.datapath import shifts
 from pimc.targets.program import Buffer, Crossbar, Instruction, Program
 
 HOST = -1
@@ -58,7 +58,7 @@ class Emitter:
     def emit(self) -> Program:
         (func,) = self.module.funcs()
         self.names = value_names(self.module)
-        self.program = Program(self.module.sym_name or "model", self.config.name, asdict(self.config), [], [], {}, [], [])
+        self.program = Program(self.module.sym_name or "model", self.config.name, self.config.as_dict(), [], [], {}, [], [])
         self._plan = self._tiles(func)
         for arg in func.arguments:
             tile = self._plan[arg]

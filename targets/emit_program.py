@@ -11,9 +11,10 @@ the IR as usual, so a test can check both.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pimc.dialects.builtin import ModuleOp
+from pimc.options import param
 from pimc.pass_manager import ModulePass
 
 
@@ -24,11 +25,11 @@ class EmitProgram(ModulePass):
     name = "emit-program"
     needs = ("xbar.mvm",)
     made_by = "lower-to-xbar"
-    target: str = field(default="isaac", metadata={"doc": "the target whose datapath the program is for: 'isaac{adc-bits=6}'"})
-    dir: str = field(default="", metadata={"doc": "write program.txt, program.json, cells.npz and constants.npz here; "
-                                                  "empty: print program.txt on standard output"})
+    target: str = param("isaac", "-", "the target whose datapath the program is for: 'isaac{adc-bits=6}'")
+    dir: str = param("", "-", "write program.txt, program.json, cells.npz and constants.npz here; empty: print "
+                     "program.txt on standard output")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         from pimc.targets import ConfigError, load_config
 
         try:

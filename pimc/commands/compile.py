@@ -88,15 +88,13 @@ def check_target_inputs(args: argparse.Namespace) -> None:
 
 
 def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int, int] | None = None) -> dict:
-    from dataclasses import asdict
-
     from pimc.targets.cost import estimate
 
     costs = estimate(compiled.program, recovery)
     program = compiled.program
     design = compiled.module.attributes.get("epitome_design")
     return {
-        "model": model, "target": config.name, "config": asdict(config),
+        "model": model, "target": config.name, "config": config.as_dict(),
         "stages": [{"name": name, "pipeline": spec} for name, spec in compiled.pipelines],
         "totals": costs["totals"], "layers": costs["layers"],
         "host_ops": [{"op": name, "count": n} for name, n in sorted(hosted.items())],

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pimc.targets.crossbar import shifts
-from pimc.targets.datapath import CrossbarStats
+from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.program import Crossbar, Program
 
 @dataclass

@@ -21,8 +21,7 @@ import numpy as np
 
 from pimc.interp.xbar_ops import exact_product
 from pimc.passes.slice_weights import row_chunks
-from pimc.targets.crossbar import shifts
-from pimc.targets.datapath import CrossbarStats
+from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.program import Crossbar, Program
 
 

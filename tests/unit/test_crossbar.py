@@ -4,7 +4,7 @@ import numpy as np
 
 from pimc.dialects.xbar import even_slices
 from pimc.passes.slice_weights import row_chunks
-from pimc.targets.crossbar import shifts, slice_bits
+from pimc.targets.datapath import shifts, slice_bits
 
 
 def test_slicing_round_trips():
