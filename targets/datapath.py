@@ -4,7 +4,8 @@
     y = model.mvm(vectors, (1,) * 8, False, 8, 1, stats)                    # vectors x weights, in integers
 
 A target declares its models by the cell encoding they implement (targets/target.py); the
-simulator builds one per crossbar from the program's cells, asks it whether the fast path (one
+emitter refuses MVMs whose attributes ask for what the model cannot do; the simulator builds one per
+crossbar from the program's cells, asks it whether the fast path (one
 matrix product of the inputs with `stored + correction`) is provably exact, and lets it count
 its events into the crossbar's stats when the fast path runs in its place. A model whose target drives
 signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
@@ -18,7 +19,7 @@ way (domain.md §1.1); `shifts` gives each slice's place value:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -52,6 +53,9 @@ class Datapath(Protocol):
 
     stored: np.ndarray  # rows x weights: the weights the cells hold, slices recombined
     correction: np.ndarray  # per weight: times the input sum, added digitally (-offset, or the center)
+    centered: ClassVar[bool]  # the cells hold weight - center, a center per weight (an MVM's `centers`)
+    speculates: ClassVar[bool]  # it recovers speculative input slices (an MVM's `speculate`)
+    signed_inputs: ClassVar[bool]  # it drives signed input planes (an MVM's `signed_planes`; needs `column_sums`)
 
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> Datapath:

@@ -16,6 +16,7 @@ signed ADC are recomputed from 1-bit slices of the same bits:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -256,6 +257,10 @@ def adaptive_slicing(w: np.ndarray, x_calib: np.ndarray, centers: np.ndarray | N
 class PairedCrossbar:
     """A center-offset crossbar: each column a 2T2R pair holding a signed slice of weight - center, converted by a
     signed ADC, with speculative input slices recovered bit by bit (speculative_mvm)."""
+
+    centered: ClassVar[bool] = True
+    speculates: ClassVar[bool] = True
+    signed_inputs: ClassVar[bool] = True
 
     spec: Crossbar
     slices: SlicedWeights  # the signed levels, positive device minus negative device, slices side by side
