@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pimc.dialects.builtin import ModuleOp
 from pimc.options import param
 from pimc.pass_manager import ModulePass
+from pimc.targets import ConfigError, load_config
+from pimc.targets.crossbar import CrossbarConfig
+from pimc.targets.emit import emit_program
+from pimc.targets.program import program_text
 
 
 @dataclass(frozen=True)
@@ -30,18 +34,14 @@ class EmitProgram(ModulePass):
                      "program.txt on standard output")
 
     def check(self) -> None:
-        from pimc.targets import ConfigError, load_config
-
         try:
-            load_config(self.target)  # a bad target is a bad option, reported before anything runs
+            config = load_config(self.target)  # a bad target is a bad option, reported before anything runs
         except ConfigError as error:
             raise ValueError(str(error)) from None
+        if not isinstance(config, CrossbarConfig):
+            raise ValueError(f"target '{config.name}' has no crossbars; emit-program writes crossbar programs")
 
     def apply(self, module: ModuleOp) -> None:
-        from pimc.targets import load_config
-        from pimc.targets.emit import emit_program
-        from pimc.targets.program import program_text
-
         program, _ = emit_program(module, load_config(self.target))
         if self.dir:
             program.write(self.dir)
