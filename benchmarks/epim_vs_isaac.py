@@ -34,12 +34,12 @@ from bench_import import build  # the zoo network, written to a folder
 
 from pimc.calibrate import calibration_inputs
 from pimc.commands.import_onnx import parse_input_shapes
-from pimc.commands.verify import onnxruntime_session
 from pimc.compiler import compile_model
 from pimc.export_qdq import QdqExporter
 from pimc.frontend.importer import import_onnx
 from pimc.pass_manager import parse_pipeline, run_pipeline
-from pimc.passes import PASSES
+from pimc.targets.passes import all_passes
+from pimc.runtime import make_session
 from pimc.targets import load_config
 from pimc.targets.cost import estimate, tile_area_um2
 
@@ -77,7 +77,7 @@ def output_error(path: str, shapes: dict, calib: str, epitome: str | None) -> fl
     if epitome is None:
         return 0.0
     module = import_onnx(path, shapes)
-    run_pipeline(module, parse_pipeline(epitome, PASSES))
+    run_pipeline(module, parse_pipeline(epitome, all_passes()))
     runs = [session(import_onnx(path, shapes)), session(module)]
     squares = reference = 0.0
     for (x,) in calibration_inputs(module.funcs()[0], calib, 4, 0, "epim_vs_isaac"):
@@ -89,7 +89,7 @@ def output_error(path: str, shapes: dict, calib: str, epitome: str | None) -> fl
 def session(module):
     exporter = QdqExporter(module)
     model = exporter.model()
-    ort = onnxruntime_session(model)
+    ort = make_session(model)
     name = exporter.names[module.funcs()[0].arguments[0]]
     return lambda x: ort.run(None, {name: x})
 

@@ -25,7 +25,7 @@ from bench_import import build  # the zoo network, written to a folder
 from pimc.compiler import compile_model
 from pimc.frontend.importer import import_onnx
 from pimc.pass_manager import parse_pipeline, run_pipeline
-from pimc.passes import PASSES
+from pimc.targets.passes import all_passes
 from pimc.targets import load_config
 from pimc.targets.cost import estimate
 from pimc.targets.mlg.memory import model_memory
@@ -67,7 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = build(args.model, folder)
         folded = import_onnx(path, {})
-        run_pipeline(folded, parse_pipeline(f"fold-mlg{{b-i={b_i} b-c={b_c} bits={','.join(bits)}}}", PASSES))
+        run_pipeline(folded, parse_pipeline(f"fold-mlg{{b-i={b_i} b-c={b_c} bits={','.join(bits)}}}", all_passes()))
         memory = model_memory(folded)
         results = [(label, spec, measure(path, spec, args.calib_samples)) for label, spec in rows]
     base = results[0][2]

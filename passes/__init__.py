@@ -1,4 +1,7 @@
-"""The pass registry: pass name -> its class, imported only when the pass is asked for."""
+"""The shared passes: pass name -> its class, imported only when the pass is asked for.
+
+A target's own passes live in its folder and are declared by its TARGET; `pimc.targets.passes.all_passes()`
+gives every pass a pipeline may name."""
 
 from __future__ import annotations
 
@@ -11,17 +14,10 @@ _MODULES = {
     "canonicalize": ("pimc.passes.canonicalize", "Canonicalize"),
     "quantize": ("pimc.passes.quantize", "Quantize"),
     "lower-to-xbar": ("pimc.passes.lower_to_xbar", "LowerToXbar"),
-    "adaptive-slicing": ("pimc.passes.adaptive_slicing", "AdaptiveSlicing"),
-    "center-offset": ("pimc.passes.center_offset", "CenterOffset"),
     "slice-weights": ("pimc.passes.slice_weights", "SliceWeights"),
     "slice-inputs": ("pimc.passes.slice_inputs", "SliceInputs"),
     "place-tiles": ("pimc.passes.place_tiles", "PlaceTiles"),
-    "emit-program": ("pimc.passes.emit_program", "EmitProgram"),
     "pack-groups": ("pimc.passes.pack_groups", "PackGroups"),
-    "fold-epitome": ("pimc.passes.fold_epitome", "FoldEpitome"),
-    "design-epitomes": ("pimc.passes.design_epitomes", "DesignEpitomes"),
-    "fold-mlg": ("pimc.targets.mlg.fold_mlg", "FoldMlg"),
-    "lower-mlg": ("pimc.targets.mlg.lower_mlg", "LowerMlg"),
     "quantize-snn": ("pimc.passes.quantize_snn", "QuantizeSnn"),
 }
 

@@ -1,23 +1,12 @@
-"""canonicalize: remove dead pure ops and apply every op's own simplification patterns."""
+"""canonicalize: remove dead pure ops and apply every dialect's simplification patterns (pimc/dialects/canonicalize.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pimc.context import Context
 from pimc.dialects.builtin import ModuleOp
-from pimc.ir.core import Operation
+from pimc.dialects.canonicalize import canonicalize
 from pimc.pass_manager import ModulePass
-from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
-
-
-class RemoveDeadOp(RewritePattern):
-    """%unused = nn.relu(%x) : ... -> (nothing)"""
-
-    @op_pattern
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.pure and not op.regions and not any(r.has_uses() for r in op.results):
-            rewriter.erase_op(op)
 
 
 @dataclass(frozen=True)
@@ -27,7 +16,4 @@ class Canonicalize(ModulePass):
     name = "canonicalize"
 
     def apply(self, module: ModuleOp) -> None:
-        classes = dict.fromkeys(
-            pattern for op_class in Context().all_ops().values() for pattern in getattr(op_class, "canonicalization_patterns", ())
-        )
-        apply_patterns(module, [RemoveDeadOp(), *(pattern() for pattern in classes)])
+        canonicalize(module)

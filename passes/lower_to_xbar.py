@@ -22,7 +22,7 @@ Without it, or for a grouped conv, the weight is materialised and lowered as any
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from pimc.dialects.nn_canonicalize import constant, new_weight
 from pimc.dialects.q_canonicalize import produced_by, weight_ref
 from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
+from pimc.options import param
 from pimc.pass_manager import ModulePass
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
 
@@ -45,8 +46,8 @@ class LowerToXbar(ModulePass):
     name = "lower-to-xbar"
     needs = ("q.conv2d", "q.gemm")
     made_by = "quantize"
-    epitomes: bool = field(default=False, metadata={"doc": "keep only the epitome of an ep.materialize weight on "
-                                                            "crossbars, with wrap_sum and route around it (EPIM)"})
+    epitomes: bool = param(False, "-", "keep only the epitome of an ep.materialize weight on crossbars, with "
+                           "wrap_sum and route around it (EPIM)")
 
     def apply(self, module: ModuleOp) -> None:
         apply_patterns(module, [LowerConv(self.epitomes), LowerGemm()])

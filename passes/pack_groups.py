@@ -14,7 +14,7 @@ at once (the costs count them). Run before slice-weights, with the same crossbar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -24,7 +24,8 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.nn_canonicalize import weight_store
 from pimc.ir.core import OpResult
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.passes.slice_weights import cells_per_weight
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
 
@@ -38,15 +39,11 @@ class PackGroups(ModulePass):
     name = "pack-groups"
     needs = ("xbar.mvm",)
     made_by = "lower-to-xbar"
-    rows: int = field(default=128, metadata={"doc": "crossbar rows"})
-    cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
-    cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
-    encoding: Literal["offset", "differential", "center-offset"] = field(
-        default="offset", metadata={"doc": "signed weights' encoding, as slice-weights takes it"})
-
-    def __post_init__(self) -> None:
-        for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16), ("cell-bits", self.cell_bits, 16)):
-            check_range(option, value, 1, high)
+    rows: int = param(128, "rows", "crossbar height", 1, 1 << 16)
+    cols: int = param(128, "columns", "crossbar width (cells)", 1, 1 << 16)
+    cell_bits: int = param(2, "bits", "cell precision", 1, 16)
+    encoding: Literal["offset", "differential", "center-offset"] = param(
+        "offset", "-", "signed weights' encoding, as slice-weights takes it")
 
     def apply(self, module: ModuleOp) -> None:
         apply_patterns(module, [PackConcat(self)])

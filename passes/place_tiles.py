@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 from pimc.diagnostics import op_error
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
+from pimc.options import param
 from pimc.pass_manager import ModulePass
 
 
@@ -43,19 +44,13 @@ class PlaceTiles(ModulePass):
     name = "place-tiles"
     needs = ("xbar.mvm",)
     made_by = "lower-to-xbar"
-    rows: int = field(default=128, metadata={"doc": "crossbar rows: an MVM may use no more"})
-    cols: int = field(default=128, metadata={"doc": "crossbar columns (cells): an MVM may use no more"})
-    xbars_per_ima: int = field(default=8, metadata={"doc": "crossbars per IMA"})
-    imas_per_tile: int = field(default=12, metadata={"doc": "IMAs per tile"})
-    tiles: int = field(default=168, metadata={"doc": "tiles per chip"})
-    chips: int = field(default=1, metadata={"doc": "chips the model may span"})
-    duplicate: bool = field(
-        default=False, metadata={"doc": "copy the slowest layers into spare IMAs to balance the pipeline"})
-
-    def __post_init__(self) -> None:
-        for option in ("rows", "cols", "xbars_per_ima", "imas_per_tile", "tiles", "chips"):
-            if getattr(self, option) < 1:
-                raise ValueError(f"{option.replace('_', '-')} = {getattr(self, option)} must be at least 1")
+    rows: int = param(128, "rows", "crossbar height: an MVM may use no more", 1)
+    cols: int = param(128, "columns", "crossbar width (cells): an MVM may use no more", 1)
+    xbars_per_ima: int = param(8, "-", "crossbars per IMA", 1)
+    imas_per_tile: int = param(12, "-", "IMAs per tile", 1)
+    tiles: int = param(168, "-", "tiles per chip", 1)
+    chips: int = param(1, "-", "chips the model may span", 1)
+    duplicate: bool = param(False, "-", "copy the slowest layers into spare IMAs to balance the pipeline")
 
     def apply(self, module: ModuleOp) -> None:
         layers: dict[str, list[xbar.MvmOp]] = {}

@@ -19,13 +19,14 @@ unsigned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from pimc.calibrate import Ranges, calibration_inputs, observed_ranges
 from pimc.dialects import ep, nn_conv, nn_elementwise, nn_tensor, q
 from pimc.dialects.builtin import ModuleOp
+from pimc.dialects.canonicalize import RemoveDeadOp
 from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
 from pimc.dialects.q_canonicalize import (
@@ -34,9 +35,9 @@ from pimc.dialects.q_canonicalize import (
 )
 from pimc.ir.core import Operation, Value
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.ranges import calibration_key, load_ranges, save_ranges
-from pimc.passes.canonicalize import RemoveDeadOp
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, fused, op_pattern
 
 
@@ -45,20 +46,14 @@ class Quantize(ModulePass):
     """Quantize conv and gemm layers: per-channel symmetric weights, per-tensor unsigned activations, calibrated."""
 
     name = "quantize"
-    weight_bits: int = field(default=8, metadata={"doc": "bits per weight, 2 to 16"})
-    act_bits: int = field(default=8, metadata={"doc": "bits per activation between layers, 2 to 16"})
-    calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
-    samples: int = field(default=16, metadata={"doc": "how many inputs to calibrate on"})
-    seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
-    ranges: str = field(default="", metadata={"doc": "a calibration.json whose ranges to use instead of calibrating "
-                                                     "(refused if made for another module or calibration)"})
-    save_ranges: str = field(default="", metadata={"doc": "write the ranges used to this calibration.json"})
-
-    def __post_init__(self) -> None:
-        for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
-            check_range(option, value, 2, 16)
-        if self.samples < 1:
-            raise ValueError(f"samples = {self.samples} must be at least 1")
+    weight_bits: int = param(8, "bits", "weight precision", 2, 16)
+    act_bits: int = param(8, "bits", "activation precision between layers", 2, 16)
+    calib: str = param("", "-", "an .npz of calibration inputs; seeded normal samples if empty")
+    samples: int = param(16, "-", "how many inputs to calibrate on", 1)
+    seed: int = param(0, "-", "seed of the normal samples")
+    ranges: str = param("", "-", "a calibration.json whose ranges to use instead of calibrating (refused if made "
+                        "for another module or calibration)")
+    save_ranges: str = param("", "-", "write the ranges used to this calibration.json")
 
     def apply(self, module: ModuleOp) -> None:
         (func,) = module.funcs()

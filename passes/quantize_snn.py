@@ -18,7 +18,7 @@ the threshold an exact integer. The module records each layer's scale and spike 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,7 +31,8 @@ from pimc.dialects.nn_conv import WeightOp
 from pimc.dialects.nn_base import window_output
 from pimc.interp import nn_ops, snn_ops
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.weights import WeightStore
 
 SPIKES, CURRENT = ScalarType("i8"), ScalarType("i32")
@@ -192,20 +193,13 @@ class QuantizeSnn(ModulePass):
     """Quantize a float snn network: weights to weight-bits, thresholds and membranes to vmem-bits integers."""
 
     name = "quantize-snn"
-    calib: str = field(default="", metadata={"doc": "calibration events (.npz, x: N x T x C x H x W); empty: seeded "
-                                                    "random events at 20% density"})
-    samples: int = field(default=16, metadata={"doc": "calibration samples used"})
-    weight_bits: tuple[int, ...] = field(default=(8,), metadata={"doc": "weight bits, one for all layers or one per layer"})
-    vmem_bits: tuple[int, ...] = field(default=(16,), metadata={"doc": "membrane bits, one for all layers or one per layer"})
-    overflow: Literal["saturate", "wrap"] = field(default="saturate", metadata={"doc": "membrane overflow"})
-    timesteps: int = field(default=16, metadata={"doc": "timesteps of the random calibration events"})
-
-    def __post_init__(self) -> None:
-        for option, values in (("weight-bits", self.weight_bits), ("vmem-bits", self.vmem_bits)):
-            for value in values:
-                check_range(option, value, 1 if option == "weight-bits" else 2, 16)
-        check_range("samples", self.samples, 1, 1 << 20)
-        check_range("timesteps", self.timesteps, 1, 1 << 16)
+    calib: str = param("", "-", "calibration events (.npz, x: N x T x C x H x W); empty: seeded random events at "
+                       "20% density")
+    samples: int = param(16, "-", "calibration samples used", 1, 1_000_000)
+    weight_bits: tuple[int, ...] = param((8,), "bits", "weight precision, one for all layers or one per layer", 1, 16)
+    vmem_bits: tuple[int, ...] = param((16,), "bits", "membrane precision, one for all layers or one per layer", 2, 16)
+    overflow: Literal["saturate", "wrap"] = param("saturate", "-", "membrane overflow")
+    timesteps: int = param(16, "-", "timesteps of the random calibration events", 1, 1 << 16)
 
     def per_layer(self, values: tuple[int, ...], count: int, option: str) -> list[int]:
         if len(values) not in (1, count):

@@ -5,7 +5,7 @@
     %m = xbar.mvm(%p) {..., input_slices = [2, 3, 3]}     (dac-bits=3: 8 bits in 3 DAC steps)
 
 Each slice is one pass of the input through the crossbar; its partial sums are shifted by the
-bits below it and added (targets/crossbar.py). With `dac-bits` the slices are as wide as the DAC
+bits below it and added. With `dac-bits` the slices are as wide as the DAC
 and the narrow one, if any, is the most significant (`even_slices`); `widths` gives them outright.
 With `speculate`, a column whose conversion of a slice hits an ADC rail is recomputed from that
 slice's bits one at a time (RAELLA's speculation and recovery, docs/isa.md). With `signed-planes`,
@@ -15,13 +15,13 @@ Signed inputs are rejected until an encoding splits them into positive and negat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pimc.diagnostics import op_error
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
-from pimc.pass_manager import ModulePass, check_range
-from pimc.targets.crossbar import even_slices
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 
 
 @dataclass(frozen=True)
@@ -31,20 +31,13 @@ class SliceInputs(ModulePass):
     name = "slice-inputs"
     needs = ("xbar.mvm",)
     made_by = "lower-to-xbar"
-    dac_bits: int = field(default=1, metadata={"doc": "bits a DAC applies per step"})
-    widths: tuple[int, ...] = field(
-        default=(), metadata={"doc": "explicit slice widths, most significant first; they must sum to the input bits"})
-    speculate: bool = field(
-        default=False, metadata={"doc": "the slices are speculative: columns that hit an ADC rail are recomputed "
-                                        "from 1-bit slices (RAELLA)"})
-    signed_planes: bool = field(
-        default=False, metadata={"doc": "an MVM whose input has a zero point takes code - zero point as a positive "
-                                        "and a negative plane, each sliced alike (RAELLA's signed inputs)"})
-
-    def __post_init__(self) -> None:
-        check_range("dac-bits", self.dac_bits, 1, 16)
-        if any(width < 1 for width in self.widths):
-            raise ValueError(f"widths = {list(self.widths)} must each be at least 1")
+    dac_bits: int = param(1, "bits", "input bits a DAC applies per step", 1, 16)
+    widths: tuple[int, ...] = param((), "bits", "explicit slice widths, most significant first, summing to the "
+                                    "input's precision", 1)
+    speculate: bool = param(False, "-", "the slices are speculative: columns that hit an ADC rail are recomputed "
+                            "from 1-bit slices (RAELLA)")
+    signed_planes: bool = param(False, "-", "an MVM whose input has a zero point takes code - zero point as a "
+                                "positive and a negative plane, each sliced alike (RAELLA's signed inputs)")
 
     def apply(self, module: ModuleOp) -> None:
         for op in module.walk():
@@ -60,7 +53,7 @@ class SliceInputs(ModulePass):
         if element.bounds[0] < 0:
             raise op_error(op, f"has {element} inputs: signed inputs need positive and negative planes")
         if not self.widths:
-            return even_slices(element.width, self.dac_bits)
+            return xbar.even_slices(element.width, self.dac_bits)
         if sum(self.widths) != element.width:
             raise op_error(op, f"widths {list(self.widths)} sum to {sum(self.widths)} bits, "
                                f"but its {element} inputs have {element.width}")

@@ -13,18 +13,25 @@ ceil(K / rows) x ceil(N x slices / cols) of a K x N matrix when slices divides c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pimc.diagnostics import op_error
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.rewriting import PatternRewriter, RewritePattern, apply_patterns, op_pattern
-from pimc.targets.crossbar import row_chunks
 
 I32 = ScalarType("i32")
+
+
+def row_chunks(rows: int, height: int) -> list[slice]:
+    """Split `rows` over ceil(rows/height) crossbars as evenly as possible (the datapath models cut them alike)."""
+    count = math.ceil(rows / height)
+    size = math.ceil(rows / count)
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
 @dataclass(frozen=True)
@@ -34,16 +41,12 @@ class SliceWeights(ModulePass):
     name = "slice-weights"
     needs = ("xbar.mvm",)
     made_by = "lower-to-xbar"
-    rows: int = field(default=128, metadata={"doc": "crossbar rows"})
-    cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
-    cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
-    encoding: Literal["offset", "differential", "center-offset"] = field(
-        default="offset", metadata={"doc": "signed weights as one offset column per slice, a column pair per slice, "
-                                           "or (center-offset) one column of 2T2R pairs per slice"})
-
-    def __post_init__(self) -> None:
-        for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16), ("cell-bits", self.cell_bits, 16)):
-            check_range(option, value, 1, high)
+    rows: int = param(128, "rows", "crossbar height", 1, 1 << 16)
+    cols: int = param(128, "columns", "crossbar width (cells)", 1, 1 << 16)
+    cell_bits: int = param(2, "bits", "cell precision", 1, 16)
+    encoding: Literal["offset", "differential", "center-offset"] = param(
+        "offset", "-", "signed weights as one offset column per slice, a column pair per slice, or (center-offset) "
+        "one column of 2T2R pairs per slice")
 
     def apply(self, module: ModuleOp) -> None:
         apply_patterns(module, [SplitMvm(self)])

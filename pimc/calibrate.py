@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from pimc import runtime
 from pimc.diagnostics import Diagnostic, DiagnosticError, UserError
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp
@@ -95,7 +96,6 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
     be exported or onnxruntime rejects the graph."""
     from onnx import helper
 
-    from pimc.commands.verify import run_session
     from pimc.export_qdq import onnx_type
     from pimc.frontend.types import value_info
 
@@ -120,7 +120,7 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
     inputs = [exporter.names[arg] for arg in func.arguments]
 
     def run(arrays: Sequence[np.ndarray]) -> None:
-        results = run_session(session, names, dict(zip(inputs, arrays)))
+        results = runtime.run(session, names, dict(zip(inputs, arrays)))
         for value, low, high in zip(observed, results[::2], results[1::2]):
             if low <= high:  # an empty tensor reduces to (+inf, -inf)
                 observe(value, float(low), float(high))
@@ -146,12 +146,10 @@ class Trials:
         self._observer = None  # (the observed tensors' names, the session that returns them too)
 
     def run(self, inputs: Sequence[np.ndarray], replaced: dict[str, np.ndarray]) -> list[np.ndarray]:
-        from pimc.commands.verify import run_session
-
         if self.session is None:
             return _TrialInterpreter(self.module, replaced).run(inputs, self.func.sym_name)
         outputs = [output.name for output in self.exported[0].graph.output]
-        return run_session(self.session, outputs, self._feeds(inputs, replaced))
+        return runtime.run(self.session, outputs, self._feeds(inputs, replaced))
 
     def observe(self, inputs: Sequence[np.ndarray], values: Sequence[Value]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The outputs with no weight replaced, and the array of each of `values`."""
@@ -165,7 +163,6 @@ class Trials:
 
             outputs = Interpreter(self.module, record=False, observer=keep).run(inputs, self.func.sym_name)
             return outputs, [seen[v] for v in values]
-        from pimc.commands.verify import onnxruntime_session, run_session
         from pimc.export_qdq import onnx_type
         from pimc.frontend.types import value_info
 
@@ -176,8 +173,8 @@ class Trials:
             observer = type(model)()
             observer.CopyFrom(model)
             observer.graph.output.extend(value_info(n, onnx_type(v.type)) for n, v in zip(names, values) if n not in results)
-            self._observer = (names, onnxruntime_session(observer))
-        arrays = run_session(self._observer[1], [*results, *names], self._feeds(inputs, {}))
+            self._observer = (names, runtime.make_session(observer))
+        arrays = runtime.run(self._observer[1], [*results, *names], self._feeds(inputs, {}))
         return arrays[: len(results)], arrays[len(results) :]
 
     def _feeds(self, inputs: Sequence[np.ndarray], replaced: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -226,10 +223,8 @@ def _exported_with_weight_inputs(module: ModuleOp, refs: set[str]):
 
 
 def _session(model):
-    from pimc.commands.verify import onnxruntime_session
-
     try:
-        return onnxruntime_session(model)
+        return runtime.make_session(model)
     except Exception:  # a graph onnxruntime rejects: the interpreter runs everything pimc has
         return None
 

@@ -54,12 +54,13 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
     """Import `path` and take it through `config`'s stages to a program, calibrating on `samples` inputs, or
     reusing the ranges of the calibration.json `calib_ranges`; `save_ranges` names where to write the ranges."""
     from pimc.frontend.importer import import_onnx
-    from pimc.passes import PASSES
     from pimc.targets.emit import emit_program
+    from pimc.targets.passes import all_passes
 
     pipelines = config.stages(calib, samples)
     try:
-        parsed = [parse_pipeline(spec, PASSES) for _, spec in pipelines]  # bad options fail before the import
+        registry = all_passes()
+        parsed = [parse_pipeline(spec, registry) for _, spec in pipelines]  # bad options fail before the import
     except OptionError as error:
         raise UserError(str(error)) from None
     if calib_ranges or save_ranges:  # files of this compile, not options of the pipeline it records
@@ -86,18 +87,3 @@ def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instru
         report_timings(inst)
     program, buffers = emit_program(module, config)
     return Compiled(module, program, buffers, pipelines, stages)
-
-
-def sample_input(calib: str, func, seed: int = 0) -> dict[str, np.ndarray]:
-    """One input per function argument, by name: the first sample of `calib`, else seeded random values."""
-    from pimc.commands.verify import random_input
-
-    rng = np.random.default_rng(seed)
-    arrays = dict(np.load(calib)) if calib else {}
-    only = next(iter(arrays.values())) if len(arrays) == 1 and len(func.arguments) == 1 else None
-    chosen = {}
-    for arg in func.arguments:
-        array = arrays.get(arg.name_hint, only)
-        shape, dtype = arg.type.shape, arg.type.element.numpy_dtype()
-        chosen[arg.name_hint] = array[: shape[0]].astype(dtype) if array is not None else random_input(rng, arg.type)
-    return chosen

@@ -1,6 +1,7 @@
 """Passes, pipelines and their instrumentation.
 
-A pass is a frozen dataclass whose fields are its options; a pipeline is a string:
+A pass is a frozen dataclass whose fields are its options, declared with `param` as a target's are (a default, a
+unit, a meaning, bounds) and checked when the pass is made; a pipeline is a string:
 `canonicalize,slice-weights{rows=128 cols=128}`.
 """
 
@@ -17,7 +18,7 @@ from typing import ClassVar
 from pimc.diagnostics import Diagnostic, DiagnosticError, op_error
 from pimc.dialects.builtin import ModuleOp
 from pimc.ir.verifier import verify
-from pimc.options import OptionError, convert_options, did_you_mean, parse_specs, spec_of
+from pimc.options import OptionError, check_options, convert_options, did_you_mean, parse_specs, spec_of
 from pimc.text.printer import print_module
 
 
@@ -33,6 +34,13 @@ class ModulePass:
     # matrix ops but none of these is at an earlier stage, and the pass refuses it rather than do nothing.
     needs: ClassVar[tuple[str, ...]] = ()
     made_by: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        self.check()
+
+    def check(self) -> None:
+        """Constraints the options' declarations cannot say (between options, say); raise ValueError."""
 
     def apply(self, module: ModuleOp) -> None:
         raise NotImplementedError
@@ -57,8 +65,8 @@ class ModulePass:
 
 
 def check_range(option: str, value: float, low: float, high: float) -> None:
-    """A pass option's bound: `rows = 0 is out of range: an integer from 1 to 65536` (a ValueError) unless
-    low <= value <= high."""
+    """A bound checked by hand: `rows = 0 is out of range: an integer from 1 to 65536` (a ValueError) unless
+    low <= value <= high. Only MLG's passes still use it; `param` bounds are checked with the option's meaning."""
     if low <= value <= high:
         return
     kind, shown = ("an integer", str(value)) if isinstance(value, int) else ("a number", f"{value:g}")
@@ -72,9 +80,10 @@ def parse_pipeline(spec: str, registry: dict[str, Callable[[], type[ModulePass]]
         if name not in registry:
             raise OptionError(f"unknown pass '{name}'{did_you_mean(name, registry)}")
         cls = registry[name]()
+        values = convert_options(cls, f"pass '{name}'", options)
         try:
-            passes.append(cls(**convert_options(cls, f"pass '{name}'", options)))
-        except ValueError as error:
+            passes.append(cls(**values))
+        except (OptionError, ValueError) as error:
             raise OptionError(f"pass '{name}': {error}") from None
     return passes
 

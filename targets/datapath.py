@@ -4,20 +4,36 @@
     y = model.mvm(vectors, (1,) * 8, False, 8, 1, stats)                    # vectors x weights, in integers
 
 A target declares its models by the cell encoding they implement (targets/target.py); the
-simulator builds one per crossbar from the program's cells, asks it whether the fast path (one
+emitter refuses MVMs whose attributes ask for what the model cannot do; the simulator builds one per
+crossbar from the program's cells, asks it whether the fast path (one
 matrix product of the inputs with `stored + correction`) is provably exact, and lets it count
 its events into the crossbar's stats when the fast path runs in its place. A model whose target drives
 signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
+
+Weights sit in cells `widths` bits at a time, most significant first, and inputs drive the rows the same
+way (domain.md §1.1); `shifts` gives each slice's place value:
+
+    slice_bits(values, (4, 2, 2))  ->  [values >> 4 & 15, values >> 2 & 3, values & 3]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 from pimc.targets.program import Crossbar, Program
+
+
+def shifts(widths: tuple[int, ...]) -> tuple[int, ...]:
+    """Bits below each slice, for slices listed most significant first: (4, 2, 2) -> (4, 2, 0)."""
+    return tuple(sum(widths[index + 1 :]) for index in range(len(widths)))
+
+
+def slice_bits(values: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Unsigned `values` cut into slices, most significant first: shape (len(widths), *values.shape)."""
+    return np.stack([(values >> shift) & ((1 << width) - 1) for shift, width in zip(shifts(widths), widths)])
 
 
 @dataclass
@@ -37,6 +53,9 @@ class Datapath(Protocol):
 
     stored: np.ndarray  # rows x weights: the weights the cells hold, slices recombined
     correction: np.ndarray  # per weight: times the input sum, added digitally (-offset, or the center)
+    centered: ClassVar[bool]  # the cells hold weight - center, a center per weight (an MVM's `centers`)
+    speculates: ClassVar[bool]  # it recovers speculative input slices (an MVM's `speculate`)
+    signed_inputs: ClassVar[bool]  # it drives signed input planes (an MVM's `signed_planes`; needs `column_sums`)
 
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> Datapath:

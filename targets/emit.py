@@ -14,7 +14,7 @@ there first, once. A layer with copies (place-tiles' `replicas`) splits its vect
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,8 @@ from pimc.dialects.onnx import OnnxOp
 from pimc.ir.core import Operation, Value
 from pimc.ir.location import names_of
 from pimc.text.printer import attr_text, value_names
-from pimc.targets.crossbar import even_slices, shifts
+from pimc.targets import target
+from pimc.targets.datapath import Datapath, shifts
 from pimc.targets.program import Buffer, Crossbar, Instruction, Program
 
 HOST = -1
@@ -43,7 +44,8 @@ class Emitter:
     """Builds one program from a placed module."""
 
     module: ModuleOp
-    config: object  # the target's TargetConfig
+    config: object  # the target's CrossbarConfig
+    model: type[Datapath] | None = None  # the target's datapath model for the config's encoding
     names: dict[Value, str] = field(default_factory=dict)
     homes: dict[Value, int] = field(default_factory=dict)  # the tile of each value's home buffer
     program: Program | None = None
@@ -57,8 +59,9 @@ class Emitter:
 
     def emit(self) -> Program:
         (func,) = self.module.funcs()
+        self.model = target(self.config.name).datapath(self.config.signed_encoding)
         self.names = value_names(self.module)
-        self.program = Program(self.module.sym_name or "model", self.config.name, asdict(self.config), [], [], {}, [], [])
+        self.program = Program(self.module.sym_name or "model", self.config.name, self.config.as_dict(), [], [], {}, [], [])
         self._plan = self._tiles(func)
         for arg in func.arguments:
             tile = self._plan[arg]
@@ -183,17 +186,17 @@ class Emitter:
                 self._send(out, dst, tile, self.homes[op.result], (v0, v1), vectors)
 
     def _crossbar(self, op: xbar.MvmOp, place: tuple[int, ...]) -> Crossbar:
-        config = self.config
+        config, model = self.config, self.model
         (r0, r1), (c0, c1) = op.rows, op.cols
-        if op.speculate and config.signed_encoding != "center-offset":
+        if op.speculate and not model.speculates:
             raise op_error(op, f"has speculative input slices, which target '{config.name}' cannot recover")
-        if op.signed_planes and config.signed_encoding != "center-offset":
+        if op.signed_planes and not model.signed_inputs:
             raise op_error(op, f"has signed input planes, which target '{config.name}' cannot drive")
-        if (op.centers is not None) != (config.signed_encoding == "center-offset"):
+        if (op.centers is not None) != model.centered:
             raise op_error(op, f"has {'centers' if op.centers else 'no centers'}, but target '{config.name}' stores "
                                f"weights with {config.signed_encoding} encoding"
                                + ("; run center-offset first" if op.centers is None else ""))
-        widths = op.weight_slices or even_slices(op.weight_bits, config.cell_bits)
+        widths = op.weight_slices or xbar.even_slices(op.weight_bits, config.cell_bits)
         levels, flipped, per_weight, offset = self._chunk_cells(op, widths)
         columns = slice(c0 * per_weight, c1 * per_weight)
         index = len(self.program.crossbars)

@@ -21,7 +21,8 @@ import numpy as np
 
 from pimc.context import Context
 from pimc.diagnostics import UserError
-from pimc.interp.interpreter import evaluate, implementation
+from pimc.interp.interpreter import evaluate
+from pimc.interp.registry import implementation
 from pimc.ir.core import Operation, Value
 from pimc.ir.location import UnknownLoc
 from pimc.ir.types import parse_type
@@ -143,8 +144,6 @@ class Simulator:
 
 def _digital_op(i: Instruction) -> Operation:
     """A detached IR op of the instruction's kind, attributes and types, for its semantics."""
-    from pimc.interp import ep_ops, nn_ops, nn_tensor, onnx_ops, q_ops, xbar_ops  # noqa: F401  (they register implementations)
-
     kind, signature = i.args["kind"], i.args["type"]
     cls = Context().lookup(kind)
     if cls is None or implementation(cls) is None:

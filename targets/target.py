@@ -4,8 +4,9 @@
 
 `pimc.targets.TARGETS` names each target's folder; `target("isaac")` imports it and gives its TARGET.
 The configuration class is the target's options and its stages (`config.stages(calib, samples)`: the
-pipelines `pimc compile` runs); the simulator builds each crossbar from the datapath model the
-target declares for the crossbar's cell encoding; the cost model charges the target's own digital
+pipelines `pimc compile` runs); its own passes (in its folder) join the shared ones of passes/ in every
+pipeline (`pimc.targets.passes.all_passes`); the simulator builds each crossbar from the datapath model
+the target declares for the crossbar's cell encoding; the cost model charges the target's own digital
 ops and MVM energy through its cost hooks. docs/targets.md.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pimc.diagnostics import UserError
+from pimc.pass_manager import ModulePass
 from pimc.targets.base import TargetConfig
 from pimc.targets.datapath import Datapath
 from pimc.targets.program import Crossbar, Program
@@ -40,12 +42,13 @@ MvmEnergy = Callable[[Crossbar, int, dict], dict[str, float]]  # (crossbar, vect
 
 @dataclass(frozen=True)
 class Target:
-    """A target's hooks: its configuration (options and stages), datapath models and cost hooks."""
+    """A target's hooks: its configuration (options and stages), own passes, datapath models and cost hooks."""
 
     config: type[TargetConfig]
     datapaths: dict[str, type[Datapath]] = field(default_factory=dict)  # cell encoding -> one crossbar's model
     digital_costs: dict[str, DigitalCost] = field(default_factory=dict)  # vop kind -> its charge
     mvm_energy: MvmEnergy | None = None  # an MVM's energy beyond crossbar, DAC, ADC, shift-add, digital and eDRAM
+    passes: tuple[type[ModulePass], ...] = ()  # the passes of its stages that live in its folder
 
     @property
     def name(self) -> str:

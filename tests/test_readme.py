@@ -73,3 +73,17 @@ def test_the_figures_it_quotes():
 
     saturated = json.loads(out.getvalue())["integer_reference"]["saturated_converts"]
     assert f"saturates {saturated:,} of its ADC conversions" in readme
+
+
+def test_the_layout_names_every_folder_and_module():
+    """Every top-level folder in git, pimc/ subpackage and module, target folder and shared targets/ module is in
+    the README's layout."""
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    layout = re.findall(r"```\n(.*?)```", readme.split("## Layout", 1)[1].split("\n## ", 1)[0], re.S)[0]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    names = sorted({f"{path.split('/')[0]}/" for path in tracked if "/" in path and not path.startswith(".")})
+    names += [f"{p.name}/" for folder in ("pimc", "targets") for p in (ROOT / folder).iterdir() if (p / "__init__.py").exists()]
+    names += [p.name for folder in ("pimc", "targets") for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"]
+    assert [name for name in names if name not in layout] == []

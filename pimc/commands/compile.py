@@ -88,15 +88,13 @@ def check_target_inputs(args: argparse.Namespace) -> None:
 
 
 def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int, int] | None = None) -> dict:
-    from dataclasses import asdict
-
     from pimc.targets.cost import estimate
 
     costs = estimate(compiled.program, recovery)
     program = compiled.program
     design = compiled.module.attributes.get("epitome_design")
     return {
-        "model": model, "target": config.name, "config": asdict(config),
+        "model": model, "target": config.name, "config": config.as_dict(),
         "stages": [{"name": name, "pipeline": spec} for name, spec in compiled.pipelines],
         "totals": costs["totals"], "layers": costs["layers"],
         "host_ops": [{"op": name, "count": n} for name, n in sorted(hosted.items())],
@@ -111,7 +109,7 @@ def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int,
 def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
     """Run the program on one sample and the integer reference on the same; report saturation and exactness,
     and return the simulator's counts per crossbar beside it."""
-    from pimc.compiler import sample_input
+    from pimc.inputs import sample_input
     from pimc.targets.simulator import Simulator, progress_bar
 
     inputs = sample_input(calib, compiled.module.funcs()[0])
@@ -141,15 +139,16 @@ def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
 
 def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict]:
     """Every tensor of the model that the program computes, against onnxruntime fp32 on the same input."""
-    from pimc.commands.verify import intermediate_names, load_inlined, run_onnxruntime
     from pimc.commands.verify_target import real_values
+    from pimc.frontend.load import load_inlined
     from pimc.interp.compare import compare
+    from pimc.runtime import intermediate_names, run_model
 
     model = load_inlined(path)
     simulated = real_values(compiled, buffers)
     extra = intermediate_names(model, simulated)
     compared = extra + [("output", o.name) for o in model.graph.output]
-    fp32 = run_onnxruntime(model, inputs, extra)
+    fp32 = run_model(model, inputs, extra)
     return [{"node": node, "tensor": tensor, "cosine": c.cosine, "max_rel_error": c.max_rel_error}
             for node, tensor in compared if tensor in simulated
             for c in [compare(tensor, fp32[tensor], simulated[tensor], 0.0, 0.0)]]

@@ -61,6 +61,7 @@ class Scored:
 def run(args: argparse.Namespace) -> int:
     from pimc.compiler import compile_model
     from pimc.frontend.load import check_input, load_onnx
+    from pimc.inputs import read_dataset
     from pimc.scaleout import Cluster, default_shard_size, shard_bounds
     from pimc.targets import load_config
     from pimc.targets.simulator import progress_bar
@@ -159,11 +160,11 @@ def _counts(sim) -> tuple[int, int]:
 
 def _reference_classes(model, name: str, x: np.ndarray) -> np.ndarray:
     """onnxruntime fp32's class for every sample, one sample per run as the program is compiled."""
-    from pimc.commands.verify import onnxruntime_session, run_session
+    from pimc import runtime
 
-    session = onnxruntime_session(model)
+    session = runtime.make_session(model)
     first_output = session.get_outputs()[0].name
-    return np.array([int(np.argmax(run_session(session, [first_output], {name: x[i : i + 1]})[0]))
+    return np.array([int(np.argmax(runtime.run(session, [first_output], {name: x[i : i + 1]})[0]))
                      for i in range(len(x))], np.int64)
 
 
@@ -190,23 +191,6 @@ def _print_table(args, result: dict, where: str) -> None:
     print(f"  top-1 agreement         {100 * result['agreement']:.2f}%")
     print(f"  ADC conversions         {result['adc_converts']:,} ({result['saturated_converts']:,} saturated)")
     print(f"  throughput              {result['throughput_samples_per_s']:.1f} samples/s on {where}")
-
-
-def read_dataset(path: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        data = np.load(path, allow_pickle=False)
-        arrays = {name: data[name] for name in data.files}
-    except Exception as failure:  # numpy raises OSError, ValueError, BadZipFile, ...
-        raise UserError(f"cannot read '{path}': not an .npz file ({failure})") from None
-    missing = [name for name in ("x", "y") if name not in arrays]
-    if missing:
-        raise UserError(f"'{path}' has no array '{missing[0]}': eval needs samples x and integer labels y")
-    x, y = arrays["x"], arrays["y"]
-    if len(x) != len(y) or y.ndim != 1 or y.dtype.kind not in "iu":
-        raise UserError(f"'{path}': y must hold one integer label per sample of x ({len(x)}), got {y.dtype} {list(y.shape)}")
-    if not len(x):
-        raise UserError(f"'{path}' holds no samples: x has shape {list(x.shape)}")
-    return x, y
 
 
 def check_labels(path: str, y: np.ndarray, model) -> None:

@@ -57,10 +57,10 @@ def instrumentation(args: argparse.Namespace):
 
 def _pass_names(value: str, flag: str) -> frozenset[str]:
     from pimc.diagnostics import UsageError
-    from pimc.passes import PASSES
+    from pimc.targets.passes import all_passes
 
     names = frozenset(filter(None, value.split(",")))
-    unknown = sorted(names - set(PASSES))
+    unknown = sorted(names - set(all_passes()))
     if unknown:
         raise UsageError(f"{flag}: unknown pass '{unknown[0][:100]}' (see `pimc passes`)")
     return names
@@ -83,13 +83,13 @@ def _dump_dir(path: str | None) -> str | None:
 
 def pipeline(spec: str):
     """Parse a pipeline string; a bad one is a usage error."""
-    from pimc.cli import UsageError
+    from pimc.diagnostics import UsageError
     from pimc.options import OptionError
     from pimc.pass_manager import parse_pipeline
-    from pimc.passes import PASSES
+    from pimc.targets.passes import all_passes
 
     try:
-        return parse_pipeline(spec, PASSES)
+        return parse_pipeline(spec, all_passes())
     except OptionError as error:
         raise UsageError(str(error)) from None
 

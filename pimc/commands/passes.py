@@ -15,11 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import typing
 
-    from pimc.options import format_value, option_name
-    from pimc.passes import PASSES
+    from pimc.options import format_value, meaning, option_name, valid
+    from pimc.targets.passes import all_passes
 
-    for name in sorted(PASSES):
-        cls = PASSES[name]()
+    passes = all_passes()
+    for name in sorted(passes):
+        cls = passes[name]()
         print(f"{name}: {cls.summary()}")
         hints = typing.get_type_hints(cls)
         for option in dataclasses.fields(cls):
@@ -28,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
             if typing.get_origin(hint) is tuple:
                 kind = f"list of {typing.get_args(hint)[0].__name__}"
             default = format_value(option.default) if option.default != () else "(none)"
-            doc = option.metadata.get("doc", "")
-            print(f"  {option_name(option.name)}: {kind} = {default}" + (f"  -- {doc}" if doc else ""))
+            meta = option.metadata
+            bounded = meta.get("low") is not None or meta.get("high") is not None
+            about = meaning(meta) + (f"; valid: {valid(hint, meta)}" if bounded else "")
+            print(f"  {option_name(option.name)}: {kind} = {default}" + (f"  -- {about}" if about else ""))
     return 0

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from pimc.frontend.load import check_input
+    from pimc.inputs import read_program_inputs
     from pimc.ir.types import parse_type
     from pimc.outputs import check_output, output_files
     from pimc.targets.program import read_program
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"-o {args.output}: name an .npy file (one output) or an .npz file (outputs by name)")
     program = read_program(args.program)
     shapes = {name: parse_type(program.buffers[buffer].type).shape for name, buffer in program.inputs}
-    inputs = read_inputs(args.input, shapes)
+    inputs = read_program_inputs(args.input, shapes)
     if args.output and args.output.endswith(".npy") and len(program.outputs) != 1:
         raise UserError(f"the program has {len(program.outputs)} outputs; write them to an .npz, not '{args.output}'")
     with ExitStack() as stack:
@@ -83,31 +84,6 @@ def simulate(program, inputs: dict, shapes: dict):
 
 def _batched(inputs: dict, shapes: dict) -> bool:
     return all(a.shape != tuple(shapes[n]) and shapes[n][:1] == (1,) for n, a in inputs.items())
-
-
-def read_inputs(path: str, shapes: dict) -> dict[str, np.ndarray]:
-    """Arrays by program input name; one array for a one-input program may have any name."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as failure:  # numpy raises OSError, ValueError, EOFError, BadZipFile, ...
-        raise UserError(f"cannot read '{path}': not an .npy or .npz file ({failure})") from None
-    arrays = {"": loaded} if isinstance(loaded, np.ndarray) else {name: loaded[name] for name in loaded.files}
-    if len(shapes) == 1 and len(arrays) == 1:
-        arrays = {next(iter(shapes)): next(iter(arrays.values()))}
-    missing = [name for name in shapes if name not in arrays]
-    if missing:
-        raise UserError(f"'{path}' has no array for input '{missing[0]}' (it has: {', '.join(arrays) or 'nothing'})")
-    for name, shape in shapes.items():
-        array = arrays[name]
-        batch = shape[:1] == (1,) and array.ndim == len(shape) and array.shape[1:] == tuple(shape[1:])
-        if array.shape != tuple(shape) and not batch:
-            raise UserError(f"'{path}': input '{name}' has shape {list(array.shape)}, but the program takes "
-                            f"{list(shape)}" + (" (or N samples along the first axis)" if shape[:1] == (1,) else ""))
-        if array.dtype.kind in "fc" and not np.isfinite(array).all():
-            bad = np.argwhere(~np.isfinite(array))
-            raise UserError(f"--input {path}: input '{name}' holds NaN or Inf ({len(bad)} values, the first at "
-                            f"{bad[0].tolist()}); the program quantizes finite values only")
-    return {name: arrays[name] for name in shapes}
 
 
 def write_outputs(temporary: str, path: str, names: list[str], outputs: list[np.ndarray]) -> None:

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from pimc.commands.eval import add_cluster_arguments, read_dataset
+from pimc.commands.eval import add_cluster_arguments
 from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
 from pimc.diagnostics import UserError
 
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pimc.frontend.load import check_arrays, check_input
+    from pimc.inputs import read_dataset
     from pimc.scaleout import Cluster
     from pimc.sweep import expand, file_digest, point_id
     from pimc.targets import config_class, load_config
@@ -124,15 +125,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _scoring_data(args, dataset: tuple[np.ndarray, np.ndarray]) -> dict:
     """The first --limit samples of --data and onnxruntime fp32's outputs on them, computed once for every point."""
-    from pimc.commands.verify import onnxruntime_session, run_session
+    from pimc import runtime
     from pimc.frontend.load import load_onnx
 
     x, y = dataset[0][: args.limit], dataset[1][: args.limit]
     model = load_onnx(args.model)
     name = next(i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer})
-    session = onnxruntime_session(model)
+    session = runtime.make_session(model)
     first = session.get_outputs()[0].name
-    logits = np.concatenate([run_session(session, [first], {name: x[i : i + 1]})[0].reshape(1, -1) for i in range(len(x))])
+    logits = np.concatenate([runtime.run(session, [first], {name: x[i : i + 1]})[0].reshape(1, -1) for i in range(len(x))])
     return {"name": name, "x": x, "y": y, "logits": logits}
 
 

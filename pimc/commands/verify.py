@@ -1,5 +1,5 @@
 """`pimc verify`: run onnxruntime and pimc on the same inputs and compare every output (and, with
-`--all-ops`, every intermediate tensor). The only module that imports onnxruntime.
+`--all-ops`, every intermediate tensor).
 
     pimc verify model.onnx --stage nn --inputs x.npz --json
 """
@@ -10,8 +10,6 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
 
@@ -132,8 +130,11 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
                  rtol: float = 1e-4, atol: float = 1e-5, stage: str = "nn") -> Report:
     """Import `path`, run it in pimc and in onnxruntime, and compare."""
     from pimc.frontend.importer import host_ops, import_model, module_name
+    from pimc.frontend.load import load_inlined
+    from pimc.inputs import feeds_for, read_inputs
     from pimc.interp.compare import compare
     from pimc.interp.interpreter import Interpreter
+    from pimc.runtime import intermediate_names, run_model
 
     model = load_inlined(path)
     given = read_inputs(inputs_path, model, input_shapes)
@@ -148,7 +149,7 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
     interpreter = Interpreter(module, record=all_ops)
     computed = interpreter.run([feeds[a.name_hint] for a in func.arguments])
     extra = intermediate_names(model, interpreter.values) if all_ops else []
-    reference = run_onnxruntime(model, feeds, extra)
+    reference = run_model(model, feeds, extra)
     names = [o.name for o in model.graph.output]
     report = Report(path, stage, rtol, atol, described, host_ops=dict(sorted(host_ops(module).items())))
     report.outputs = [compare(n, reference[n], c, rtol, atol) for n, c in zip(names, computed)]
@@ -158,129 +159,6 @@ def verify_model(path: str, input_shapes: dict, inputs_path: str | None = None, 
         if not comparison.ok and report.first_drift is None:
             report.first_drift = (node_name, comparison)
     return report
-
-
-def load_inlined(path: str):
-    """The ONNX model at `path` with its local functions inlined: pimc imports that graph, so its tensors
-    are the ones to compare."""
-    from pimc.frontend.load import load_onnx
-
-    model = load_onnx(path)
-    if model.functions:
-        import onnx.inliner
-
-        model = onnx.inliner.inline_local_functions(model)
-    return model
-
-
-def feeds_for(func, given: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
-    """One array per argument of `func`, by name: the given one cast to its type, else seeded random values."""
-    rng = np.random.default_rng(seed)
-    return {a.name_hint: cast_input(given[a.name_hint], a.type, a.name_hint) if a.name_hint in given
-            else random_input(rng, a.type) for a in func.arguments}
-
-
-def _error(message: str):
-    from pimc.diagnostics import Diagnostic, DiagnosticError
-
-    return DiagnosticError(Diagnostic(message))
-
-
-def read_inputs(path: str | None, model, input_shapes: dict) -> dict[str, np.ndarray]:
-    """Arrays by graph input name; one array for a one-input model may have any name."""
-    from pimc.frontend.types import shape_of
-
-    if path is None:
-        return {}
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        arrays = {"": loaded} if isinstance(loaded, np.ndarray) else {name: loaded[name] for name in loaded.files}
-    except Exception as failure:  # numpy raises OSError, ValueError, EOFError, BadZipFile, ...
-        raise _error(f"cannot read inputs from '{path}': not an .npz or .npy file ({failure})") from None
-    constants = {init.name for init in model.graph.initializer}
-    inputs = {i.name: i for i in model.graph.input if i.name not in constants}
-    names = list(inputs)
-    if len(names) == 1 and len(arrays) == 1:
-        arrays = {names[0]: next(iter(arrays.values()))}
-    missing = [n for n in names if n not in arrays]
-    if missing:
-        raise _error(f"'{path}' has no array for input '{missing[0]}' (it has: {', '.join(arrays) or 'nothing'})")
-    chosen = {n: arrays[n] for n in names}
-    for name, array in chosen.items():
-        dims = shape_of(inputs[name].type)
-        differs = any(isinstance(d, int) and d != a for d, a in zip(dims or (), array.shape))
-        if dims is not None and (len(dims) != array.ndim or differs):
-            shown = ", ".join("?" if d is None else str(d) for d in dims)
-            raise _error(f"the array in '{path}' for input '{name}' has shape {list(array.shape)}, "
-                         f"but the input has shape [{shown}]")
-    for name, shape in input_shapes.items():
-        if name in chosen and tuple(chosen[name].shape) != shape:
-            raise _error(f"--input-shape {name}={','.join(map(str, shape))} disagrees with the array in '{path}' "
-                         f"of shape {chosen[name].shape}")
-    return chosen
-
-
-def cast_input(array: np.ndarray, type_, name: str) -> np.ndarray:
-    dtype = type_.element.numpy_dtype()
-    if (array.dtype.kind == "f") != (dtype.kind == "f"):
-        raise _error(f"input '{name}' holds {array.dtype} values, but the model takes {type_.element}")
-    return array.astype(dtype)
-
-
-def random_input(rng: np.random.Generator, type_) -> np.ndarray:
-    dtype = type_.element.numpy_dtype()
-    if dtype.kind == "f":
-        return rng.standard_normal(type_.shape).astype(dtype)
-    if dtype.kind == "b":
-        return rng.random(type_.shape) < 0.5
-    return rng.integers(0, 2, type_.shape).astype(dtype)
-
-
-def intermediate_names(model, recorded: dict) -> list[tuple[str, str]]:
-    """(node name, tensor) for every node output pimc also computed, in node order."""
-    outputs = {o.name for o in model.graph.output}
-    found = []
-    for index, node in enumerate(model.graph.node):
-        for tensor in node.output:
-            if tensor and tensor in recorded and tensor not in outputs:
-                found.append((node.name or f"{node.op_type}_{index}", tensor))
-    return found
-
-
-def run_onnxruntime(model, feeds: dict, extra: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-    """The model's outputs and the `extra` (node, tensor) intermediates, typed as onnxruntime infers them."""
-    from onnx import helper
-
-    model.graph.output.extend(helper.make_empty_tensor_value_info(tensor) for _, tensor in extra)
-    session = onnxruntime_session(model)
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, run_session(session, names, feeds)))
-
-
-def onnxruntime_session(model):
-    """A CPU session of `model`, quiet; a model onnxruntime rejects is a one-line error."""
-    from pimc.frontend.load import first_line
-    from pimc.signals import held_signals
-
-    with held_signals():  # a Ctrl-C inside the extension's import becomes an ImportError and a broken module
-        import onnxruntime
-
-    onnxruntime.set_default_logger_severity(4)  # only fatal: an error is raised as well as logged
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 4
-    try:
-        return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    except Exception as failure:  # onnxruntime raises its own exception types
-        raise _error(f"onnxruntime cannot run the model: {first_line(failure)}") from None
-
-
-def run_session(session, names: list[str], feeds: dict) -> list[np.ndarray]:
-    from pimc.frontend.load import first_line
-
-    try:
-        return session.run(names, feeds)
-    except Exception as failure:  # onnxruntime raises its own exception types
-        raise _error(f"onnxruntime cannot run the model: {first_line(failure)}") from None
 
 
 def print_table(report: Report) -> None:

@@ -16,7 +16,9 @@ import sys
 import numpy as np
 
 from pimc.commands.import_onnx import parse_input_shapes
-from pimc.commands.verify import feeds_for, intermediate_names, load_inlined, read_inputs, run_onnxruntime
+from pimc.frontend.load import load_inlined
+from pimc.inputs import feeds_for, read_inputs
+from pimc.runtime import intermediate_names, run_model
 
 
 def verify_target(args: argparse.Namespace) -> int:
@@ -54,7 +56,7 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
 
     simulated = real_values(compiled, sim.buffers)
     extra = intermediate_names(model, simulated) if args.all_ops else []
-    fp32 = run_onnxruntime(model, feeds, extra)
+    fp32 = run_model(model, feeds, extra)
     names = [o.name for o in model.graph.output]
     against_fp32 = [compare(n, fp32[n], o, 0.0, 0.0) for n, o in zip(names, outputs)]
     layers = [{"node": node, **compare(t, fp32[t], simulated[t], 0.0, 0.0).as_json()} for node, t in extra]
@@ -71,7 +73,7 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
     if args.export_qdq:
         import onnx
 
-        qdq = run_onnxruntime(onnx.load(qdq_file), feeds, [])
+        qdq = run_model(onnx.load(qdq_file), feeds, [])
         report["qdq"] = {"file": args.export_qdq,
                          "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
     faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above

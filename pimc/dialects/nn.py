@@ -3,14 +3,14 @@
     %c1 = nn.conv2d(%x, %w1, %b1) {pads = [1, 1, 1, 1]} : (tensor<1x2x4x4xf32>, tensor<4x2x3x3xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
 
 Ops are declared in `nn_conv` (weights and windows), `nn_elementwise` and
-`nn_tensor`; their canonicalization patterns live in `nn_canonicalize`.
+`nn_tensor`; their canonicalization patterns live in `nn_canonicalize`
+(applied by `pimc.dialects.canonicalize`).
 """
 
 from __future__ import annotations
 
 from pimc.dialects import nn_conv, nn_elementwise, nn_tensor
 from pimc.dialects.nn_base import NnOp
-from pimc.dialects.nn_canonicalize import FoldScaleIntoProducer, FoldShapeOnly, FoldShiftIntoProducer, FoldTranspose
 from pimc.dialects.nn_conv import (
     AveragePoolOp, Conv2dOp, ConvTranspose2dOp, GemmOp, GlobalAveragePoolOp, LrnOp, MatMulOp, MaxPoolOp, WeightOp,
 )
@@ -22,13 +22,6 @@ from pimc.dialects.nn_tensor import (
     ConcatOp, FlattenOp, GatherOp, PadOp, ReduceMeanOp, ReshapeOp, ResizeOp, ShapeOnlyOp, SliceOp, SplitOp,
     SqueezeOp, TransposeOp, UnsqueezeOp,
 )
-
-# Each pattern is listed once: it matches every subclass of the op it names
-# (FoldShapeOnly covers reshape, flatten, squeeze and unsqueeze).
-MulOp.canonicalization_patterns = (FoldScaleIntoProducer,)
-AddOp.canonicalization_patterns = (FoldShiftIntoProducer,)
-ReshapeOp.canonicalization_patterns = (FoldShapeOnly,)
-TransposeOp.canonicalization_patterns = (FoldTranspose,)
 
 OPS: tuple[type[NnOp], ...] = nn_conv.OPS + nn_elementwise.OPS + nn_tensor.OPS
 

@@ -1,4 +1,4 @@
-"""Canonicalization patterns of the `nn` dialect; `canonicalize` collects them from the op classes.
+"""Canonicalization patterns of the `nn` dialect, in `PATTERNS`; `pimc.dialects.canonicalize` applies them.
 
     %c = nn.conv2d(%x, %w) ; %y = nn.mul(%c, %s)   ->   %y = nn.conv2d(%x, %w_scaled)
 
@@ -180,6 +180,10 @@ class FoldTranspose(RewritePattern):
             fused = TransposeOp([source.op.input], [op.output.type], {"perm": perm}, location=op.location)
             fused.result.name_hint = op.output.name_hint
             rewriter.replace_op(op, [fused])
+
+
+# Each pattern matches every subclass of the op it names (FoldShapeOnly covers reshape, flatten, squeeze, unsqueeze).
+PATTERNS = (FoldShiftIntoProducer, FoldScaleIntoProducer, FoldShapeOnly, FoldTranspose)
 
 
 def _replace_by_weight(rewriter: PatternRewriter, op: Operation, array: np.ndarray) -> None:

@@ -64,20 +64,6 @@ class OnnxOp(DeclaredOp):
         node.attribute.extend(to_onnx_attribute(k, v, types.get(k)) for k, v in self.onnx_attributes().items())
         return node
 
-    def to_model(self):
-        """A one-node ModelProto for this op: inputs `in0, in1, ...`, outputs `out0, out1, ...`."""
-        import onnx
-        from onnx import helper
-
-        from pimc.frontend.types import value_info
-
-        inputs = [value_info(f"in{i}", v.type) for i, v in enumerate(self.operands)]
-        outputs = [value_info(f"out{i}", v.type) for i, v in enumerate(self.results)]
-        node = self.to_node([i.name for i in inputs], [o.name for o in outputs])
-        graph = helper.make_graph([node], self.op_type, inputs, outputs)
-        opset = helper.make_opsetid(self.domain, self.opset)
-        return helper.make_model(graph, opset_imports=[opset], ir_version=onnx.IR_VERSION)
-
 
 def _slotted(names: list[str], slots: tuple[int, ...] | None) -> list[str]:
     if slots is None:

@@ -180,5 +180,3 @@ class RequantizeOp(DeclaredOp):
 
 
 OPS = (QuantizeOp, DequantizeOp, Conv2dOp, GemmOp, RequantizeOp)
-
-from pimc.dialects import q_canonicalize  # noqa: E402,F401  (registers the canonicalization patterns)

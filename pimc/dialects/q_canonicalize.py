@@ -196,7 +196,6 @@ def _same_grid(dequantize: q.DequantizeOp, quantize: q.QuantizeOp) -> bool:
 
 
 PATTERNS = (FormIntegerLayer, FoldQuantizeOfDequantize, MoveBeforeDequantize)
-q.QuantizeOp.canonicalization_patterns = PATTERNS
 
 
 def unsigned_activations(ops: list[Operation]) -> None:

@@ -20,6 +20,7 @@ an MVM (and where that is inexact) is the target's program and simulator's busin
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from pimc.dialects.nn_base import window_output
@@ -31,6 +32,13 @@ from pimc.ir.types import ScalarType, TensorType
 I32 = ScalarType("i32")
 INT_LISTS = AttrKind("list of integer lists", lambda v: isinstance(v, tuple) and all(INTS.check(x) for x in v),
                      lambda v: tuple(map(tuple, v)) if isinstance(v, list) else v)
+
+
+def even_slices(bits: int, width: int) -> tuple[int, ...]:
+    """`bits` in slices of `width`, most significant first, the first narrower if it must be: (8, 3) -> (2, 3, 3).
+    An MVM without `weight_slices` holds its weights in even slices of the target's cell bits."""
+    count = math.ceil(bits / width)
+    return (bits - width * (count - 1),) + (width,) * (count - 1)
 
 
 def _range(op: DeclaredOp, name: str) -> tuple[int, int]:

@@ -69,13 +69,13 @@ def module_name(path: str) -> str:
 def import_model(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]], name: str = "model") -> ModuleOp:
     """Check, normalize and import `model`; DiagnosticError on anything pimc cannot take."""
     from pimc.ir.verifier import verify
-    from pimc.passes.canonicalize import Canonicalize
+    from pimc.dialects.canonicalize import canonicalize
 
     prepared = prepare(model, input_shapes)
     module = Importer(prepared, name).run()
     module.notes = prepared.notes
     verify(module)
-    Canonicalize().apply(module)
+    canonicalize(module)
     for func in module.funcs():
         unsigned_activations(list(func.body.ops))
     if any(isinstance(op, (q.Conv2dOp, q.GemmOp)) for op in module.walk()):

@@ -78,6 +78,17 @@ def load_onnx(path: str):
     return model
 
 
+def load_inlined(path: str):
+    """The ONNX model at `path` with its local functions inlined: pimc imports that graph, so its tensors
+    are the ones to compare."""
+    model = load_onnx(path)
+    if model.functions:
+        import onnx.inliner
+
+        model = onnx.inliner.inline_local_functions(model)
+    return model
+
+
 def first_line(failure: BaseException, limit: int = 300) -> str:
     """An exception's message on one line, without onnx's trailing context, cut at `limit` characters."""
     text = " ".join(str(failure).split("==> Context")[0].split()) or type(failure).__name__

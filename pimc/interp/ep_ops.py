@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pimc.dialects import ep
 from pimc.interp import nn_ops
-from pimc.interp.interpreter import impl
+from pimc.interp.registry import impl
 
 
 @impl(ep.Conv2dOp)

@@ -1,13 +1,10 @@
 """The reference interpreter: runs a function on numpy arrays, one registered implementation per op class.
 
-    @impl(ReluOp)
-    def relu(interp, op, x):
-        return np.maximum(x, 0)
+    outputs = Interpreter(module).run([x])        # .values: every array of the run, by name hint
 
-An implementation receives the interpreter, the op and its operand arrays, and
-returns one array per result. The interpreter casts each to the result's
-element type, checks its shape against the result type, and records it under
-the value's name hint.
+Implementations are registered in `pimc.interp.registry` by the dialects' op modules (`nn_ops`, `q_ops`, ...),
+which this module imports. The interpreter casts each result to its element type, checks its shape against
+the result type, and records it under the value's name hint.
 """
 
 from __future__ import annotations
@@ -17,22 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pimc.diagnostics import Diagnostic, DiagnosticError, op_error
+from pimc.dialects import snn
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.func import FuncOp, ReturnOp
+from pimc.interp import ep_ops, mlg_ops, nn_ops, nn_tensor, onnx_ops, q_ops, snn_ops, xbar_ops  # noqa: F401  (they register implementations)
+from pimc.interp.registry import implementation
 from pimc.ir.core import Operation, Value
-
-IMPLS: dict[type[Operation], Callable] = {}
-
-
-def impl(*op_classes: type[Operation]) -> Callable[[Callable], Callable]:
-    """Register the decorated function as the implementation of `op_classes`."""
-
-    def wrap(function: Callable) -> Callable:
-        for op_class in op_classes:
-            IMPLS[op_class] = function
-        return function
-
-    return wrap
 
 
 class Interpreter:
@@ -44,8 +31,6 @@ class Interpreter:
     def __init__(
         self, module: ModuleOp, record: bool = True, observer: Callable[[Value, np.ndarray], None] | None = None
     ) -> None:
-        from pimc.interp import ep_ops, mlg_ops, nn_ops, nn_tensor, onnx_ops, q_ops, snn_ops, xbar_ops  # noqa: F401  (they register implementations)
-
         self.module = module
         self.record = record
         self.observer = observer
@@ -95,11 +80,6 @@ class Interpreter:
         return self.module.weights[ref]
 
 
-def implementation(op_class: type[Operation]) -> Callable | None:
-    """The registered implementation of `op_class` or of its nearest base class."""
-    return next((IMPLS[c] for c in op_class.__mro__ if c in IMPLS), None)
-
-
 def evaluate(interp, op: Operation, operands: Sequence[np.ndarray]) -> list[np.ndarray]:
     """`op`'s results on `operands`, each cast to its result type; `interp` gives weights and a cache."""
     function = implementation(type(op))
@@ -115,6 +95,24 @@ def evaluate(interp, op: Operation, operands: Sequence[np.ndarray]) -> list[np.n
             raise op_error(op, f"computed shape {array.shape}, but its result type is {result.type}")
         results.append(array)
     return results
+
+
+def run_timesteps(module, events: np.ndarray, observer: Callable | None = None) -> np.ndarray:
+    """The outputs of `module`'s @main summed over the T timesteps of `events` (T x input shape), from rest; a
+    readout (snn.integrate) result is its membrane after the last timestep.
+
+    `observer(t, interp)`, if given, sees the interpreter after each timestep (its `values` by name)."""
+    interp = Interpreter(module, record=observer is not None)
+    main = next(f for f in module.funcs() if f.sym_name == "main")
+    returned = list(main.body.ops)[-1].operands[0]
+    readout = isinstance(getattr(returned, "op", None), snn.IntegrateOp)
+    total = 0
+    for t, frame in enumerate(events):
+        (out,) = interp.run([frame])
+        total = out if readout else total + out.astype(np.float64)
+        if observer is not None:
+            observer(t, interp)
+    return np.asarray(total)
 
 
 def _error(message: str) -> DiagnosticError:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pimc.dialects import mlg
-from pimc.interp.interpreter import impl
+from pimc.interp.registry import impl
 
 
 @impl(mlg.GenerateOp)

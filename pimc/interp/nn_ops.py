@@ -16,7 +16,7 @@ import numpy as np
 
 from pimc.dialects import nn_conv as conv
 from pimc.dialects import nn_elementwise as ew
-from pimc.interp.interpreter import impl
+from pimc.interp.registry import impl
 
 
 def _f64(x: np.ndarray) -> np.ndarray:

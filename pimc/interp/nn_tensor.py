@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pimc.dialects import nn_tensor as t
-from pimc.interp.interpreter import impl
+from pimc.interp.registry import impl
 
 
 @impl(t.ConcatOp)

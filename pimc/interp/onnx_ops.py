@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from pimc.dialects.onnx import OnnxOp
-from pimc.interp.interpreter import impl
+from pimc.frontend.types import value_info
+from pimc.interp.registry import impl
 
 
 @impl(OnnxOp)
@@ -15,6 +16,19 @@ def run_onnx(interp, op: OnnxOp, *inputs):
     if evaluator is None:
         from onnx.reference import ReferenceEvaluator
 
-        evaluator = interp.cache[op] = ReferenceEvaluator(op.to_model())
+        evaluator = interp.cache[op] = ReferenceEvaluator(one_node_model(op))
     names = [f"in{i}" for i in range(len(inputs))]
     return evaluator.run(None, dict(zip(names, inputs)))
+
+
+def one_node_model(op: OnnxOp):
+    """A ModelProto of `op` alone: inputs `in0, in1, ...`, outputs `out0, out1, ...`."""
+    import onnx
+    from onnx import helper
+
+    inputs = [value_info(f"in{i}", v.type) for i, v in enumerate(op.operands)]
+    outputs = [value_info(f"out{i}", v.type) for i, v in enumerate(op.results)]
+    node = op.to_node([i.name for i in inputs], [o.name for o in outputs])
+    graph = helper.make_graph([node], op.op_type, inputs, outputs)
+    opset = helper.make_opsetid(op.domain, op.opset)
+    return helper.make_model(graph, opset_imports=[opset], ir_version=onnx.IR_VERSION)

@@ -2,14 +2,13 @@
 
     %s = snn.if(%c) {threshold = 1.0}   ->   v += c; s = v > 1.0; v[s] -= 1.0
 
-`run_timesteps` calls the function once per timestep of an event tensor (T x N x ...) and sums each output
-over time: spike counts for a spiking output, the summed currents for a synapse's output. Integer networks
-(stage "snn-int") compute exactly: synapse sums in float64 are exact integers well below 2**53.
+The interpreter's `run_timesteps` calls the function once per timestep of an event tensor (T x N x ...) and
+sums each output over time: spike counts for a spiking output, the summed currents for a synapse's output.
+Integer networks (stage "snn-int") compute exactly: synapse sums in float64 are exact integers well below 2**53.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from pimc.dialects import snn
 from pimc.dialects.nn_base import window_output
 from pimc.interp import nn_ops
-from pimc.interp.interpreter import Interpreter, impl
+from pimc.interp.registry import impl
 
 
 def _exact(op, array: np.ndarray) -> np.ndarray:
@@ -135,21 +134,3 @@ def integrate(interp, op, x):
     v = interp.cache.get(op, 0) + (x.astype(np.int64) if op.vmem_bits else x.astype(np.float64))
     interp.cache[op] = v = clamp(v, op.vmem_bits, op.overflow)
     return v
-
-
-def run_timesteps(module, events: np.ndarray, observer: Callable | None = None) -> np.ndarray:
-    """The outputs of `module`'s @main summed over the T timesteps of `events` (T x input shape), from rest; a
-    readout (snn.integrate) result is its membrane after the last timestep.
-
-    `observer(t, interp)`, if given, sees the interpreter after each timestep (its `values` by name)."""
-    interp = Interpreter(module, record=observer is not None)
-    main = next(f for f in module.funcs() if f.sym_name == "main")
-    returned = list(main.body.ops)[-1].operands[0]
-    readout = isinstance(getattr(returned, "op", None), snn.IntegrateOp)
-    total = 0
-    for t, frame in enumerate(events):
-        (out,) = interp.run([frame])
-        total = out if readout else total + out.astype(np.float64)
-        if observer is not None:
-            observer(t, interp)
-    return np.asarray(total)

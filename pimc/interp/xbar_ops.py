@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from pimc.dialects import xbar
-from pimc.interp.interpreter import impl
+from pimc.interp.registry import impl
 from pimc.interp.nn_ops import pad2d, kernel_taps
 
 

@@ -11,7 +11,7 @@ import re
 import sys
 from functools import cache
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, v_args
+from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 
 from pimc.context import Context
 from pimc.diagnostics import DiagnosticError, error_at
@@ -21,25 +21,12 @@ from pimc.ir.attributes import Attr, SymbolRef, float_from_bits, unescape_string
 from pimc.ir.core import Block, Operation, Region, Value
 from pimc.ir.location import FileLoc, FusedLoc, NameLoc, UnknownLoc
 from pimc.ir.types import parse_type
-
-TOKEN_NAMES = {
-    "VALUE": "SSA value", "OP_NAME": "op name", "SYMBOL": "symbol", "STRING": "string",
-    "INT": "integer", "FLOAT": "float", "HEX": "hex literal", "TENSOR_TYPE": "type",
-    "SCALAR_TYPE": "type", "BARE_ID": "attribute name", "BLOCK_ID": "block label",
-    "MODULE": "'module'", "FUNC": "'func.func'", "$END": "end of file",
-    "<END-OF-FILE>": "end of file", "OPERANDS": "operand list", "FN_TYPE": "type signature",
-    "ATTR_DICT": "attribute dictionary",
-}
-
-
-def _parser(builder: Transformer | None = None, start: str = "start") -> Lark:
-    """The LALR parser; with a builder, lark calls it at each reduction and builds no tree."""
-    return Lark.open("ir.lark", rel_to=__file__, parser="lalr", cache=True, transformer=builder, start=start)
+from pimc.text.grammar import grammar, syntax_error
 
 
 @cache
 def _attr_dict_parser() -> Lark:
-    return _parser(_AttrBuilder(), "attr_dict")
+    return grammar(_AttrBuilder(), "attr_dict")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -48,7 +35,7 @@ def _attr_dict(text: str) -> tuple[tuple[str, Attr], ...]:
     try:
         return _attr_dict_parser().parse(text)
     except UnexpectedInput as error:
-        raise _syntax_error(error, text, "", 0) from None
+        raise syntax_error(error, text, "", 0) from None
 
 
 def parse_attr_dict(text: str) -> dict[str, Attr]:
@@ -60,13 +47,13 @@ def parse_module(text: str, filename: str = "<stdin>", ctx: Context | None = Non
     """Parse one module; raise DiagnosticError with file:line:col on any error."""
     if not text.strip():
         raise error_at(FileLoc(filename, line_offset + 1, 1), "expected 'module', but the input is empty")
-    parser = _parser(_Builder(filename, ctx or Context(), line_offset))
+    parser = grammar(_Builder(filename, ctx or Context(), line_offset))
     collecting = gc.isenabled()
     gc.disable()  # the parse allocates millions of objects and frees none: cycle collection is wasted work
     try:
         return parser.parse(text)
     except UnexpectedInput as error:
-        raise _syntax_error(error, text, filename, line_offset) from None
+        raise syntax_error(error, text, filename, line_offset) from None
     except _TooDeep:
         line, col = _deepest_region(text)
         raise error_at(FileLoc(filename, line + line_offset, col),
@@ -113,46 +100,6 @@ def read_text(path: str) -> str:
         col = error.start - (before.rfind(b"\n") + 1) + 1
         byte = data[error.start]
         raise error_at(FileLoc(path, line, col), f"invalid UTF-8 byte 0x{byte:02x}; is this a binary file?") from None
-
-
-def _syntax_error(error: UnexpectedInput, text: str, filename: str, offset: int):
-    wanted = error.allowed if isinstance(error, UnexpectedCharacters) else error.expected
-    at = text[error.pos_in_stream : error.pos_in_stream + 1] if getattr(error, "line", -1) > 0 else ""
-    for terminal, (opener, shape) in COMPOSITE_SHAPES.items():
-        if terminal in wanted and at == opener:
-            return error_at(FileLoc(filename, error.line + offset, error.column), f"malformed {shape}")
-    if isinstance(error, UnexpectedCharacters):
-        where = FileLoc(filename, error.line + offset, error.column)
-        word = re.match(r"\S{1,20}", text[error.pos_in_stream :])
-        got = word.group() if word else text[error.pos_in_stream : error.pos_in_stream + 1]
-        return error_at(where, f"expected {_expected(error.allowed)}, but got {got!r}")
-    token = getattr(error, "token", None)
-    if isinstance(error, UnexpectedEOF) or token is None or token.type in ("$END", "<END-OF-FILE>"):
-        lines = text.split("\n")
-        where = FileLoc(filename, len(lines) + offset, len(lines[-1]) + 1)
-        return error_at(where, f"unexpected end of file; expected {_expected(error.expected)}")
-    return error_at(FileLoc(filename, token.line + offset, token.column), f"expected {_expected(error.expected)}, but got '{token}'")
-
-
-def _expected(terminals) -> str:
-    names = sorted({TOKEN_NAMES.get(t) or _literal(t) for t in terminals} - {"", None})
-    return " or ".join(names) if len(names) <= 6 else "one of " + ", ".join(names[:6]) + ", ..."
-
-
-@cache
-def _literal(terminal: str) -> str:
-    """The text of a keyword or punctuation terminal, quoted; '' for pattern terminals."""
-    for definition in _parser().terminals:
-        if definition.name == terminal and definition.pattern.type == "str":
-            return f"'{definition.pattern.value}'"
-    return ""
-
-
-COMPOSITE_SHAPES = {
-    "ATTR_DICT": ("{", "attribute dictionary; expected '{name = value, ...}' on one line"),
-    "OPERANDS": ("(", "operand list; expected '(%a, %b, ...)'"),
-    "FN_TYPE": ("(", "type signature; expected '(type, ...) -> type' or '(type, ...) -> (type, ...)'"),
-}
 
 
 @v_args(inline=True)

@@ -2,7 +2,10 @@
 
 from pimc.targets.epim.config import EpimConfig
 from pimc.targets.epim.cost import route, wrap_sum
+from pimc.targets.epim.design_epitomes import DesignEpitomes
+from pimc.targets.epim.fold_epitome import FoldEpitome
 from pimc.targets.isaac import DATAPATHS
 from pimc.targets.target import Target
 
-TARGET = Target(EpimConfig, DATAPATHS, digital_costs={"xbar.wrap_sum": wrap_sum, "xbar.route": route})
+TARGET = Target(EpimConfig, DATAPATHS, digital_costs={"xbar.wrap_sum": wrap_sum, "xbar.route": route},
+                passes=(FoldEpitome, DesignEpitomes))

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pimc.targets.base import ConfigError, param
-from pimc.targets.isaac.config import IsaacConfig
+from pimc.targets.crossbar import CrossbarConfig
 
 
 @dataclass(frozen=True)
-class EpimConfig(IsaacConfig):
-    """IsaacConfig's keys, weights of 3 to 8 bits, the epitome stage's options and the address tables' energy."""
+class EpimConfig(CrossbarConfig):
+    """The shared crossbar options at ISAAC's values, weights of 3 to 8 bits, the epitome stage's options and the
+    address tables' energy."""
 
     name = "epim"
     summary = "EPIM: epitomes on ISAAC-like crossbars, input pre-sums and output address tables, 3- to 8-bit weights"
@@ -44,7 +45,7 @@ class EpimConfig(IsaacConfig):
             raise ConfigError("design-budget and fold-co/fold-ci both choose the epitomes: give one of them")
 
     def stages(self, calib: str = "", samples: int = 16) -> list[tuple[str, str]]:
-        """ISAAC's stages, after an epitome stage if the options ask for one, with epitomes kept on crossbars."""
+        """The crossbar stages, after an epitome stage if the options ask for one, with epitomes kept on crossbars."""
         stages = [(name, "lower-to-xbar{epitomes=true},canonicalize" if name == "lower" else spec)
                   for name, spec in super().stages(calib, samples)]
         calibration = f' calib="{calib}"' if calib else ""

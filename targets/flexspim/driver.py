@@ -18,7 +18,7 @@ import numpy as np
 
 from pimc.diagnostics import UserError
 from pimc.frontend.nir import SnnOptions, import_nir
-from pimc.interp.snn_ops import run_timesteps
+from pimc.interp.interpreter import run_timesteps
 from pimc.text.printer import print_module
 from pimc.targets.flexspim import cost
 from pimc.targets.flexspim.placement import layers, place
@@ -118,7 +118,9 @@ def float_outputs(path: str, config, events: np.ndarray) -> np.ndarray:
 
 def verify_references(compiled: Compiled, events: np.ndarray) -> dict:
     """References (a), (b) and (c) on `events` (N x T x ...)."""
-    import onnxruntime  # noqa: F401  (fails early if missing)
+    from pimc.runtime import onnxruntime
+
+    onnxruntime()  # fails early if missing
 
     from pimc.targets.flexspim.reference import accumulation_mismatches, interpreter_mismatches, float_agreement
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from pimc.interp.snn_ops import run_timesteps
+from pimc.interp.interpreter import run_timesteps
 from pimc.targets.flexspim.program import Program
 
 
 def _session(plan, in_shape: tuple[int, ...]):
     """onnxruntime on a batch of the spike maps the layer receives (`in_shape` each): its sum pools as depthwise
     Convs of ones, its flattens, then its synapse as Conv or Gemm (float32 holds these integers exactly)."""
-    import onnxruntime
     from onnx import TensorProto, helper, numpy_helper
+
+    from pimc.runtime import make_session
 
     nodes, inits, x, channels = [], [], "x", in_shape[0]
     for index, step in enumerate(plan.routing):
@@ -46,9 +47,7 @@ def _session(plan, in_shape: tuple[int, ...]):
                                                                              ["N", *in_shape])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return make_session(model, threads=1)
 
 
 def accumulation_mismatches(program: Program, events: np.ndarray, sims) -> dict:

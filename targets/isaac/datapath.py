@@ -12,16 +12,21 @@ columns is undone from the count of driven rows, and the slices shift and add.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from pimc.targets.crossbar import shifts
-from pimc.targets.datapath import CrossbarStats
+from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.program import Crossbar, Program
+
 
 @dataclass
 class LoadedCrossbar:
     """A crossbar's cells, ready to compute: levels as stored, and how columns recombine into weights."""
+
+    centered: ClassVar[bool] = False
+    speculates: ClassVar[bool] = False
+    signed_inputs: ClassVar[bool] = False
 
     spec: Crossbar
     levels: np.ndarray  # rows x cell columns, as stored (uint8)

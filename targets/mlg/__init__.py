@@ -2,6 +2,8 @@
 
 from pimc.targets.isaac import DATAPATHS
 from pimc.targets.mlg.config import MlgConfig
+from pimc.targets.mlg.fold_mlg import FoldMlg
+from pimc.targets.mlg.lower_mlg import LowerMlg
 from pimc.targets.target import Target
 
-TARGET = Target(MlgConfig, DATAPATHS)
+TARGET = Target(MlgConfig, DATAPATHS, passes=(FoldMlg, LowerMlg))

@@ -10,22 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pimc.targets.base import ConfigError, TargetConfig, param
-from pimc.targets.crossbar import ADC_DERIVED, AdcCosts, place_stage, quantize_stage
+from pimc.targets.base import ConfigError, param
+from pimc.targets.crossbar import CrossbarConfig
 
 
 @dataclass(frozen=True)
-class RaellaConfig(TargetConfig, AdcCosts):
+class RaellaConfig(CrossbarConfig):
     """RAELLA: Center+Offset weights in 2T2R cells, adaptive weight slicing, speculative input slices, 7-bit ADCs.
 
-    It has the cost model's keys (those of IsaacConfig) and RAELLA's own: the speculation slices, the
-    adaptive-slicing budget, the requantization and center-correction energies.
+    The shared crossbar options at RAELLA's values, and its own: the speculation slices, the adaptive-slicing
+    budget, the scales' buffer, the requantization and center-correction energies.
     """
 
     name = "raella"
     summary = "RAELLA: Center+Offset 2T2R weights, adaptive slicing, speculation and recovery, 7-bit signed ADCs"
     derived = {
-        **ADC_DERIVED,
+        **CrossbarConfig.derived,
         "adc_low": ("column-sum units", "lowest ADC code, -(2^(adc-bits-1) - 1)"),
         "adc_high": ("column-sum units", "highest ADC code, 2^(adc-bits-1)"),
         "activations_per_input": ("crossbar activations", "per input vector: one per speculative slice and one per "
@@ -36,14 +36,12 @@ class RaellaConfig(TargetConfig, AdcCosts):
     xbar_cols: int = param(512, "columns", "crossbar width: 2T2R columns, one signed weight slice each", 1, 4096)
     cell_bits: int = param(4, "bits", "widest weight slice one ReRAM device holds (adaptive slicing picks 1 to "
                            "cell-bits per slice)", 1, 4)
-    weight_bits: int = param(8, "bits", "weight precision", 1, 16)
-    input_bits: int = param(8, "bits", "activation precision", 1, 16)
     output_bits: int = param(16, "bits", "precision of partial sums after shift-and-add (outputs requantize to 8)",
                              8, 64)
     dac_bits: int = param(4, "bits", "widest input slice the pulse-train DAC applies in one crossbar activation", 1, 8)
     spec_widths: tuple[int, ...] = param((3, 3, 2), "bits", "speculative input slices, most significant first "
                                          "[INF: 3 slices from the x11/8 latency]; recovery re-applies them 1 bit at "
-                                         "a time", 1, 8)
+                                         "a time", 1, 8, section="crossbar")
     speculation: bool = param(True, "-", "speculate with spec-widths slices, then recover flagged columns with 1-bit "
                               "slices; false: 1-bit input slices only, every column converted")
     signed_planes: bool = param(False, "-", "an input with a zero point (signed real values) runs as a positive "
@@ -68,31 +66,24 @@ class RaellaConfig(TargetConfig, AdcCosts):
     imas_per_tile: int = param(8, "IMAs", "IMAs per tile", 1, 1024)
     tiles: int = param(32, "tiles", "tiles per chip (the artifact's 32; the paper fits 743 in 600 mm², iso-area "
                        "with ISAAC)", 1, 1_000_000)
-    chips: int = param(1, "chips", "chips the model may span", 1, 4096)
-    duplicate: bool = param(False, "-", "copy the weights of slow layers onto spare IMAs to balance the layer pipeline")
     pack_groups: bool = param(True, "-", "put several groups of a grouped or depthwise conv on one crossbar, each "
                               "on its own diagonal block (pack-groups); a column's center is chosen over its "
                               "whole crossbar column, the other blocks' zeros included")
     edram_kib: int = param(64, "KiB", "eDRAM input/output buffer per tile", 1, 1 << 20)
     scales_kib: int = param(32, "KiB", "eDRAM of quantization scales per tile (FP16 scale + bias per output "
-                            "channel)", 0, 1 << 20)
+                            "channel)", 0, 1 << 20, section="organisation")
     xbar_read_ns: float = param(100.0, "ns", "one crossbar activation (speculation makes 11 per 8-bit input vector "
                                 "instead of 8: the artifact's x11/8)", 0.1, 1e6)
     clock_ghz: float = param(1.0, "GHz", "digital clock (1 ns cycle)", 0.01, 10.0)
     dac_pj: float = param(0.41667, "pJ per 1-bit conversion", "DAC energy per row and cycle (ISAAC's; the "
                           "pulse-train DAC is modeled 1 bit per cycle) [INF]", 0.0, 1e6)
-    edram_pj: float = param(20.45, "pJ per 256-bit access", "eDRAM access energy", 0.0, 1e6)
-    router_pj: float = param(20.74, "pJ per 256-bit flit", "inter-tile router energy", 0.0, 1e6)
-    bus_pj_per_bit: float = param(0.054, "pJ per bit", "eDRAM-to-IMA bus energy", 0.0, 1e6)
-    shift_add_pj: float = param(0.021, "pJ per 16-bit operation", "shift-and-add energy", 0.0, 1e6)
     xbar_read_pj: float = param(115.0, "pJ per read", "crossbar array energy per read of all rows: ISAAC's "
                                 "1.83 fJ per device x 2 x 512 x 512 devices x 0.12, the typical slice value "
                                 "ratio 0.06/0.5 of Center+Offset to ISAAC [INF]", 0.0, 1e6)
     digital_pj: float = param(0.05, "pJ per element", "tile digital unit energy per 16-bit vector element "
                               "(add, activation, pool)", 0.0, 1e6)
-    digital_lanes: int = param(32, "elements per cycle", "tile digital unit width", 1, 1 << 16)
     quantize_pj: float = param(0.25, "pJ per output", "requantization multiply, 16b psum x scale -> 8b (RAELLA's "
-                               "40 nm figure, unscaled)", 0.0, 1e6)
+                               "40 nm figure, unscaled)", 0.0, 1e6, section="energy")
     center_pj: float = param(0.15, "pJ per output", "Center+Offset correction: center x running input sum, a "
                              "4b x 12b multiply-subtract (0.2 pJ x 48/64 of an 8b x 8b multiply) [INF]", 0.0, 1e6)
     xbar_um2: float = param(2947.0, "µm²", "crossbar array area: 2 x 512 x 512 devices of 5.49 F² at 32 nm",
@@ -102,7 +93,6 @@ class RaellaConfig(TargetConfig, AdcCosts):
     dac_um2: float = param(0.166, "µm²", "DAC area per row (ISAAC's) [INF]", 0.0, 1e9)
     edram_um2: float = param(124_500.0, "µm²", "eDRAM area per tile, 96 KB at ISAAC's 83,000 µm² per 64 KB [INF]",
                              0.0, 1e12)
-    router_um2: float = param(37_500.0, "µm²", "router area per tile (one router serves 4 tiles)", 0.0, 1e12)
     shift_add_um2: float = param(60.0, "µm²", "shift-and-add unit area (one per ADC)", 0.0, 1e9)
     shift_adds_per_ima: int = param(16, "units", "shift-and-add units per IMA: one per ADC, 4 crossbars x 4", 1, 4096)
 
@@ -144,9 +134,9 @@ class RaellaConfig(TargetConfig, AdcCosts):
         crossbar = f"rows={self.xbar_rows} cols={self.xbar_cols} cell-bits={self.cell_bits} encoding=center-offset"
         packing = f"pack-groups{{{crossbar}}}," if self.pack_groups else ""
         return [
-            quantize_stage(self, calib, samples),
+            self.quantize_stage(calib, samples),
             ("lower", "lower-to-xbar,canonicalize"),
             ("slice", f"{packing}{slicing}center-offset{{cell-bits={self.cell_bits}}},slice-weights{{{crossbar}}},"
                       f"slice-inputs{{{inputs}}}"),
-            place_stage(self),
+            self.place_stage(),
         ]

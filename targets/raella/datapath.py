@@ -16,12 +16,13 @@ signed ADC are recomputed from 1-bit slices of the same bits:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from pimc.interp.xbar_ops import exact_product
-from pimc.targets.crossbar import row_chunks, shifts
-from pimc.targets.datapath import CrossbarStats
+from pimc.passes.slice_weights import row_chunks
+from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.program import Crossbar, Program
 
 
@@ -256,6 +257,10 @@ def adaptive_slicing(w: np.ndarray, x_calib: np.ndarray, centers: np.ndarray | N
 class PairedCrossbar:
     """A center-offset crossbar: each column a 2T2R pair holding a signed slice of weight - center, converted by a
     signed ADC, with speculative input slices recovered bit by bit (speculative_mvm)."""
+
+    centered: ClassVar[bool] = True
+    speculates: ClassVar[bool] = True
+    signed_inputs: ClassVar[bool] = True
 
     spec: Crossbar
     slices: SlicedWeights  # the signed levels, positive device minus negative device, slices side by side

@@ -19,7 +19,7 @@ import pytest
 
 from pimc.cli import main
 from pimc.frontend.nir import SnnOptions, import_nir
-from pimc.interp.snn_ops import run_timesteps
+from pimc.interp.interpreter import run_timesteps
 from pimc.targets import load_config
 from pimc.targets.flexspim.driver import compile_nir, float_outputs, verify_references
 from pimc.targets.flexspim.reference import accumulation_mismatches

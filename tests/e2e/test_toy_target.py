@@ -12,7 +12,7 @@ import pytest
 from pimc.compiler import compile_model
 from pimc.diagnostics import UserError
 from pimc.targets import TARGETS, load_config
-from pimc.targets.crossbar import shifts
+from pimc.targets.datapath import shifts
 from pimc.targets.simulator import Simulator
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from pimc.targets.crossbar import even_slices, row_chunks, shifts, slice_bits
+from pimc.dialects.xbar import even_slices
+from pimc.passes.slice_weights import row_chunks
+from pimc.targets.datapath import shifts, slice_bits
 
 
 def test_slicing_round_trips():

@@ -17,8 +17,8 @@ from pimc.frontend.importer import import_onnx
 from pimc.interp.interpreter import Interpreter
 from pimc.ir.verifier import verify
 from pimc.pass_manager import parse_pipeline, run_pipeline
-from pimc.passes import PASSES
-from pimc.passes.design_epitomes import DesignEpitomes
+from pimc.targets.passes import all_passes
+from pimc.targets.epim.design_epitomes import DesignEpitomes
 from pimc.targets.epim.candidates import Candidates
 from pimc.text.parser import parse_module
 from pimc.text.printer import print_module
@@ -28,7 +28,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def design(module, spec: str) -> list[str]:
-    run_pipeline(module, parse_pipeline(f"design-epitomes{{{spec}}}", PASSES))
+    run_pipeline(module, parse_pipeline(f"design-epitomes{{{spec}}}", all_passes()))
     verify(module)
     return list(module.attributes["epitome_design"])
 
@@ -106,7 +106,7 @@ def test_designs_stay_within_budget_save_crossbars_find_exact_epitomes_and_repea
     spec = f"budget={budget} rows={rows} cols={cols} samples=3 generations=3 seed={seed}"
     unfolded, module = model(), model()
     report = design(module, spec)
-    pass_ = parse_pipeline(f"design-epitomes{{{spec}}}", PASSES)[0]
+    pass_ = parse_pipeline(f"design-epitomes{{{spec}}}", all_passes())[0]
     inputs = calibration_inputs(module.funcs()[0], pass_.calib, pass_.samples, pass_.seed, pass_.name)
     before = [Interpreter(unfolded).run(x)[0].astype(np.float64) for x in inputs]
     after = [Interpreter(module).run(x)[0] for x in inputs]
@@ -130,8 +130,8 @@ def test_designs_stay_within_budget_save_crossbars_find_exact_epitomes_and_repea
 
 
 def test_the_pass_spec_parses_back():
-    (spec,) = parse_pipeline('design-epitomes{budget=0.1 rows=64 calib="d.npz" layers="/conv1/Conv",y}', PASSES)
-    assert parse_pipeline(str(spec), PASSES) == [spec]
+    (spec,) = parse_pipeline('design-epitomes{budget=0.1 rows=64 calib="d.npz" layers="/conv1/Conv",y}', all_passes())
+    assert parse_pipeline(str(spec), all_passes()) == [spec]
 
 
 genes = st.tuples(st.integers(2, 12), st.integers(2, 10), st.sampled_from([1, 3]), st.integers(0, 2**16)).flatmap(

@@ -19,7 +19,7 @@ from pimc.interp.compare import compare
 from pimc.interp.interpreter import Interpreter
 from pimc.ir.verifier import verify
 from pimc.pass_manager import parse_pipeline, run_pipeline
-from pimc.passes import PASSES
+from pimc.targets.passes import all_passes
 from pimc.text.parser import parse_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,7 +53,7 @@ def sampling_matrix(weight_shape, shape, patch, stride) -> np.ndarray:
 
 
 def fold(module, spec: str):
-    run_pipeline(module, parse_pipeline(f"fold-epitome{{{spec}}}", PASSES))
+    run_pipeline(module, parse_pipeline(f"fold-epitome{{{spec}}}", all_passes()))
     return [op for op in module.walk() if isinstance(op, ep.Conv2dOp)]
 
 
@@ -180,5 +180,5 @@ def test_wrapping_runs_the_epitome_alone_on_presummed_inputs():
 
 
 def test_the_pass_spec_parses_back():
-    (spec,) = parse_pipeline('fold-epitome{shape=4,3 patch=2,3 stride=1,0 layers="/conv1/Conv",y}', PASSES)
-    assert parse_pipeline(str(spec), PASSES) == [spec]
+    (spec,) = parse_pipeline('fold-epitome{shape=4,3 patch=2,3 stride=1,0 layers="/conv1/Conv",y}', all_passes())
+    assert parse_pipeline(str(spec), all_passes()) == [spec]

@@ -80,7 +80,8 @@ def graphs(draw) -> onnx.ModelProto:
 
 def check_graph(model: onnx.ModelProto) -> None:
     from pimc.commands.verify import verify_model
-    from pimc.compiler import compile_model, sample_input
+    from pimc.compiler import compile_model
+    from pimc.inputs import sample_input
     from pimc.targets import load_config
     from pimc.targets.simulator import Simulator
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pimc.dialects.nn_conv import Conv2dOp
 from pimc.interp.interpreter import Interpreter
 from pimc.pass_manager import parse_pipeline, run_pipeline
-from pimc.passes import PASSES
+from pimc.targets.passes import all_passes
 from pimc.text.parser import parse_module
 from pimc.weights import WeightStore
 
@@ -59,7 +59,7 @@ def test_every_mode_computes_the_conv_with_the_generated_weight_exactly(ci, co, 
         module = parse_module(MODEL.format(ci=ci, co=co, bi=bi, bc=bc, qb=qb, qu=qu, qv=qv))
         module.weights = WeightStore({"l.basis": basis.astype(np.int8), "l.coeff_in": coeff_in.astype(np.int8),
                                       "l.coeff_out": coeff_out.astype(np.int8)})
-        run_pipeline(module, parse_pipeline(f"lower-mlg{{mode={mode}}}", PASSES))
+        run_pipeline(module, parse_pipeline(f"lower-mlg{{mode={mode}}}", all_passes()))
         convs = [op for op in module.walk() if isinstance(op, Conv2dOp)]
         assert len(convs) == {"materialize": 1, "two-stage": 2, "three-stage": 3}.get(mode, len(convs))
         (y,) = Interpreter(module, record=False).run([x.astype(np.float32)])
@@ -77,7 +77,7 @@ def test_auto_takes_the_mode_of_fewest_crossbars():
     for mode in ("materialize", "two-stage", "three-stage", "auto"):
         module = parse_module(MODEL.format(ci=256, co=256, bi=2, bc=44, qb=3, qu=6, qv=3).replace("5x5", "3x3"))
         module.weights = WeightStore(factors)
-        run_pipeline(module, parse_pipeline(f"lower-mlg{{mode={mode}}}", PASSES))
+        run_pipeline(module, parse_pipeline(f"lower-mlg{{mode={mode}}}", all_passes()))
         counts[mode] = crossbars(module)
         chosen = module.attributes["mlg_layers"][0].split(" mode=")[1].split()[0]
     assert chosen == "two-stage" and counts["auto"] == counts["two-stage"] == min(counts.values())

@@ -38,7 +38,8 @@ def grouped_convs(draw) -> tuple[onnx.ModelProto, str]:
 
 
 def check_packing(case: tuple[onnx.ModelProto, str]) -> None:
-    from pimc.compiler import compile_model, sample_input
+    from pimc.compiler import compile_model
+    from pimc.inputs import sample_input
     from pimc.targets import load_config
     from pimc.targets.simulator import Simulator
 

@@ -5,8 +5,9 @@ from typing import Literal
 
 import pytest
 
-from pimc.options import OptionError
+from pimc.options import OptionError, param
 from pimc.pass_manager import ModulePass, parse_pipeline
+from pimc.targets.base import ConfigError, TargetConfig
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,31 @@ def test_errors_name_the_problem(spec, message):
     with pytest.raises(OptionError) as error:
         parse_pipeline(spec, REGISTRY)
     assert message in str(error.value)
+
+
+def test_a_pass_option_and_a_target_option_are_declared_and_checked_alike():
+    @dataclass(frozen=True)
+    class Rows(ModulePass):
+        """A pass with a bounded option."""
+
+        name = "rows"
+        rows: int = param(128, "rows", "crossbar height", 1, 4096)
+        sizes: tuple[int, ...] = param((), "bits", "slice widths", 1, 8)
+
+        def apply(self, module) -> None:
+            pass
+
+    @dataclass(frozen=True)
+    class RowsConfig(TargetConfig):
+        name = "rows"
+        rows: int = param(128, "rows", "crossbar height", 1, 4096)
+
+    expected = "rows = 0 is out of range: crossbar height, in rows; valid: an integer from 1 to 4096"
+    with pytest.raises(OptionError, match=f"^pass 'rows': {expected}$"):
+        parse_pipeline("rows{rows=0}", {"rows": lambda: Rows})
+    with pytest.raises(ConfigError, match=f"^{expected}$"):
+        RowsConfig(rows=0)
+    with pytest.raises(OptionError, match="^sizes = 4,9 is out of range: slice widths, in bits; valid: a comma-separated "
+                                          "list of integers from 1 to 8$"):
+        Rows(sizes=(4, 9))
+    assert Rows(sizes=()).sizes == ()  # an empty list is valid where it is the default

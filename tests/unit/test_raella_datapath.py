@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pimc.targets.crossbar import shifts
+from pimc.targets.datapath import shifts
 from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, choose_centers, signed_slices, slice_cost,
                                           slicing_candidates, slicing_error, speculative_mvm, SlicedWeights)
 

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pimc.targets.crossbar import even_slices
+from pimc.dialects.xbar import even_slices
 from pimc.targets.datapath import CrossbarStats
 from pimc.targets.emit import cell_levels
 from pimc.targets.isaac.datapath import LoadedCrossbar

@@ -16,7 +16,7 @@ the centers for the chosen slices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -27,7 +27,8 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.interp.interpreter import Interpreter
 from pimc.interp.xbar_ops import exact_product
 from pimc.ir.core import Value
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.targets.raella.datapath import choose_centers, crossbar_product, slicing_candidates
 
 
@@ -36,24 +37,18 @@ class AdaptiveSlicing(ModulePass):
     """Set every xbar.mvm's weight_slices: its layer's fewest slices within the saturation-error budget."""
 
     name = "adaptive-slicing"
-    budget: float = field(default=0.02, metadata={"doc": "largest ||y - x.w|| / ||x.w|| a layer may take, 0 to 1"})
-    cell_bits: int = field(default=4, metadata={"doc": "widest slice one cell holds"})
-    adc_bits: int = field(default=7, metadata={"doc": "signed ADC resolution"})
-    spec_widths: tuple[int, ...] = field(default=(3, 3, 2), metadata={"doc": "speculative input slices"})
-    speculation: bool = field(default=True, metadata={"doc": "speculate and recover; false: 1-bit input slices"})
-    rows: int = field(default=512, metadata={"doc": "crossbar rows: a layer's rows are cut into chunks of this many"})
-    classifier: Literal["single-bit", "search"] = field(
-        default="single-bit", metadata={"doc": "the last layer's slicing: 1-bit slices, or searched like the others"})
-    calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
-    samples: int = field(default=4, metadata={"doc": "how many inputs to record layer inputs on"})
-    vectors: int = field(default=256, metadata={"doc": "at most this many input vectors per layer, evenly spaced"})
-    seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
-
-    def __post_init__(self) -> None:
-        for option, value, low, high in (("budget", self.budget, 0, 1), ("cell-bits", self.cell_bits, 1, 8),
-                                         ("adc-bits", self.adc_bits, 2, 16), ("rows", self.rows, 1, 1 << 16),
-                                         ("samples", self.samples, 1, 1 << 20), ("vectors", self.vectors, 1, 1 << 30)):
-            check_range(option, value, low, high)
+    budget: float = param(0.02, "-", "largest ||y - x.w|| / ||x.w|| a layer may take", 0, 1)
+    cell_bits: int = param(4, "bits", "widest slice one cell holds", 1, 8)
+    adc_bits: int = param(7, "bits", "signed ADC resolution", 2, 16)
+    spec_widths: tuple[int, ...] = param((3, 3, 2), "bits", "speculative input slices")
+    speculation: bool = param(True, "-", "speculate and recover; false: 1-bit input slices")
+    rows: int = param(512, "rows", "crossbar height: a layer's rows are cut into chunks of this many", 1, 1 << 16)
+    classifier: Literal["single-bit", "search"] = param(
+        "single-bit", "-", "the last layer's slicing: 1-bit slices, or searched like the others")
+    calib: str = param("", "-", "an .npz of calibration inputs; seeded normal samples if empty")
+    samples: int = param(4, "-", "how many inputs to record layer inputs on", 1, 1_000_000)
+    vectors: int = param(256, "-", "at most this many input vectors per layer, evenly spaced", 1, 1_000_000_000)
+    seed: int = param(0, "-", "seed of the normal samples")
 
     def apply(self, module: ModuleOp) -> None:
         (func,) = module.funcs()

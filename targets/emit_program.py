@@ -11,10 +11,15 @@ the IR as usual, so a test can check both.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pimc.dialects.builtin import ModuleOp
+from pimc.options import param
 from pimc.pass_manager import ModulePass
+from pimc.targets import ConfigError, load_config
+from pimc.targets.crossbar import CrossbarConfig
+from pimc.targets.emit import emit_program
+from pimc.targets.program import program_text
 
 
 @dataclass(frozen=True)
@@ -24,23 +29,19 @@ class EmitProgram(ModulePass):
     name = "emit-program"
     needs = ("xbar.mvm",)
     made_by = "lower-to-xbar"
-    target: str = field(default="isaac", metadata={"doc": "the target whose datapath the program is for: 'isaac{adc-bits=6}'"})
-    dir: str = field(default="", metadata={"doc": "write program.txt, program.json, cells.npz and constants.npz here; "
-                                                  "empty: print program.txt on standard output"})
+    target: str = param("isaac", "-", "the target whose datapath the program is for: 'isaac{adc-bits=6}'")
+    dir: str = param("", "-", "write program.txt, program.json, cells.npz and constants.npz here; empty: print "
+                     "program.txt on standard output")
 
-    def __post_init__(self) -> None:
-        from pimc.targets import ConfigError, load_config
-
+    def check(self) -> None:
         try:
-            load_config(self.target)  # a bad target is a bad option, reported before anything runs
+            config = load_config(self.target)  # a bad target is a bad option, reported before anything runs
         except ConfigError as error:
             raise ValueError(str(error)) from None
+        if not isinstance(config, CrossbarConfig):
+            raise ValueError(f"target '{config.name}' has no crossbars; emit-program writes crossbar programs")
 
     def apply(self, module: ModuleOp) -> None:
-        from pimc.targets import load_config
-        from pimc.targets.emit import emit_program
-        from pimc.targets.program import program_text
-
         program, _ = emit_program(module, load_config(self.target))
         if self.dir:
             program.write(self.dir)

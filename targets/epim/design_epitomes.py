@@ -23,7 +23,7 @@ import dataclasses
 import heapq
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -33,8 +33,9 @@ from pimc.diagnostics import Diagnostic, DiagnosticError, op_error
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.nn_conv import Conv2dOp, WeightOp
 from pimc.ir.location import names_of
-from pimc.pass_manager import ModulePass, check_range
-from pimc.passes.fold_epitome import FoldEpitome
+from pimc.options import param
+from pimc.pass_manager import ModulePass
+from pimc.targets.epim.fold_epitome import FoldEpitome
 from pimc.targets.epim.candidates import Candidates, Gene
 from pimc.text.printer import value_names
 
@@ -52,29 +53,24 @@ class DesignEpitomes(ModulePass):
     """Choose each conv's epitome for the fewest crossbars whose outputs stay within a relative error budget."""
 
     name = "design-epitomes"
-    budget: float = field(default=0.05, metadata={"doc": "largest relative L2 error of the model's outputs"})
-    rows: int = field(default=128, metadata={"doc": "crossbar rows"})
-    cols: int = field(default=128, metadata={"doc": "crossbar columns"})
-    cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
-    weight_bits: int = field(default=8, metadata={"doc": "bits per weight"})
-    calib: str = field(default="", metadata={"doc": "an .npz of calibration inputs; seeded normal samples if empty"})
-    samples: int = field(default=16, metadata={"doc": "how many inputs to measure the error on"})
-    seed: int = field(default=0, metadata={"doc": "seed of the normal samples and of the evolutionary search"})
-    objective: Cost = field(default="crossbars", metadata={"doc": "what to minimise first: crossbars, conversions (ADC "
-                                                                "conversions) or cycles (crossbar cycles)"})
-    input_bits: int = field(default=8, metadata={"doc": "bits per input code"})
-    dac_bits: int = field(default=1, metadata={"doc": "input bits a DAC applies per crossbar cycle"})
-    generations: int = field(default=16, metadata={"doc": "rounds of evolutionary refinement (0: greedy only)"})
-    layers: tuple[str, ...] = field(
-        default=(), metadata={"doc": "convs to design, by ONNX node or SSA value name (default: every conv)"})
+    budget: float = param(0.05, "-", "largest relative L2 error of the model's outputs")
+    rows: int = param(128, "rows", "crossbar height", 1, 1 << 16)
+    cols: int = param(128, "columns", "crossbar width", 1, 1 << 16)
+    cell_bits: int = param(2, "bits", "cell precision", 1, 16)
+    weight_bits: int = param(8, "bits", "weight precision", 1, 16)
+    calib: str = param("", "-", "an .npz of calibration inputs; seeded normal samples if empty")
+    samples: int = param(16, "-", "how many inputs to measure the error on", 1, 1 << 16)
+    seed: int = param(0, "-", "seed of the normal samples and of the evolutionary search")
+    objective: Cost = param("crossbars", "-", "what to minimise first: crossbars, conversions (ADC conversions) or "
+                            "cycles (crossbar cycles)")
+    input_bits: int = param(8, "bits", "input precision", 1, 16)
+    dac_bits: int = param(1, "bits", "input bits a DAC applies per crossbar cycle", 1, 16)
+    generations: int = param(16, "-", "rounds of evolutionary refinement (0: greedy only)", 0, 1 << 16)
+    layers: tuple[str, ...] = param((), "-", "convs to design, by ONNX node or SSA value name (default: every conv)")
 
-    def __post_init__(self) -> None:
-        if not 0 < self.budget < float("inf"):
+    def check(self) -> None:
+        if not self.budget > 0:
             raise ValueError(f"budget = {self.budget} must be a positive relative error of the outputs, e.g. 0.05")
-        for option, low, high in (("rows", 1, 1 << 16), ("cols", 1, 1 << 16), ("cell_bits", 1, 16),
-                                  ("weight_bits", 1, 16), ("input_bits", 1, 16), ("dac_bits", 1, 16),
-                                  ("samples", 1, 1 << 16), ("generations", 0, 1 << 16)):
-            check_range(option.replace("_", "-"), getattr(self, option), low, high)
 
     @property
     def slices(self) -> int:

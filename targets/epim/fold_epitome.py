@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
 from pimc.dialects.nn_conv import Conv2dOp, WeightOp
 from pimc.ir.location import names_of
-from pimc.options import format_value
+from pimc.options import format_value, param
 from pimc.pass_manager import ModulePass
 from pimc.text.printer import value_names
 
@@ -36,17 +36,14 @@ class FoldEpitome(ModulePass):
     """Fold conv weights into epitomes: each epitome element is the mean of the weights sampled from it."""
 
     name = "fold-epitome"
-    shape: tuple[int, ...] = field(
-        default=(), metadata={"doc": "the epitome's output and input channels, Co_E,Ci_E (required)"})
-    patch: tuple[int, ...] = field(default=(), metadata={"doc": "patch sizes beta_o,beta_i (default: shape)"})
-    stride: tuple[int, ...] = field(
-        default=(), metadata={"doc": "patch start strides sigma_o,sigma_i (default: patch)"})
-    layers: tuple[str, ...] = field(
-        default=(), metadata={"doc": "convs to fold, by ONNX node or SSA value name (default: every conv)"})
-    divisors: tuple[int, ...] = field(
-        default=(), metadata={"doc": "instead of shape: each conv's epitome is ceil(Co/d_o) x ceil(Ci/d_i), d_o,d_i"})
+    shape: tuple[int, ...] = param((), "-", "the epitome's output and input channels, Co_E,Ci_E (required)")
+    patch: tuple[int, ...] = param((), "-", "patch sizes beta_o,beta_i (default: shape)")
+    stride: tuple[int, ...] = param((), "-", "patch start strides sigma_o,sigma_i (default: patch)")
+    layers: tuple[str, ...] = param((), "-", "convs to fold, by ONNX node or SSA value name (default: every conv)")
+    divisors: tuple[int, ...] = param((), "-", "instead of shape: each conv's epitome is ceil(Co/d_o) x "
+                                      "ceil(Ci/d_i), d_o,d_i")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not self.shape and not self.divisors:
             raise ValueError("shape is required: the epitome's output and input channels, e.g. shape=16,8")
         if self.divisors and (self.shape or self.patch or self.stride):

@@ -14,12 +14,12 @@ for a low-resolution signed ADC. The slices are the MVM's `weight_slices` (adapt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
-from pimc.pass_manager import ModulePass, check_range
-from pimc.targets.crossbar import even_slices
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.targets.raella.datapath import choose_centers
 
 
@@ -28,17 +28,14 @@ class CenterOffset(ModulePass):
     """Give every xbar.mvm per-column centers, chosen so that its signed offset slices cancel in each column."""
 
     name = "center-offset"
-    cell_bits: int = field(default=4, metadata={"doc": "bits per weight slice where the MVM has no weight_slices"})
-
-    def __post_init__(self) -> None:
-        check_range("cell-bits", self.cell_bits, 1, 8)
+    cell_bits: int = param(4, "bits", "weight slice width where the MVM has no weight_slices", 1, 8)
 
     def apply(self, module: ModuleOp) -> None:
         chosen: dict[tuple, str] = {}  # (weights, slices) -> centers ref, shared by a layer's MVMs
         for op in module.walk():
             if not isinstance(op, xbar.MvmOp):
                 continue
-            widths = op.weight_slices or even_slices(op.weight_bits, self.cell_bits)
+            widths = op.weight_slices or xbar.even_slices(op.weight_bits, self.cell_bits)
             key = (op.weights, widths)
             if key not in chosen:
                 centers = choose_centers(module.weights[op.weights], widths).astype("int32")
