@@ -17,7 +17,9 @@ import numpy as np
 
 from pimc.targets.crossbar import shifts
 from pimc.targets.datapath import CrossbarStats
+from pimc.targets.noise import CrossbarNoise
 from pimc.targets.program import Crossbar, Program
+
 
 @dataclass
 class LoadedCrossbar:
@@ -42,6 +44,12 @@ class LoadedCrossbar:
         stored = np.einsum("rnpc,pc->rn", true_levels, scale)
         largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
         return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
+
+    @classmethod
+    def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise) -> NoisyCrossbar:
+        """The model of crossbar `spec` on imperfect devices."""
+        exact = cls.load(spec, program)
+        return NoisyCrossbar(**vars(exact), devices=noise.devices(exact.levels, exact.maxima), noise=noise)
 
     @staticmethod
     def slice_values(levels: np.ndarray) -> np.ndarray:
@@ -94,3 +102,30 @@ class LoadedCrossbar:
             total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
         return total
 
+
+
+@dataclass
+class NoisyCrossbar(LoadedCrossbar):
+    """The crossbar on imperfect devices (targets/noise.py): the devices' levels as drawn once, read noise and the
+    ADC's errors on every conversion, conversions below code 0 clamped too; never the fast path."""
+
+    devices: np.ndarray | None = None  # rows x cell columns: the levels as read (float)
+    noise: CrossbarNoise | None = None
+
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
+        return False
+
+    def _sliced(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
+                stats: CrossbarStats) -> np.ndarray:
+        max_code = (1 << adc_bits) - 1
+        total = np.zeros((x.shape[0], self.levels.shape[1]))
+        for width, shift in zip(input_widths, shifts(input_widths)):
+            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float64)
+            sums = bits @ self.devices  # every device is positive: the sum is its own N+
+            codes = self.noise.codes(sums, sums, adc_step)
+            clamped = np.clip(codes, 0, max_code)
+            stats.saturated += int(np.count_nonzero(codes != clamped))
+            converted = clamped * (adc_step * self.noise.compensation)
+            driven = bits.sum(axis=1, keepdims=True)
+            total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
+        return total

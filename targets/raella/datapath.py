@@ -22,6 +22,7 @@ import numpy as np
 from pimc.interp.xbar_ops import exact_product
 from pimc.targets.crossbar import row_chunks, shifts
 from pimc.targets.datapath import CrossbarStats
+from pimc.targets.noise import CrossbarNoise
 from pimc.targets.program import Crossbar, Program
 
 
@@ -272,6 +273,13 @@ class PairedCrossbar:
         positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
         return cls(spec, SlicedWeights.of(slices), stored.astype(np.float64), program.centers(spec),
                    (int(positive), int(negative)))
+
+    @classmethod
+    def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise):
+        """The model of crossbar `spec` on imperfect devices (targets/raella/noisy.py)."""
+        from pimc.targets.raella.noisy import NoisyPairs
+
+        return NoisyPairs.of(cls.load(spec, program), program.levels(spec), noise)
 
     @staticmethod
     def slice_values(levels: np.ndarray) -> np.ndarray:
