@@ -13,6 +13,7 @@ datapath gives its noisy model with `with_noise(cells)`; the simulator asks for 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Literal
 
@@ -32,12 +33,10 @@ class NoiseConfig(TargetConfig):
     name: ClassVar[str] = "noise"
     summary: ClassVar[str] = "device non-idealities of a noisy run"
 
-    prog: float = param(0.0, "relative σ", "programming variation: each cell's level times (1 + σ·N(0,1)), frozen",
-                        0.0, 1.0)
+    prog: float = param(0.0, "-", "programming variation: σ of each cell's relative error, frozen", 0.0, 1.0)
     prog_dist: Literal["gaussian", "lognormal"] = param(
         "gaussian", "-", "programming error's distribution: level·(1 + σ·ε), or level·exp(σ·ε)")
-    read: float = param(0.0, "E", "read noise per activation, RAELLA's: σ = E·sqrt(N+ + N-) level units, N± the "
-                        "driven current of the column's positive and negative devices", 0.0, 1.0)
+    read: float = param(0.0, "-", "read noise per activation: E of RAELLA's σ = E·sqrt(N+ + N-)", 0.0, 1.0)
     read_abs: float = param(0.0, "level units", "read noise per activation: σ of every converted column sum",
                             0.0, 1e6)
     saf_low: float = param(0.0, "fraction", "cells stuck at the lowest level (0), frozen", 0.0, 1.0)
@@ -49,7 +48,7 @@ class NoiseConfig(TargetConfig):
     drift_comp: bool = param(False, "-", "global drift compensation: each crossbar's converted sums scaled by its "
                              "total conductance at programming over the drifted one (aihwkit's)")
     adc_offset: float = param(0.0, "LSB", "σ of each crossbar ADC's offset error, frozen", 0.0, 1e6)
-    adc_gain: float = param(0.0, "relative σ", "σ of each crossbar ADC's gain error, frozen", 0.0, 1.0)
+    adc_gain: float = param(0.0, "-", "relative σ of each crossbar ADC's gain error, frozen", 0.0, 1.0)
 
     def check(self) -> None:
         if self.saf_low + self.saf_high > 1:
@@ -71,11 +70,15 @@ ON = ("prog", "read", "read_abs", "saf_low", "saf_high", "drift_s", "adc_offset"
 
 def parse_noise(text: str) -> NoiseConfig:
     """`prog=0.02 read=0.04` (target-option syntax, without a name or braces) as a NoiseConfig; ConfigError else."""
+    wrapped = f"noise{{{text}}}"
     try:
-        (name, options), = parse_specs(f"noise{{{text}}}", "noise")
-        return NoiseConfig(**convert_options(NoiseConfig, "--noise", options))
+        (_, options), = parse_specs(wrapped, "--noise")
+        return NoiseConfig(**convert_options(NoiseConfig, "the noise model", options))
     except (OptionError, ConfigError, ValueError) as error:
-        raise ConfigError(f"--noise {text!r}: {error}") from None
+        message = str(error).replace(f": {wrapped!r}", "").replace("--noise 'noise' sets", "it sets")
+        message = re.sub(r"malformed --noise at column (\d+)", lambda m: f"not key=value options (column {int(m[1]) - 6})",
+                         message)
+        raise ConfigError(f"--noise {text!r}: {message}") from None
 
 
 def column_maxima(spec: Crossbar) -> np.ndarray:
