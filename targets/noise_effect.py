@@ -8,6 +8,7 @@ saturations it causes, measured against the noise-free program on the same sampl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,10 +18,11 @@ from pimc.targets.program import Program
 
 @dataclass
 class LayerEffect:
-    """Sums over samples: squared error and squared noise-free output of the layer's MVM results, saturations."""
+    """Per sample, the squared error and the squared noise-free output of the layer's MVM results (summed exactly
+    at the end, so that shards add up to the same bits in any grouping); saturations."""
 
-    error2: float = 0.0
-    signal2: float = 0.0
+    error2: list[float] = field(default_factory=list)
+    signal2: list[float] = field(default_factory=list)
     saturated: int = 0
     saturated_noise_free: int = 0
 
@@ -53,10 +55,10 @@ class NoiseEffect:
     def add(self, exact, noisy) -> None:
         """The last sample both simulators ran."""
         for layer, effect in self.layers.items():
-            for name in self.buffers[layer]:
-                reference = exact.buffers[name].astype(np.float64)
-                effect.error2 += float(np.square(noisy.buffers[name] - reference).sum())
-                effect.signal2 += float(np.square(reference).sum())
+            names = self.buffers[layer]
+            references = [exact.buffers[name].astype(np.float64) for name in names]
+            effect.error2.append(sum(float(np.square(noisy.buffers[n] - r).sum()) for n, r in zip(names, references)))
+            effect.signal2.append(sum(float(np.square(r).sum()) for r in references))
             now, before = self._saturated(layer, exact, noisy), self.seen[layer]
             effect.saturated_noise_free += now[0] - before[0]
             effect.saturated += now[1] - before[1]
@@ -75,8 +77,9 @@ class NoiseEffect:
             effect.saturated_noise_free += theirs.saturated_noise_free
 
     def rows(self) -> list[dict]:
-        return [{"layer": layer, "relative_l2": relative_l2(e.error2, e.signal2), "saturated": e.saturated,
-                 "saturated_noise_free": e.saturated_noise_free} for layer, e in self.layers.items()]
+        return [{"layer": layer, "relative_l2": relative_l2(math.fsum(e.error2), math.fsum(e.signal2)),
+                 "saturated": e.saturated, "saturated_noise_free": e.saturated_noise_free}
+                for layer, e in self.layers.items()]
 
 
 def relative_l2(error2: float, signal2: float) -> float:
