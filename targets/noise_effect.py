@@ -89,9 +89,9 @@ def relative_l2(error2: float, signal2: float) -> float:
     return 0.0 if not error2 else float("inf")
 
 
-def print_effect(rows: list[dict], file) -> None:
+def print_effect(rows: list[dict], file, indent: str = "") -> None:
     """The per-layer table, as run and verify print it."""
-    print(f"{'layer':<40} {'noise rel. L2':>13} {'saturated':>10} {'(noise-free)':>12}", file=file)
+    print(f"{indent}{'layer':<40} {'noise rel. L2':>13} {'saturated':>10} {'(noise-free)':>12}", file=file)
     for row in rows:
-        print(f"{row['layer']:<40} {row['relative_l2']:>13.4g} {row['saturated']:>10,} {row['saturated_noise_free']:>12,}",
-              file=file)
+        print(f"{indent}{row['layer']:<40} {row['relative_l2']:>13.4g} {row['saturated']:>10,} "
+              f"{row['saturated_noise_free']:>12,}", file=file)
