@@ -61,6 +61,11 @@ class NoiseConfig(TargetConfig):
         return any(getattr(self, f.name) for f in fields(self) if f.name in ON)
 
     @property
+    def frozen(self) -> bool:
+        """Some device reads other than it was programmed: variation, stuck devices or drift."""
+        return bool(self.prog or self.saf_low or self.saf_high or self.drifting)
+
+    @property
     def drifting(self) -> bool:
         return self.drift_s > self.drift_t0 and (self.drift_nu > 0 or self.drift_nu_std > 0)
 
@@ -125,16 +130,24 @@ class CrossbarNoise:
         """Read noise from here on is sample `sample`'s."""
         self._read = np.random.default_rng([self.seed, READ, sample, self.xbar])
 
-    def codes(self, sums: np.ndarray, currents: np.ndarray, step: int = 1) -> np.ndarray:
+    def codes(self, sums: np.ndarray, currents: np.ndarray | None, step: int = 1) -> np.ndarray:
         """The ADC's codes (unclamped, codes of `step` level units) of one activation's analog column sums: read
-        noise of σ = read·sqrt(currents) + read-abs added (`currents`: each sum's N+ + N-, in level units), then
-        the ADC's gain and offset, thresholds half a level unit below each integer sum (so integer sums convert
-        to floor(sum / step), as the exact datapath's)."""
+        noise of σ = read·sqrt(currents) + read-abs added (`currents`: each sum's N+ + N-, in level units, needed
+        when `read` is on), then the ADC's gain and offset, thresholds half a level unit below each integer sum
+        (so integer sums convert to floor(sum / step), as the exact datapath's)."""
         c = self.config
+        analog = sums.astype(np.float64)
         if c.read or c.read_abs:
-            sigma = c.read_abs + c.read * np.sqrt(np.maximum(currents, 0.0))
-            sums = sums + sigma * self._generator().standard_normal(sums.shape)
-        return np.floor((sums * self.adc_gain + 0.5) / step + self.adc_offset)
+            draws = self._generator().standard_normal(sums.shape, dtype=np.float32)
+            analog += draws * (c.read * np.sqrt(currents) + c.read_abs if c.read else c.read_abs)
+        if self.adc_gain != 1:
+            analog *= self.adc_gain
+        analog += 0.5
+        if step != 1:
+            analog /= step
+        if self.adc_offset:
+            analog += self.adc_offset
+        return np.floor(analog, out=analog)
 
     def _generator(self) -> np.random.Generator:
         if self._read is None:

@@ -49,7 +49,9 @@ class LoadedCrossbar:
     def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise) -> NoisyCrossbar:
         """The model of crossbar `spec` on imperfect devices."""
         exact = cls.load(spec, program)
-        return NoisyCrossbar(**vars(exact), devices=noise.devices(exact.levels, exact.maxima), noise=noise)
+        devices = noise.devices(exact.levels, exact.maxima)
+        frozen = devices.astype(np.float32) if noise.config.frozen else None
+        return NoisyCrossbar(**vars(exact), devices=frozen, noise=noise)
 
     @staticmethod
     def slice_values(levels: np.ndarray) -> np.ndarray:
@@ -107,9 +109,11 @@ class LoadedCrossbar:
 @dataclass
 class NoisyCrossbar(LoadedCrossbar):
     """The crossbar on imperfect devices (targets/noise.py): the devices' levels as drawn once, read noise and the
-    ADC's errors on every conversion, conversions below code 0 clamped too; never the fast path."""
+    ADC's errors on every conversion, conversions below code 0 clamped too; never the fast path. Read noise's
+    N+ is the column sum as programmed (every device is positive; RAELLA's σ counts the MACs' magnitudes). Sums
+    in float32: exact for programmed levels, and rounding far below the noise for drawn ones."""
 
-    devices: np.ndarray | None = None  # rows x cell columns: the levels as read (float)
+    devices: np.ndarray | None = None  # rows x cell columns: the levels as read (float); None: as programmed
     noise: CrossbarNoise | None = None
 
     def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
@@ -119,13 +123,17 @@ class NoisyCrossbar(LoadedCrossbar):
                 stats: CrossbarStats) -> np.ndarray:
         max_code = (1 << adc_bits) - 1
         total = np.zeros((x.shape[0], self.levels.shape[1]))
+        programmed = self.levels.astype(np.float32)
         for width, shift in zip(input_widths, shifts(input_widths)):
-            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float64)
-            sums = bits @ self.devices  # every device is positive: the sum is its own N+
-            codes = self.noise.codes(sums, sums, adc_step)
+            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float32)
+            if self.devices is None:
+                sums = currents = bits @ programmed
+            else:
+                sums, currents = bits @ self.devices, bits @ programmed if self.noise.config.read else None
+            codes = self.noise.codes(sums, currents, adc_step)
             clamped = np.clip(codes, 0, max_code)
             stats.saturated += int(np.count_nonzero(codes != clamped))
             converted = clamped * (adc_step * self.noise.compensation)
-            driven = bits.sum(axis=1, keepdims=True)
+            driven = bits.sum(axis=1, keepdims=True, dtype=np.float64)
             total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
         return total

@@ -5,8 +5,8 @@ targets/noise.py, every converted column sum (speculative slice or single bit) w
     y = model.mvm(vectors, (3, 3, 2), True, 7, 1, stats)     # as PairedCrossbar.mvm, on the noisy sums
 
 A pair's read noise has σ = E·sqrt(N+ + N-), N± the current its positive and negative device carry (input
-slice times level), RAELLA's definition (domain.md §2.5); a speculative slice's sum is one activation, so
-one draw, as is each recovery bit's.
+slice times level as programmed), RAELLA's definition (domain.md §2.5); a speculative slice's sum is one
+activation, so one draw, as is each recovery bit's.
 """
 
 from __future__ import annotations
@@ -18,59 +18,71 @@ import numpy as np
 from pimc.targets.crossbar import shifts
 from pimc.targets.datapath import CrossbarStats
 from pimc.targets.noise import CrossbarNoise, column_maxima
-from pimc.targets.raella.datapath import PairedCrossbar, adc_range
+from pimc.targets.raella.datapath import PairedCrossbar, SlicedWeights, adc_range
 
 
 @dataclass
 class NoisyPairs(PairedCrossbar):
-    """PairedCrossbar whose MVMs run on `matrix`: rows x (difference columns, then current columns), each
-    slice-major as SlicedWeights.matrix (column j * filters + n); never the fast path."""
+    """PairedCrossbar whose column sums come from `devices` (rows x difference columns, slice-major as
+    SlicedWeights.matrix: column j * filters + n), or, when no frozen non-ideality changed a device, from the exact
+    `slices`; with relative read noise, each sum's N+ + N- from `currents`: RAELLA's σ counts the MACs' magnitudes
+    as programmed. Never the fast path. float32 device sums: their rounding (below 1e-7 relative) is far below
+    the noise that makes them differ from the exact ones."""
 
-    matrix: np.ndarray | None = None
+    devices: np.ndarray | None = None
+    currents: SlicedWeights | None = None
     noise: CrossbarNoise | None = None
 
     @classmethod
     def of(cls, exact: PairedCrossbar, levels: np.ndarray, noise: CrossbarNoise) -> NoisyPairs:
         spec = exact.spec
-        devices = noise.devices(levels, column_maxima(spec)).reshape(spec.rows, spec.weights, 2, len(spec.cell_widths))
-        slice_major = [(devices[:, :, 0] + sign * devices[:, :, 1]).transpose(0, 2, 1).reshape(spec.rows, -1)
-                       for sign in (-1, 1)]
-        return cls(**vars(exact), matrix=np.hstack(slice_major), noise=noise)
+        shape = (spec.rows, spec.weights, 2, len(spec.cell_widths))
+        drawn = noise.devices(levels, column_maxima(spec)).reshape(shape)
+        devices = (drawn[:, :, 0] - drawn[:, :, 1]).transpose(0, 2, 1).reshape(spec.rows, -1).astype(np.float32)
+        programmed = levels.reshape(shape).astype(np.int64)
+        currents = SlicedWeights.of((programmed[:, :, 0] + programmed[:, :, 1]).transpose(2, 0, 1))
+        return cls(**vars(exact), devices=devices if noise.config.frozen else None,
+                   currents=currents if noise.config.read else None, noise=noise)
 
     def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
         return False
 
     def mvm(self, x: np.ndarray, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int,
             stats: CrossbarStats) -> np.ndarray:
-        """speculative_mvm's arithmetic on the noisy column sums (clamped at both rails), its events counted."""
+        """speculative_mvm's arithmetic on the noisy column sums (clamped at both rails), its events counted; a
+        recovery bit's read noise is drawn for the flagged columns only, the only ones it converts."""
         stats.fast = False
         low, high = adc_range(adc_bits)
-        vectors, columns = x.shape[0], self.matrix.shape[1] // 2
-        bits = np.stack([(x >> b) & 1 for b in range(sum(input_widths))]).astype(np.float64)
-        both = bits @ self.matrix  # bits x vectors x (sums, currents): each bit's activation alone
-        ones, currents = both[..., :columns], both[..., columns:]
+        vectors, columns, count = x.shape[0], self.spec.weights * len(self.spec.cell_widths), sum(input_widths)
+        if self.devices is None:
+            ones = self.slices.bit_sums(x, count)  # bits x vectors x columns: each bit's activation alone
+        else:
+            ones = np.stack([(x >> b) & 1 for b in range(count)]).astype(np.float32) @ self.devices
+        currents = None if self.currents is None else self.currents.bit_sums(x, count)
         total = np.zeros((vectors, columns))
         for width, shift in zip(input_widths, shifts(input_widths)):
-            place = np.array([float(1 << b) for b in range(width)])[:, None, None]
-            one, current = ones[shift : shift + width], currents[shift : shift + width]
-            codes = self.noise.codes(one, current)
-            clamped = np.clip(codes, low, high)
-            recovered = (clamped * place).sum(axis=0)
+            place = np.array([float(1 << b) for b in range(width)], np.float32)
+            one = ones[shift : shift + width]
+            current = None if currents is None else currents[shift : shift + width]
             if speculate:
-                analog = np.clip(self.noise.codes((one * place).sum(axis=0), (current * place).sum(axis=0)), low, high)
-                flags = (analog <= low) | (analog >= high)
-                part = np.where(flags, recovered, analog)
+                slice_current = None if current is None else np.tensordot(place, current, 1)
+                part = np.clip(self.noise.codes(np.tensordot(place, one, 1), slice_current), low, high)
+                flags = (part <= low) | (part >= high)
+                codes = self.noise.codes(one[:, flags], None if current is None else current[:, flags])
+                clamped = np.clip(codes, low, high)
+                part[flags] = place @ clamped
                 flagged = int(np.count_nonzero(flags))
                 stats.activations += vectors * (1 + width)
                 stats.adc_converts += vectors * columns + width * flagged
                 stats.recovery_converts += width * flagged
                 stats.flagged += flagged
-                stats.saturated += int(np.count_nonzero((codes != clamped) & flags))
             else:
-                part = recovered
+                codes = self.noise.codes(one, current)
+                clamped = np.clip(codes, low, high)
+                part = np.tensordot(place.astype(np.float64), clamped, 1)
                 stats.activations += vectors * width
                 stats.adc_converts += vectors * width * columns
-                stats.saturated += int(np.count_nonzero(codes != clamped))
+            stats.saturated += int(np.count_nonzero(codes != clamped))
             total += part * (float(1 << shift) * self.noise.compensation)
         scale = np.repeat([float(1 << s) for s in shifts(self.spec.cell_widths)], self.spec.weights)
         y = (total * scale).reshape(vectors, len(self.spec.cell_widths), self.spec.weights).sum(axis=1)
