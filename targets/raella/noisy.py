@@ -57,7 +57,7 @@ class NoisyPairs(PairedCrossbar):
         if self.devices is None:
             ones = self.slices.bit_sums(x, count)  # bits x vectors x columns: each bit's activation alone
         else:
-            ones = np.stack([(x >> b) & 1 for b in range(count)]).astype(np.float32) @ self.devices
+            ones = input_bits(x, count) @ self.devices
         currents = None if self.currents is None else self.currents.bit_sums(x, count)
         total = np.zeros((vectors, columns))
         for width, shift in zip(input_widths, shifts(input_widths)):
@@ -87,3 +87,11 @@ class NoisyPairs(PairedCrossbar):
         scale = np.repeat([float(1 << s) for s in shifts(self.spec.cell_widths)], self.spec.weights)
         y = (total * scale).reshape(vectors, len(self.spec.cell_widths), self.spec.weights).sum(axis=1)
         return np.rint(y).astype(np.int64) + self.correction * x.sum(axis=1, keepdims=True)
+
+
+def input_bits(x: np.ndarray, count: int) -> np.ndarray:
+    """(count, vectors, rows) float32: bit b of every input, least significant first."""
+    if count <= 8:
+        unpacked = np.unpackbits(x.astype(np.uint8)[None], axis=0, count=count, bitorder="little")
+        return unpacked.astype(np.float32)
+    return ((x[None] >> np.arange(count)[:, None, None]) & 1).astype(np.float32)

@@ -49,10 +49,12 @@ def test_all_zero_noise_is_the_exact_simulator(program, digits):
     assert outputs(Simulator(program, noise=spec, seed=9), digits) == outputs(Simulator(program), digits)
 
 
-def test_vanishing_noise_through_the_noisy_path_is_the_exact_datapath(program, digits):
-    """An ADC gain error of 1e-12 takes every MVM through the noisy models, which then give the exact integers
-    and saturations (the fast path's programs included: their sliced datapath never clips)."""
-    noisy = Simulator(program, noise=parse_noise("adc-gain=1e-12"), seed=1)
+@pytest.mark.parametrize("spec", ["adc-gain=1e-12", "prog=1e-9 read=1e-9", "read-abs=1e-6 saf-low=1e-12"])
+def test_vanishing_noise_through_the_noisy_path_is_the_exact_datapath(program, digits, spec):
+    """Noise far below a level unit takes every MVM through the noisy models (with device levels as drawn, read
+    noise drawn, N+ + N- computed), which then give the exact integers and saturations (the fast path's programs
+    included: their sliced datapath never clips). A relative variation of 1e-9 rounds to the level in float32."""
+    noisy = Simulator(program, noise=parse_noise(spec), seed=1)
     got, stats = outputs(noisy, digits)
     want, exact_stats = outputs(Simulator(program), digits)
     assert got == want
