@@ -7,8 +7,8 @@ A target declares its models by the cell encoding they implement (targets/target
 simulator builds one per crossbar from the program's cells, asks it whether the fast path (one
 matrix product of the inputs with `stored + correction`) is provably exact, and lets it count
 its events into the crossbar's stats when the fast path runs in its place. A noisy run (docs/noise.md)
-builds each crossbar with `load_noisy` instead: the same model on imperfect devices, never on the fast path. A model whose target drives
-signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
+builds each crossbar with `load_noisy` instead: the same model on imperfect devices, never on the fast
+path. A model whose target drives signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
 """
 
 from __future__ import annotations

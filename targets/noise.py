@@ -81,8 +81,8 @@ def parse_noise(text: str) -> NoiseConfig:
         return NoiseConfig(**convert_options(NoiseConfig, "the noise model", options))
     except (OptionError, ConfigError, ValueError) as error:
         message = str(error).replace(f": {wrapped!r}", "").replace("--noise 'noise' sets", "it sets")
-        message = re.sub(r"malformed --noise at column (\d+)", lambda m: f"not key=value options (column {int(m[1]) - 6})",
-                         message)
+        message = re.sub(r"malformed --noise at column (\d+)",
+                         lambda m: f"not key=value options (column {int(m[1]) - len('noise{')})", message)
         raise ConfigError(f"--noise {text!r}: {message}") from None
 
 

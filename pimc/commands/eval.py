@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
         from pimc.targets.flexspim.commands import eval_command
 
+        if args.noise:
+            raise UserError(f"--noise: {args.model} runs on FlexSpIM's digital SRAM macros, with no analog devices "
+                            "to perturb")
+
         return eval_command(args)
     check_target_inputs(args)
     check_input(args.data, "--data")

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", default="", metavar="SPEC",
-                        help="run on imperfect devices: 'prog=0.02 read=0.04 saf-low=1e-3 drift-s=3600' (docs/noise.md)")
+                        help="run on imperfect devices, e.g. 'prog=0.02 read=0.04 saf-low=1e-3' (docs/noise.md)")
     parser.add_argument("--noise-seed", type=int, default=0, metavar="N", help="seed of the noise's draws (default 0)")
 
 
@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isfile(manifest) and '"target": "flexspim"' in open(manifest).read(200):  # a FlexSpIM program
         from pimc.targets.flexspim.commands import run_command
 
+        if noise is not None:
+            raise UserError(f"--noise: {args.program} is a FlexSpIM program, digital SRAM macros with no analog "
+                            "devices to perturb")
         return run_command(args)
     if args.output is not None:
         check_output(args.output)
@@ -108,8 +111,9 @@ def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0):
                 effect.add(exact, sim)
             if show:
                 show(index + 1, batch)
-    outputs = results[0] if batch is None else [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))]
-    return outputs, sim, batch, effect
+    if batch is None:
+        return results[0], sim, batch, effect
+    return [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))], sim, batch, effect
 
 
 def _batched(inputs: dict, shapes: dict) -> bool:

@@ -221,6 +221,11 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"^pimc eval: error: --noise 'drift-s=-5': drift-s = -5.0 is out of range: time since programming"),
     ("verify-noise-needs-target", ["verify", MLP, "--noise", "read=0.1"], 2,
      r"^pimc verify: error: --noise needs --target: it runs the compiled program on imperfect devices$"),
+    ("run-noise-digital", ["run", "{in}/flexspim_program", "--input", "{in}/x.npy", "--noise", "read=0.1"], 1,
+     r"^pimc run: error: --noise: .*flexspim_program is a FlexSpIM program, digital SRAM macros with no analog"),
+    ("eval-noise-digital", ["eval", "{samples}/spiking_digits.nir", "--target", "flexspim", "--data",
+                            "{samples}/spiking_digits_test.npz", "--noise", "read=0.1"], 1,
+     r"^pimc eval: error: --noise: .*spiking_digits.nir runs on FlexSpIM's digital SRAM macros, with no analog devices"),
     ("verify-noise-bad", ["verify", MLP, "--target", "raella", "--noise", "adc-gain=2"], 1,
      r"^pimc verify: error: --noise 'adc-gain=2': adc-gain = 2.0 is out of range"),
 ]
