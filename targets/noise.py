@@ -14,7 +14,7 @@ datapath gives its noisy model with `with_noise(cells)`; the simulator asks for 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -24,6 +24,7 @@ from pimc.targets.base import ConfigError, TargetConfig, param
 from pimc.targets.program import Crossbar
 
 FROZEN, READ = 0, 1  # the first key of a generator's seed: which part of the noise it draws
+RATES = ("prog", "read", "read_abs", "saf_low", "saf_high", "drift_s", "adc_offset", "adc_gain")  # all 0: no noise
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class NoiseConfig(TargetConfig):
     @property
     def active(self) -> bool:
         """Some non-ideality is on: the run is noisy and takes the sliced path."""
-        return any(getattr(self, f.name) for f in fields(self) if f.name in ON)
+        return any(getattr(self, name) for name in RATES)
 
     @property
     def frozen(self) -> bool:
@@ -69,8 +70,6 @@ class NoiseConfig(TargetConfig):
     def drifting(self) -> bool:
         return self.drift_s > self.drift_t0 and (self.drift_nu > 0 or self.drift_nu_std > 0)
 
-
-ON = ("prog", "read", "read_abs", "saf_low", "saf_high", "drift_s", "adc_offset", "adc_gain")  # the rates; off at 0
 
 
 def parse_noise(text: str) -> NoiseConfig:
