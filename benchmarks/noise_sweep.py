@@ -100,18 +100,23 @@ def figure(rows: list[dict], stem: str) -> list[str]:
     from pimc.plots import STYLE, write_figure
 
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(SWEEPS), figsize=(11, 3.4), sharey=True)
-        for ax, (panel, (_, values, label)) in zip(axes, SWEEPS.items()):
+        fig, axes = plt.subplots(2, len(SWEEPS), figsize=(11, 6), sharey="row", sharex="col")
+        for column, (panel, (_, _, label)) in enumerate(SWEEPS.items()):
             for target, marker in zip(TARGETS, "os"):
                 points = [r for r in rows if r["panel"] == panel and r["target"] == target]
-                ax.errorbar([r["value"] for r in points], [100 * r["top1"] for r in points],
-                            yerr=[100 * r["spread"] for r in points], marker=marker, capsize=2, label=target)
-            ax.set_xlabel(label)
-            ax.grid(alpha=0.3)
-            if panel == "stuck":
-                ax.set_xscale("symlog", linthresh=1e-3)
-        axes[0].set_ylabel("top-1 (%) on 360 digits")
-        axes[0].legend()
+                levels = [r["value"] for r in points]
+                axes[0, column].errorbar(levels, [100 * r["top1"] for r in points],
+                                         yerr=[100 * r["spread"] for r in points], marker=marker, capsize=2,
+                                         label=target)
+                axes[1, column].plot(levels, [r["relative_l2"] for r in points], marker=marker, label=target)
+            axes[1, column].set_xlabel(label)
+            for ax in axes[:, column]:
+                ax.grid(alpha=0.3)
+                if panel == "stuck":
+                    ax.set_xscale("symlog", linthresh=1e-3)
+        axes[0, 0].set_ylabel("top-1 (%) on 360 digits")
+        axes[1, 0].set_ylabel("last layer's rel. L2 error")
+        axes[0, 0].legend()
         fig.tight_layout()
     return write_figure(fig, stem)
 
