@@ -40,9 +40,9 @@ class NoisyPairs(PairedCrossbar):
         drawn = noise.devices(levels, column_maxima(spec)).reshape(shape)
         devices = (drawn[:, :, 0] - drawn[:, :, 1]).transpose(0, 2, 1).reshape(spec.rows, -1).astype(np.float32)
         programmed = levels.reshape(shape).astype(np.int64)
-        currents = SlicedWeights.of((programmed[:, :, 0] + programmed[:, :, 1]).transpose(2, 0, 1))
-        return cls(**vars(exact), devices=devices if noise.config.frozen else None,
-                   currents=currents if noise.config.read else None, noise=noise)
+        currents = SlicedWeights.of((programmed[:, :, 0] + programmed[:, :, 1]).transpose(2, 0, 1)) \
+            if noise.config.read else None
+        return cls(**vars(exact), devices=devices if noise.config.frozen else None, currents=currents, noise=noise)
 
     def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
         return False
