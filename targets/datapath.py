@@ -9,6 +9,8 @@ crossbar from the program's cells, asks it whether the fast path (one
 matrix product of the inputs with `stored + correction`) is provably exact, and lets it count
 its events into the crossbar's stats when the fast path runs in its place. A model whose target drives
 signed input planes (`zero_point`) also gives `column_sums`, per weight the sum of its rows' weights.
+A noisy run (docs/noise.md) builds each crossbar with `load_noisy` instead: the same model on imperfect
+devices, never on the fast path.
 
 Weights sit in cells `widths` bits at a time, most significant first, and inputs drive the rows the same
 way (domain.md §1.1); `shifts` gives each slice's place value:
@@ -23,6 +25,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from pimc.targets.noise import CrossbarNoise
 from pimc.targets.program import Crossbar, Program
 
 
@@ -60,6 +63,11 @@ class Datapath(Protocol):
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> Datapath:
         """The model of crossbar `spec`, from the program's cells."""
+
+    @classmethod
+    def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise) -> Datapath:
+        """The model of crossbar `spec` on the devices `noise` draws: its levels as read, each conversion's read
+        noise and ADC error on the analog column sums; `never_clips` is False."""
 
     @staticmethod
     def slice_values(levels: np.ndarray) -> np.ndarray:

@@ -2,13 +2,16 @@
 
     sim = Simulator(read_program("out/"))
     outputs = sim.run({"x": image})         # sim.stats: per crossbar activations, converts, saturations
+    noisy = Simulator(program, noise=parse_noise("read=0.04"), seed=1)
+    outputs = noisy.run({"x": image}, sample=7)      # read noise drawn from (seed, sample, crossbar)
 
 An `mvm` runs on its crossbar's datapath model, the one the program's target declares for the
 crossbar's cell encoding (targets/datapath.py: ISAAC's offset-encoded crossbars in
 targets/isaac/datapath.py, RAELLA's 2T2R pairs in targets/raella/datapath.py). When a model proves
 its ADC cannot clip, the same integers come from one matrix product per group of MVMs over the
-same inputs (targets/fast_path.py). Digital ops (`vop`) run the semantics of the IR op they name,
-from pimc's interpreter.
+same inputs (targets/fast_path.py). With a noise model that is on (targets/noise.py), every crossbar
+is its model's noisy one instead and no MVM takes the fast path. Digital ops (`vop`) run the
+semantics of the IR op they name, from pimc's interpreter.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pimc.text.parser import parse_attr_dict
 from pimc.targets import target
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.fast_path import FastGroup, plan_groups, speculative
+from pimc.targets.noise import CrossbarNoise, NoiseConfig
 from pimc.targets.program import Instruction, Program, destinations
 
 
@@ -39,6 +43,8 @@ class Simulator:
 
     program: Program
     progress: Callable[[int, int], None] | None = None
+    noise: NoiseConfig | None = None  # None or all zero: the exact datapaths
+    seed: int = 0  # the noise's
     crossbars: dict[int, Datapath] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
@@ -46,19 +52,27 @@ class Simulator:
     _ops: dict[int, Operation] = field(default_factory=dict)
     _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
     _grouped: set[int] = field(default_factory=set)
+    _noisy: list[CrossbarNoise] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         declared = target(self.program.target)
-        self.crossbars = {x.id: declared.datapath(x.encoding).load(x, self.program) for x in self.program.crossbars}
+        if self.noise is not None and self.noise.active:
+            self._noisy = [CrossbarNoise(self.noise, self.seed, x.id) for x in self.program.crossbars]
+            self.crossbars = {x.id: declared.datapath(x.encoding).load_noisy(x, self.program, n)
+                              for x, n in zip(self.program.crossbars, self._noisy)}
+        else:
+            self.crossbars = {x.id: declared.datapath(x.encoding).load(x, self.program) for x in self.program.crossbars}
         self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
         config = self.program.config
         self.adc = (config["adc_bits"], config["adc_step"])
         self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc)
         self._grouped = {i.seq for group in self._groups.values() for i in group.instructions}
 
-    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The program's outputs on `inputs` (by graph input name)."""
+    def run(self, inputs: dict[str, np.ndarray], sample: int = 0) -> list[np.ndarray]:
+        """The program's outputs on `inputs` (by graph input name), sample `sample` of a dataset (its read noise)."""
         self.buffers = {}
+        for noise in self._noisy:
+            noise.start(sample)
         steps = self.program.instructions
         for index, instruction in enumerate(steps):
             getattr(self, f"_{instruction.op}")(instruction, inputs)

@@ -7,7 +7,9 @@ The data file holds `x` (samples along the first axis) and `y` (integer labels).
 compiled at batch size 1 and runs sample by sample, as the accelerator would, in shards of
 `--shard-size` samples spread over Dask workers (pimc/scaleout.py); the result does not depend on
 the number of workers or on the order shards finish in. Quantization calibrates on `--calib`, else on
-the first `--calib-samples` samples of the data, which are then not scored.
+the first `--calib-samples` samples of the data, which are then not scored. With `--noise SPEC`, the same
+program also runs on imperfect devices (docs/noise.md), once per seed of `--noise-trials`: its top-1 is
+given beside the noise-free one, with per layer the error noise adds and the saturations it causes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from pimc.commands.compile import add_target_arguments, check_target_inputs
 from pimc.commands.import_onnx import check_model_path
+from pimc.commands.run import add_noise_arguments, noise_of
 from pimc.diagnostics import UserError
 
 HELP = "top-1 accuracy of onnxruntime and of the simulated program on a labelled dataset"
@@ -34,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="NPZ", help="labelled samples: arrays x and y")
     parser.add_argument("--limit", type=int, metavar="N", help="score only the first N samples (after calibration's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_noise_arguments(parser)
+    parser.add_argument("--noise-trials", type=int, default=1, metavar="K",
+                        help="with --noise: run K noisy trials, seeds --noise-seed to --noise-seed + K - 1 (default 1)")
     add_cluster_arguments(parser)
 
 
@@ -56,6 +62,8 @@ class Scored:
     classes: np.ndarray
     adc_converts: int
     saturated_converts: int
+    noisy_classes: np.ndarray | None = None  # trials x samples
+    effect: object = None  # the NoiseEffect of every trial
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,9 +79,16 @@ def run(args: argparse.Namespace) -> int:
     if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
         from pimc.targets.flexspim.commands import eval_command
 
+        if args.noise:
+            raise UserError(f"--noise: {args.model} runs on FlexSpIM's digital SRAM macros, with no analog devices "
+                            "to perturb")
+
         return eval_command(args)
     check_target_inputs(args)
     check_input(args.data, "--data")
+    noise = noise_of(args)
+    if args.noise_trials < 1:
+        raise UserError(f"--noise-trials {args.noise_trials}: give a positive number of trials")
     cluster = Cluster(args.workers, args.scheduler, args.blas_threads)
     if args.shard_size is not None and args.shard_size < 1:
         raise UserError(f"--shard-size {args.shard_size}: give a positive number of samples")
@@ -96,11 +111,14 @@ def run(args: argparse.Namespace) -> int:
         bounds = shard_bounds(len(x), args.shard_size or default_shard_size(len(x), runner.workers))
         program = runner.share(compiled.program, prepare=_simulator)
         started = time.perf_counter()
-        shards = [(inputs[0], x[start:stop]) for start, stop in bounds]
+        seeds = tuple(range(args.noise_seed, args.noise_seed + args.noise_trials)) if noise else ()
+        shards = [(inputs[0], x[start:stop], start, noise, seeds) for start, stop in bounds]
         scored = runner.map(score_shard, program, shards, [b - a for a, b in bounds], progress_bar("samples"))
         seconds = time.perf_counter() - started
     got = np.concatenate([s.classes for s in scored])
     result = _result(args, len(x), y, reference, got, scored, note or calib)
+    if noise:
+        result["noise"] = _noise_result(args, y, scored)
     result["throughput_samples_per_s"] = round(len(x) / seconds, 3) if seconds > 0 else 0.0
     if args.json:
         print(json.dumps(result, indent=2))
@@ -131,26 +149,46 @@ def _limited(x: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarra
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-def score_shard(program, shard: tuple[str, np.ndarray]) -> Scored:
-    """The simulated class of every sample of a shard; runs on a worker, which keeps one simulator per program."""
-    name, x = shard
+def score_shard(program, shard: tuple) -> Scored:
+    """The simulated class of every sample of a shard (samples `start` on of the data), noise-free and with each
+    noise seed; runs on a worker, which keeps its simulators per program."""
+    name, x, start, noise, seeds = shard
     sim = _simulator(program)
     before = _counts(sim)
-    classes = np.array([int(np.argmax(sim.run({name: x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
+    if not seeds:
+        classes = np.array([int(np.argmax(sim.run({name: x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
+        after = _counts(sim)
+        return Scored(classes, after[0] - before[0], after[1] - before[1])
+    from pimc.targets.noise_effect import NoiseEffect
+
+    noisy = [_simulator(program, noise, seed) for seed in seeds]
+    effects = [NoiseEffect.of(program, sim, n) for n in noisy]
+    classes, noisy_classes = [], np.zeros((len(seeds), len(x)), np.int64)
+    for i in range(len(x)):
+        sample = {name: x[i : i + 1]}
+        classes.append(int(np.argmax(sim.run(sample)[0])))
+        for trial, (n, effect) in enumerate(zip(noisy, effects)):
+            noisy_classes[trial, i] = int(np.argmax(n.run(sample, start + i)[0]))
+            effect.add(sim, n)
     after = _counts(sim)
-    return Scored(classes, after[0] - before[0], after[1] - before[1])
+    for effect in effects[1:]:
+        effects[0].merge(effect)
+    return Scored(np.array(classes, np.int64), after[0] - before[0], after[1] - before[1], noisy_classes, effects[0])
 
 
-_SIMULATORS: dict[int, tuple[object, object]] = {}  # id(program) -> (program, its simulator), in each process
+_SIMULATORS: dict[tuple, tuple[object, object]] = {}  # (id(program), noise, seed) -> (program, its simulator)
 
 
-def _simulator(program):
+def _simulator(program, noise=None, seed: int = 0):
+    """The process's simulator of `program` (noise-free, or with `noise` and `seed`), built once."""
     from pimc.targets.simulator import Simulator
 
-    kept = _SIMULATORS.get(id(program))
+    key = (id(program), noise, seed)
+    kept = _SIMULATORS.get(key)
     if kept is None or kept[0] is not program:
-        _SIMULATORS.clear()
-        kept = _SIMULATORS[id(program)] = (program, Simulator(program))
+        if any(k[0] != id(program) or v[0] is not program for k, v in _SIMULATORS.items()):
+            _SIMULATORS.clear()
+        kept = _SIMULATORS[key] = (program, Simulator(program, noise=noise, seed=seed))
     return kept[1]
 
 
@@ -182,6 +220,20 @@ def _result(args, count: int, y: np.ndarray, reference: np.ndarray, got: np.ndar
     }
 
 
+def _noise_result(args, y: np.ndarray, scored: list[Scored]) -> dict:
+    """Top-1 of every noisy trial, their mean and spread, and per layer what noise did: the error over every trial,
+    saturations per trial (their mean)."""
+    per_trial = (np.concatenate([s.noisy_classes for s in scored], axis=1) == y).mean(axis=1)
+    effect = scored[0].effect
+    for shard in scored[1:]:
+        effect.merge(shard.effect)
+    trials = args.noise_trials
+    layers = [{**row, "saturated": round(row["saturated"] / trials, 2),
+               "saturated_noise_free": row["saturated_noise_free"] // trials} for row in effect.rows()]
+    return {"spec": args.noise, "seed": args.noise_seed, "trials": trials, "top1": [float(t) for t in per_trial],
+            "top1_mean": float(per_trial.mean()), "top1_std": float(per_trial.std()), "layers": layers}
+
+
 def _print_table(args, result: dict, where: str) -> None:
     print(f"pimc eval {args.model} --target {args.target} on {result['samples']} samples of {args.data} "
           f"(calibrated on {result['calibration']})")
@@ -189,8 +241,20 @@ def _print_table(args, result: dict, where: str) -> None:
     print(f"  simulated top-1         {100 * result['simulated_top1']:.2f}%  "
           f"({100 * (result['simulated_top1'] - result['reference_top1']):+.2f} points)")
     print(f"  top-1 agreement         {100 * result['agreement']:.2f}%")
+    if "noise" in result:
+        _print_noise(result["noise"])
     print(f"  ADC conversions         {result['adc_converts']:,} ({result['saturated_converts']:,} saturated)")
     print(f"  throughput              {result['throughput_samples_per_s']:.1f} samples/s on {where}")
+
+
+def _print_noise(noise: dict) -> None:
+    trials = noise["trials"]
+    spread = f" ± {100 * noise['top1_std']:.2f} over {trials} seeds from {noise['seed']}" if trials > 1 else \
+        f" (seed {noise['seed']})"
+    print(f"  with noise top-1        {100 * noise['top1_mean']:.2f}%{spread}  [--noise {noise['spec']!r}]")
+    for row in noise["layers"]:
+        print(f"    {row['layer']:<36} noise rel. L2 {row['relative_l2']:<9.4g} saturated {row['saturated']:g} per "
+              f"trial (noise-free {row['saturated_noise_free']:,})")
 
 
 def check_labels(path: str, y: np.ndarray, model) -> None:

@@ -1,7 +1,9 @@
 """`pimc run DIR --input x.npy -o y.npy`: execute a compiled program in the functional simulator.
 
 For a program compiled at batch size 1, an input of N samples along the first axis runs
-sample by sample, and the outputs are joined along that axis.
+sample by sample, and the outputs are joined along that axis. With `--noise SPEC` the program runs on
+imperfect devices (docs/noise.md), and a table on stderr gives per layer the error noise adds to its
+crossbars' outputs and the ADC saturations it causes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, metavar="FILE",
                         help="an .npy (one input) or .npz (arrays by input name)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the outputs: .npy (one output) or .npz")
+    add_noise_arguments(parser)
+
+
+def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--noise", default="", metavar="SPEC",
+                        help="run on imperfect devices, e.g. 'prog=0.02 read=0.04 saf-low=1e-3' (docs/noise.md)")
+    parser.add_argument("--noise-seed", type=int, default=0, metavar="N", help="seed of the noise's draws (default 0)")
+
+
+def noise_of(args: argparse.Namespace):
+    """The NoiseConfig --noise gives, None when every non-ideality is off; a one-line error for a bad spec."""
+    from pimc.targets.noise import parse_noise
+
+    noise = parse_noise(args.noise)
+    if args.noise_seed < 0:
+        raise UserError(f"--noise-seed {args.noise_seed}: give a seed of 0 or more")
+    return noise if noise.active else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,10 +54,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_input(args.program, directory=True)
     check_input(args.input, "--input")
+    noise = noise_of(args)
     manifest = os.path.join(args.program, "program.json")
     if os.path.isfile(manifest) and '"target": "flexspim"' in open(manifest).read(200):  # a FlexSpIM program
         from pimc.targets.flexspim.commands import run_command
 
+        if noise is not None:
+            raise UserError(f"--noise: {args.program} is a FlexSpIM program, digital SRAM macros with no analog "
+                            "devices to perturb")
         return run_command(args)
     if args.output is not None:
         check_output(args.output)
@@ -51,35 +74,47 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the program has {len(program.outputs)} outputs; write them to an .npz, not '{args.output}'")
     with ExitStack() as stack:
         temporary = stack.enter_context(output_files(args.output))[0] if args.output else None
-        outputs, sim, batch = simulate(program, inputs, shapes)
+        outputs, sim, batch, effect = simulate(program, inputs, shapes, noise, args.noise_seed)
         if temporary is not None:
             write_outputs(temporary, args.output, [name for name, _ in program.outputs], outputs)
     saturated = sum(s.saturated for s in sim.stats.values())
     converts = sum(s.adc_converts for s in sim.stats.values())
     print(f"pimc run: {batch or 1} sample(s), {converts:,} ADC conversions, {saturated:,} saturated", file=sys.stderr)
+    if effect is not None:
+        from pimc.targets.noise_effect import print_effect
+
+        print(f"noise {args.noise!r}, seed {args.noise_seed}, against the noise-free program:", file=sys.stderr)
+        print_effect(effect.rows(), sys.stderr)
     if not args.output:
         for (name, _), array in zip(program.outputs, outputs):
             print(f"output {name}: shape {list(array.shape)}\n{np.array2string(array, threshold=64)}")
     return 0
 
 
-def simulate(program, inputs: dict, shapes: dict):
-    """(outputs, the simulator, the batch run sample by sample or None)."""
+def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0):
+    """(outputs, the simulator, the batch run sample by sample or None, the NoiseEffect or None): with `noise`,
+    the noisy simulator's outputs, and the noise-free one runs beside it for the effect."""
+    from pimc.targets.noise_effect import NoiseEffect
     from pimc.targets.simulator import Simulator, one_blas_thread, progress_bar
 
     batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
-    sim = Simulator(program, None if batch else progress_bar("simulating"))
-    if batch is None:
-        with one_blas_thread():
-            return sim.run(inputs), sim, None
-    show = progress_bar("samples")
+    sim = Simulator(program, None if batch else progress_bar("simulating"), noise, seed)
+    exact = Simulator(program) if noise is not None else None
+    effect = NoiseEffect.of(program, exact, sim) if exact is not None else None
+    samples = [inputs] if batch is None else [{n: a[i : i + 1] for n, a in inputs.items()} for i in range(batch or 0)]
+    show = progress_bar("samples") if batch else None
     results = []
     with one_blas_thread():
-        for index in range(batch):
-            results.append(sim.run({name: array[index : index + 1] for name, array in inputs.items()}))
+        for index, sample in enumerate(samples):
+            results.append(sim.run(sample, index))
+            if exact is not None:
+                exact.run(sample)
+                effect.add(exact, sim)
             if show:
                 show(index + 1, batch)
-    return [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))], sim, batch
+    if batch is None:
+        return results[0], sim, batch, effect
+    return [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))], sim, batch, effect
 
 
 def _batched(inputs: dict, shapes: dict) -> bool:

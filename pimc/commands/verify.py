@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 
 from pimc.commands.import_onnx import add_input_shape_argument, check_model_path, parse_input_shapes
+from pimc.commands.run import add_noise_arguments
 
 HELP = "compare pimc with onnxruntime on one model"
 
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --target: write the model as executed (its quantization) as QDQ ONNX and compare with it")
     parser.add_argument("--min-cosine", type=float, default=0.99,
                         help="with --target: the least cosine similarity to onnxruntime fp32 that passes (default: 0.99)")
+    add_noise_arguments(parser)
 
 
 @dataclass
@@ -120,6 +122,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--min-cosine {args.min_cosine:g}: give a cosine from -1 to 1")
     if args.calib_samples < 1:
         raise UsageError(f"--calib-samples {args.calib_samples}: give a positive number of samples")
+    if args.noise and not args.target:
+        raise UsageError("--noise needs --target: it runs the compiled program on imperfect devices")
     if args.export_qdq is not None:
         if not args.target:
             raise UsageError("--export-qdq needs --target: it writes the model as the target quantizes it")

@@ -4,7 +4,9 @@ Three comparisons on the same inputs:
   - simulator vs integer reference: the program run from its cells against pimc's interpreter of
     the placed IR (ideal integer MVMs), on every tensor; exact unless an ADC saturated;
   - simulator vs onnxruntime fp32: cosine, errors and top-1 agreement (with `--all-ops`, per layer);
-  - with `--export-qdq FILE`, simulator vs onnxruntime running the model as executed, in QDQ form.
+  - with `--export-qdq FILE`, simulator vs onnxruntime running the model as executed, in QDQ form;
+  - with `--noise SPEC`, the program on imperfect devices (docs/noise.md) against onnxruntime fp32, and per
+    layer the error noise adds and the saturations it causes; it does not decide `ok`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import numpy as np
 
 from pimc.commands.import_onnx import parse_input_shapes
+from pimc.commands.run import noise_of
 from pimc.frontend.load import load_inlined
 from pimc.inputs import feeds_for, read_inputs
 from pimc.runtime import intermediate_names, run_model
@@ -38,8 +41,10 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
     from pimc.compiler import compile_model
     from pimc.interp.compare import compare
     from pimc.targets import load_config
+    from pimc.targets.noise_effect import NoiseEffect
     from pimc.targets.simulator import Simulator, progress_bar
 
+    noise = noise_of(args)
     config = load_config(args.target, args.target_config)
     model = load_inlined(args.model)
     input_shapes = parse_input_shapes(args.input_shape)
@@ -50,6 +55,8 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
                              samples=args.calib_samples)
     feeds = feeds_for(compiled.module.funcs()[0], given, args.seed)
     sim = Simulator(compiled.program, progress_bar("simulating"))
+    noisy = Simulator(compiled.program, noise=noise, seed=args.noise_seed) if noise else None
+    effect = NoiseEffect.of(compiled.program, sim, noisy) if noisy else None
     outputs = sim.run(feeds)
     differing = compiled.mismatches(sim.buffers, feeds)
     saturated = sum(s.saturated for s in sim.stats.values())
@@ -76,6 +83,11 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
         qdq = run_model(onnx.load(qdq_file), feeds, [])
         report["qdq"] = {"file": args.export_qdq,
                          "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
+    if noisy:
+        noisy_outputs = noisy.run(feeds)
+        effect.add(sim, noisy)
+        report["noise"] = {"spec": args.noise, "seed": args.noise_seed, "layers": effect.rows(),
+                           "fp32": [_summary(compare(n, fp32[n], o, 0.0, 0.0)) for n, o in zip(names, noisy_outputs)]}
     faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above
     report["ok"] = faithful and all(c.cosine >= args.min_cosine for c in against_fp32)
     return report
@@ -132,6 +144,8 @@ def _summary(c) -> dict:
 
 
 def print_report(report: dict) -> None:
+    from pimc.targets.noise_effect import print_effect
+
     out = sys.stdout
     out.write(f"pimc verify {report['model']} --target {report['target']}  (calibrated on {report['calibration']})\n")
     for name, description in report["inputs"].items():
@@ -146,6 +160,8 @@ def print_report(report: dict) -> None:
     sections = [("onnxruntime fp32", report["fp32"])]
     if "qdq" in report:
         sections.append(("QDQ model", report["qdq"]["outputs"]))
+    if "noise" in report:
+        sections.append(("fp32, with noise", report["noise"]["fp32"]))
     for label, comparisons in sections:
         for c in comparisons:
             top1 = "-" if c["top1"] is None else f"{100 * c['top1_agreement']:.2f}% ({c['top1']['agree']}/{c['top1']['of']})"
@@ -158,4 +174,8 @@ def print_report(report: dict) -> None:
         out.write("  per layer against onnxruntime fp32:\n")
         for layer in report["layers"]:
             out.write(f"    {layer['node']}: cosine {layer['cosine']:.6f}, max rel err {layer['max_rel_error']:.3g}\n")
+    if "noise" in report:
+        out.write(f"  with noise {report['noise']['spec']!r} (seed {report['noise']['seed']}), against the noise-free "
+                  "program:\n")
+        print_effect(report["noise"]["layers"], out, "    ")
     out.write(("ok" if report["ok"] else "MISMATCH") + "\n")

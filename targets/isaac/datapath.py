@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from pimc.targets.datapath import CrossbarStats, shifts
+from pimc.targets.noise import CrossbarNoise
 from pimc.targets.program import Crossbar, Program
 
 
@@ -47,6 +48,14 @@ class LoadedCrossbar:
         stored = np.einsum("rnpc,pc->rn", true_levels, scale)
         largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
         return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
+
+    @classmethod
+    def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise) -> NoisyCrossbar:
+        """The model of crossbar `spec` on imperfect devices."""
+        exact = cls.load(spec, program)
+        devices = noise.devices(exact.levels, exact.maxima)
+        frozen = devices.astype(np.float32) if noise.config.frozen else None
+        return NoisyCrossbar(**vars(exact), devices=frozen, noise=noise)
 
     @staticmethod
     def slice_values(levels: np.ndarray) -> np.ndarray:
@@ -99,3 +108,36 @@ class LoadedCrossbar:
             total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
         return total
 
+
+
+@dataclass
+class NoisyCrossbar(LoadedCrossbar):
+    """The crossbar on imperfect devices (targets/noise.py): the devices' levels as drawn once, read noise and the
+    ADC's errors on every conversion, conversions below code 0 clamped too; never the fast path. Read noise's
+    N+ is the column sum as programmed (every device is positive; RAELLA's σ counts the MACs' magnitudes). Sums
+    in float32: exact for programmed levels, and rounding far below the noise for drawn ones."""
+
+    devices: np.ndarray | None = None  # rows x cell columns: the levels as read (float); None: as programmed
+    noise: CrossbarNoise | None = None
+
+    def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
+        return False
+
+    def _sliced(self, x: np.ndarray, input_widths: tuple[int, ...], adc_bits: int, adc_step: int,
+                stats: CrossbarStats) -> np.ndarray:
+        max_code = (1 << adc_bits) - 1
+        total = np.zeros((x.shape[0], self.levels.shape[1]))
+        programmed = self.levels.astype(np.float32)
+        for width, shift in zip(input_widths, shifts(input_widths)):
+            bits = ((x >> shift) & ((1 << width) - 1)).astype(np.float32)
+            if self.devices is None:
+                sums = currents = bits @ programmed
+            else:
+                sums, currents = bits @ self.devices, bits @ programmed if self.noise.config.read else None
+            codes = self.noise.codes(sums, currents, adc_step)
+            clamped = np.clip(codes, 0, max_code)
+            stats.saturated += int(np.count_nonzero(codes != clamped))
+            converted = clamped * (adc_step * self.noise.compensation)
+            driven = bits.sum(axis=1, keepdims=True, dtype=np.float64)
+            total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
+        return total

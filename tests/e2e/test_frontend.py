@@ -203,7 +203,8 @@ def test_caffe2_resnet_class_verifies_and_compiles(tmp_path: Path):
     onnx.save(caffe2_resnet(), path)
     check(verify_model(str(path), {}, all_ops=True))
     args = type("Args", (), dict(model=str(path), target="isaac", target_config=None, input_shape=[], inputs=None,
-                                 calib="", calib_samples=4, seed=0, all_ops=False, export_qdq=None, min_cosine=0.99))()
+                                 calib="", calib_samples=4, seed=0, all_ops=False, export_qdq=None, min_cosine=0.99,
+                                 noise="", noise_seed=0))()
     report = target_report(args)
     assert report["integer_reference"]["exact"], report["integer_reference"]
     assert report["fp32"][0]["cosine"] > 0.99

@@ -175,13 +175,16 @@ def arrays(folder: str) -> None:
 
 
 def programs(folder: str) -> None:
-    """A compiled digits MLP, and damaged copies of it."""
+    """A compiled digits MLP, and damaged copies of it; the spiking digits CNN compiled for flexspim."""
     from pimc.cli import main
 
     program = os.path.join(folder, "program")
     status = main([
         "compile", os.path.join(SAMPLES, "digits_mlp.onnx"), "--target", "isaac", "--estimate-only", "-o", program])
     assert status == 0, "compiling the digits MLP failed"
+    status = main(["compile", os.path.join(SAMPLES, "spiking_digits.nir"), "--target", "flexspim", "-o",
+                   os.path.join(folder, "flexspim_program")])
+    assert status == 0, "compiling the spiking digits CNN failed"
     damaged = {
         "program_bad_json": lambda d: _rewrite(d, "program.json", lambda t: t[: len(t) // 2]),
         "program_bad_opcode": lambda d: _rewrite(d, "program.json", lambda t: t.replace('"op":"mvm"', '"op":"mvx"', 1)),
