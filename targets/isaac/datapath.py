@@ -109,7 +109,6 @@ class LoadedCrossbar:
         return total
 
 
-
 @dataclass
 class NoisyCrossbar(LoadedCrossbar):
     """The crossbar on imperfect devices (targets/noise.py): the devices' levels as drawn once, read noise and the
