@@ -21,6 +21,7 @@ _MODULES = {
     "fold-epitome": ("pimc.passes.fold_epitome", "FoldEpitome"),
     "design-epitomes": ("pimc.passes.design_epitomes", "DesignEpitomes"),
     "fold-mlg": ("pimc.targets.mlg.fold_mlg", "FoldMlg"),
+    "integer-mlg": ("pimc.targets.mlg.integer_mlg", "IntegerMlg"),
     "lower-mlg": ("pimc.targets.mlg.lower_mlg", "LowerMlg"),
     "quantize-snn": ("pimc.passes.quantize_snn", "QuantizeSnn"),
 }

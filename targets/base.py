@@ -99,6 +99,8 @@ def _valid(hint: object, meta: dict) -> str:
         return " or ".join(get_args(hint))
     if hint is bool:
         return "true or false"
+    if hint is str:
+        return "a string"
     if get_origin(hint) is tuple:
         kinds = "integers" if get_args(hint)[0] is int else "numbers"
         return f"a comma-separated list of {kinds} from {meta['low']:g} to {meta['high']:g}"

@@ -36,6 +36,7 @@ class DigitalCharge:
 
 DigitalCost = Callable[[Program, dict, int, dict], DigitalCharge]  # (program, vop args, result elements, config)
 MvmEnergy = Callable[[Crossbar, int, dict], dict[str, float]]  # (crossbar, vectors driven, config) -> component: pJ
+ReportCosts = Callable[[dict, Program, object], None]  # (the cost report, program, placed module or None): adds to it
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Target:
     datapaths: dict[str, type[Datapath]] = field(default_factory=dict)  # cell encoding -> one crossbar's model
     digital_costs: dict[str, DigitalCost] = field(default_factory=dict)  # vop kind -> its charge
     mvm_energy: MvmEnergy | None = None  # an MVM's energy beyond crossbar, DAC, ADC, shift-add, digital and eDRAM
+    report_costs: ReportCosts | None = None  # the target's own costs beyond the program's events (MLG's weight loads)
 
     @property
     def name(self) -> str:

@@ -2,6 +2,7 @@
 
 from pimc.targets.isaac import DATAPATHS
 from pimc.targets.mlg.config import MlgConfig
+from pimc.targets.mlg.cost import report_costs
 from pimc.targets.target import Target
 
-TARGET = Target(MlgConfig, DATAPATHS)
+TARGET = Target(MlgConfig, DATAPATHS, report_costs=report_costs)

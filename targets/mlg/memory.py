@@ -43,12 +43,22 @@ def factor_bits(levels: str, bits: tuple[int, int, int]) -> list[int]:
     return [chosen[name] for name in mlg.LEVELS[levels]]
 
 
-def generated_bits(op: mlg.GenerateOp) -> int:
+def generation_macs(levels: str, shape: tuple[int, ...], b_i: int, b_c: int, mode: str) -> tuple[int, int]:
+    """(intra, cross) multiply-adds of the generation unit per load of a Co x Ci x kernel weight in `mode`:
+    materialize computes W_c = U @ W^b and W = V @ W_c, two-stage only W_c (V is programmed as it is stored),
+    three-stage nothing (every factor is programmed as it is stored)."""
+    co, ci, *kernel = shape
+    intra = b_c * ci * b_i * prod(kernel) if "intra" in levels and mode != "three-stage" else 0
+    cross = co * b_c * ci * prod(kernel) if "cross" in levels and mode == "materialize" else 0
+    return intra, cross
+
+
+def generated_bits(op) -> int:
     """Bits the factors of `op` occupy."""
     return sum(prod(f.type.shape) * b for f, b in zip(op.factors, op.bits))
 
 
-def layer_ratio(op: mlg.GenerateOp, weight_bits: int = 32) -> float:
+def layer_ratio(op, weight_bits: int = 32) -> float:
     """Eq. 4 for one generated weight against its full weight at `weight_bits`."""
     return generated_bits(op) / (prod(op.weight_shape()) * weight_bits)
 
