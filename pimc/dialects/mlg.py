@@ -60,6 +60,12 @@ def factor_shapes(levels: str, co: int, ci: int, kernel: tuple[int, ...], b_i: i
     return tuple(shapes[name] for name in LEVELS[levels])
 
 
+# what both ops record of a generated weight: its levels, each factor's bits and scale, and fold-mlg's errors
+LEVELS_ATTR, BITS_ATTR, SCALES_ATTR = attr(one_of(*LEVELS)), attr(INTS), attr(FLOATS)
+WEIGHT_ERROR = attr(FLOAT, default=None, doc="fold-mlg's ||W - generated|| / ||W|| for the weight it replaced")
+OUTPUT_ERROR = attr(FLOAT, default=None, doc="fold-mlg's relative error of the layer's output on calibration inputs")
+
+
 class Factored:
     """What the ops of generated weights share: factors named by `levels`, B_i and B_c, the weight's shape."""
 
@@ -117,11 +123,8 @@ class GenerateOp(Factored, DeclaredOp):
 
     factors = variadic_operand(INT_TENSOR)
     output = result(FLOAT_TENSOR)
-    levels = attr(one_of(*LEVELS))
-    bits = attr(INTS)
-    scales = attr(FLOATS)
-    weight_error = attr(FLOAT, default=None, doc="fold-mlg's ||W - generated|| / ||W|| for the weight it replaced")
-    output_error = attr(FLOAT, default=None, doc="fold-mlg's relative error of the layer's output on calibration inputs")
+    levels, bits, scales = LEVELS_ATTR, BITS_ATTR, SCALES_ATTR
+    weight_error, output_error = WEIGHT_ERROR, OUTPUT_ERROR
 
     def verify_(self) -> None:
         self.verify_codes()
@@ -138,11 +141,8 @@ class IntegerWeightOp(Factored, WeightOp):
     factors = variadic_operand(INT_TENSOR)
     output = result(INT_TENSOR)
     ref = attr(STR)
-    levels = attr(one_of(*LEVELS))
-    bits = attr(INTS)
-    scales = attr(FLOATS)
-    weight_error = attr(FLOAT, default=None, doc="fold-mlg's ||W - generated|| / ||W|| for the weight it replaced")
-    output_error = attr(FLOAT, default=None, doc="fold-mlg's relative error of the layer's output on calibration inputs")
+    levels, bits, scales = LEVELS_ATTR, BITS_ATTR, SCALES_ATTR
+    weight_error, output_error = WEIGHT_ERROR, OUTPUT_ERROR
 
     def verify_(self) -> None:
         super().verify_()

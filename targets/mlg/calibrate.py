@@ -39,7 +39,7 @@ def requantize_intermediates(module, func, plans: list[Plan], spec) -> dict[str,
 
     _run(module, func, inputs, staged, observe_ranges)
     for plan in staged:
-        plan.intermediates = _requantized(ranges[id(plan)], plan.intermediates, spec.inter_bits)
+        plan.intermediates = _requantized(ranges[id(plan)], spec.inter_bits)
     squares = {id(plan): [0.0, 0.0] for plan in staged}
 
     def observe_error(plan: Plan, x: np.ndarray) -> None:
@@ -85,28 +85,26 @@ def _detached(plan: Plan) -> list:
 
 
 def _chain(plan: Plan, ops: list, x: np.ndarray, lossy: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The layer's result without bias through its stages from input `x`, and each stage's result before it is
-    held (exact: the exact intermediates; lossy: through the requantized ones)."""
-    centered = x.astype(np.int64) - plan.op.input_zero_point
-    middles = []
-    for index, (stage, op) in enumerate(zip(plan.stages, ops)):
-        compute = q_ops.gemm if isinstance(op, q.GemmOp) else q_ops.conv2d
-        acc = compute(None, op, centered, stage.weight)
-        if index == len(ops) - 1:
-            return acc, middles
-        middles.append(acc)
-        step = plan.intermediates[index]
-        held = np.clip(np.rint(acc * step.multiplier) + step.zero_point, 0, (1 << step.bits) - 1) if lossy else acc
-        centered = held.astype(np.int64) - step.zero_point if lossy else acc
-    raise AssertionError("a plan has at least one stage")
+    """The layer's result without bias through its stages from input `x`, and each intermediate's stage result
+    (lossy: through the requantized intermediates)."""
+    centered, middles = x.astype(np.int64) - plan.op.input_zero_point, []
+    for stage, op, step in zip(plan.stages, ops, plan.intermediates):  # every stage but the last
+        middles.append(_stage(op, centered, stage.weight))
+        held = np.clip(np.rint(middles[-1] * step.multiplier) + step.zero_point, 0, (1 << step.bits) - 1)
+        centered = held.astype(np.int64) - step.zero_point if lossy else middles[-1]
+    return _stage(ops[-1], centered, plan.stages[-1].weight), middles
 
 
-def _requantized(ranges: list[list[int]], exact: list[Intermediate], bits: int) -> list[Intermediate]:
+def _stage(op, centered: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return (q_ops.gemm if isinstance(op, q.GemmOp) else q_ops.conv2d)(None, op, centered, weight)
+
+
+def _requantized(ranges: list[list[int]], bits: int) -> list[Intermediate]:
     """The intermediates requantized to `bits` over their calibrated ranges."""
     held, scaled = [], 1.0
-    for (low, high), step in zip(ranges, exact):
+    for low, high in ranges:
         multiplier = ((1 << bits) - 1) / ((high - low) * scaled) if high > low else 1.0
-        held.append(Intermediate(step.low, step.high, int(np.rint(-low * scaled * multiplier)), bits, multiplier))
+        held.append(Intermediate(int(np.rint(-low * scaled * multiplier)), bits, multiplier))
         scaled *= multiplier
     return held
 

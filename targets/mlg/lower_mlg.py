@@ -95,7 +95,7 @@ class LowerMlg(ModulePass):
         geometry = Geometry(self.rows, self.cols, self.cell_bits, self.dac_bits)
         plans = [_exact_plan(op, mode, mode_stages(mode, weight.levels, codes, weight.scales, weight.output.type.shape),
                              geometry, self.inter_bits) for mode in modes]
-        if self.mode != "auto":
+        if self.mode != "auto":  # the modes a layer has come first in MODES' order: take the asked one or the last
             return plans[min(MODES.index(self.mode), len(plans) - 1)]
         return min(plans, key=lambda plan: (plan.costs[self.objective], *(plan.costs[o] for o in OBJECTIVES)))
 
@@ -114,9 +114,9 @@ def _exact_plan(op, mode: str, stages: list, geometry: Geometry, inter_bits: int
         if index == len(stages) - 1:
             break
         low, high = output_range(stage.weight, low, high)
-        zero = -min(low, 0)
-        bits = inter_bits or max(1, (high + zero).bit_length())
-        intermediates.append(Intermediate(low, high, zero, max(1, (high + zero).bit_length())))
+        exact = Intermediate(-min(low, 0), max(1, (high - min(low, 0)).bit_length()))
+        intermediates.append(exact)
+        bits = inter_bits or exact.bits
     return Plan(op, mode, stages, intermediates, costs)
 
 
@@ -140,7 +140,7 @@ def _rewrite(plan: Plan) -> None:
     for index, stage in enumerate(plan.stages):
         last = index == len(plan.stages) - 1
         where = NameLoc(f"{plan.name}:{stage.name}", op.location)
-        stage_scale = None if scale is None else scale * stage.scale
+        held_scale = None if scale is None else scale * stage.scale  # one unit of the stage's result
         ints = new_weight(op, f"{base}.{stage.name}", stage.weight, ScalarType(f"i{stage.bits}"))
         layer = stage_layer(op, stage, x, ints.output, plan.bias if last else None, zero, where)
         new = [ints, layer]
@@ -148,12 +148,13 @@ def _rewrite(plan: Plan) -> None:
             step = plan.intermediates[index]
             one = new_weight(op, f"{base}.{stage.name}_requant", np.array([step.multiplier]), F64)
             out = TensorType(layer.output.type.shape, ScalarType(f"ui{step.bits}"))
-            carry = q.RequantizeOp.build([layer.output, one.output], [out], where, scale=stage_scale and
-                                         stage_scale / step.multiplier, zero_point=step.zero_point)
+            held_scale = None if held_scale is None else held_scale / step.multiplier
+            carry = q.RequantizeOp.build([layer.output, one.output], [out], where, scale=held_scale,
+                                         zero_point=step.zero_point)
             layer.output.name_hint = f"{op.output.name_hint or 'acc'}.{stage.name}"
             carry.output.name_hint = f"{layer.output.name_hint}_q"
             new += [one, carry]
-            x, zero, scale = carry.output, step.zero_point, stage_scale and stage_scale / step.multiplier
+            x, zero, scale = carry.output, step.zero_point, held_scale
         for created in new:
             op.parent.insert_before(created, op)
     op.output.replace_all_uses_with(layer.output)

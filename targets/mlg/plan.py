@@ -1,6 +1,6 @@
 """How lower-mlg maps one layer: its mode, stages and the intermediates between them, and a stage's op.
 
-    plan = Plan(op, "two-stage", stages, [Intermediate(low=-61440, high=70000, zero_point=61440, bits=17)], costs)
+    plan = Plan(op, "two-stage", stages, [Intermediate(zero_point=61440, bits=17)], costs)
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ I32 = ScalarType("i32")
 
 @dataclass(frozen=True)
 class Intermediate:
-    """The result of a stage that another reads: its exact integer range, and how it is held: requantized by
-    `multiplier`, plus `zero_point`, in `bits` unsigned bits (exact: multiplier 1, the bits the range needs)."""
+    """How the result of a stage that another reads is held: requantized by `multiplier`, plus `zero_point`, in
+    `bits` unsigned bits (exact: multiplier 1, the zero point and bits its exact range needs)."""
 
-    low: int
-    high: int
     zero_point: int
     bits: int
     multiplier: float = 1.0
