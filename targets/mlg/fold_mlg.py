@@ -83,6 +83,9 @@ class FoldMlg(ModulePass):
             if chosen.levels is not None and weight.shape[2] == weight.shape[3]:
                 bits = factor_bits(chosen.levels, bits)
                 folds[op] = (chosen.levels, *project(weight, chosen.levels, chosen.b_i, chosen.b_c, bits), bits)
+        if not folds:
+            module.notes = (*getattr(module, "notes", ()), f"fold-mlg: no conv of the model takes B_i = {self.b_i} or "
+                            f"B_c = {self.b_c} (the enabling rules): none is generated")
         errors = self._output_errors(module, folds) if self.samples and folds else {}
         for op, (levels, factors, scales, bits) in folds.items():
             _replace(op, levels, factors, scales, bits, errors.get(op))
