@@ -59,7 +59,7 @@ def table(title: str, results: list[tuple[str, dict]]) -> None:
         t, load = r["totals"], r.get("weight_load", {})
         stored = f"{load['stored_bits'] / 8e6:.2f} ({load['stored_in']})" if load else ""
         loads = (f"{load['energy_pj'] / 1e6:,.1f} | {load['latency_ns'] / 1e6:.3f} | "
-                 f"{'yes' if load['every_inference'] else 'no'}") if load else " | "
+                 f"{'yes' if load['every_inference'] else 'no'}") if load else " | | "
         print(f"| {label} | {t['crossbars']:,} | {t['adc_converts']:,} | {t['energy_pj'] / 1e6:,.1f} "
               f"| {t['energy_pj'] / base['energy_pj'] - 1:+.1%} | {t['latency_ns'] / 1e6:.3f} "
               f"| {t['latency_ns'] / base['latency_ns'] - 1:+.1%} | {t['pipeline_interval_ns'] / 1e6:.3f} | {stored} "
@@ -75,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = build(args.model, folder)
-        for title, chip in ((f"ISAAC's chip (168 tiles): weights resident, loaded once", ""),
+        for title, chip in (("ISAAC's chip (168 tiles): weights resident, loaded once", ""),
                             (f"A chip of {args.small_tiles} tiles: a model that does not fit is reloaded every inference",
                              f"tiles={args.small_tiles} reload=true")):
             results = [(label, measure(path, spec, args.calib_samples)) for label, spec in variants(args.setting, chip)]
