@@ -56,6 +56,9 @@ class MlgConfig(IsaacConfig):
 
     def check(self) -> None:
         super().check()
+        if self.reload and self.duplicate:
+            raise ConfigError("reload = true and duplicate = true do not go together: a model reloaded every inference "
+                              "has no spare crossbars to copy its layers into")
         if self.inter_bits == 1:
             raise ConfigError("inter-bits = 1 is out of range: 0 (exact) or 2 to 16 bits")
         if len(self.factor_bits) != 3:

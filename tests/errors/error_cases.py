@@ -216,6 +216,8 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"target 'mlg': b-c = 0 is out of range: B_c: the fold's basis kernels"),
     ("mlg-inter-bits", ["compile", MLG, "--target", "mlg{inter-bits=1}", "-o", "out"], 1,
      r"target 'mlg': inter-bits = 1 is out of range: 0 \(exact\) or 2 to 16 bits"),
+    ("mlg-reload-duplicate", ["compile", MLG, "--target", "mlg{reload=true duplicate=true}", "-o", "out"], 1,
+     r"target 'mlg': reload = true and duplicate = true do not go together"),
     ("mlg-quantizer-bits", ["compile", "{in}/mlg_bad_bits.onnx", "--target", "mlg", "-o", "out"], 1,
      r"Conv '/features/features.3/Conv': malformed MLG generation subgraph: basis quantizer bits out of range: its "
      r"levels are not 2\^q - 1"),
