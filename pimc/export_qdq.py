@@ -17,7 +17,9 @@ The bias is its i32 integers at scale scale_x * scale_w[c], as onnxruntime's qua
 Weights are written as uint8 with zero point 128 (the same values): onnxruntime's x86 kernels for uint8
 activations times int8 weights add pairs of products in saturating int16 (`docs/quantize.md`), and
 its uint8 x uint8 kernels do not. Activations of other widths than 8 and 16 bits are held in the next
-wider ONNX type, with a Clip to their range after each QuantizeLinear.
+wider ONNX type, with a Clip to their range after each QuantizeLinear, except where ONNX cannot: those of
+more than 16 bits (QuantizeLinear writes none) and of 9 to 15 (onnxruntime has no Clip of 16-bit integers),
+such as MLG's exact intermediates between stages, are held as their real values, in float32.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class QdqExporter:
         self.module, self.func = module, funcs[0]
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set()
+        self.real: set[str] = set()  # tensors of integers wider than 16 bits, held as their real values
         self.nodes, self.initializers = [], []
 
     def model(self):
@@ -141,6 +144,10 @@ class QdqExporter:
     def quantize(self, source: str, value: Value, scale: float, zero_point: int, hint: str) -> None:
         """QuantizeLinear of `source` into `value`, clipped to its type when that is narrower than its container."""
         element = value.type.element
+        if container(element).width > 16 or (container(element).width == 16 and element.width < 16):
+            self.node("Identity", [source], [self.name(value)])
+            self.real.add(self.name(value))
+            return
         grid = [self.scalar(scale, ScalarType("f32"), f"{hint}_scale"), self.scalar(zero_point, element, f"{hint}_zero_point")]
         if container(element) == element:
             self.node("QuantizeLinear", [source, *grid], [self.name(value)])
@@ -154,6 +161,9 @@ class QdqExporter:
     def dequantize(self, source: str, element: ScalarType, scale: float | np.ndarray, zero_point: int | np.ndarray,
                    out: str, axis: int = 0) -> str:
         """DequantizeLinear of tensor `source` into `out`, with one scale or one per index along `axis`."""
+        if source in self.real:
+            self.node("Identity", [source], [out])
+            return out
         zeros = np.broadcast_to(zero_point, np.shape(scale)).astype(container(element).numpy_dtype())
         inputs = [source, self.constant(np.asarray(scale, dtype=np.float32), f"{out}_scale"), self.constant(zeros, f"{out}_zero_point")]
         self.node("DequantizeLinear", inputs, [out], axis=axis if np.ndim(scale) else None)

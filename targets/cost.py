@@ -57,12 +57,13 @@ class Layer:
                 "energy_breakdown_pj": dict(sorted(self.energy.items()))}
 
 
-def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
+def estimate(program: Program, recovery: dict[int, int] | None = None, module=None) -> dict:
     """The report's cost part: per layer, in total, and by component.
 
     `recovery` gives each crossbar's recovery conversions in one inference, as the simulator counted
     them: the only counts a program does not fix. Without it, a speculating program's ADC counts and
-    energy are lower bounds, and the totals say so.
+    energy are lower bounds, and the totals say so. The target's `report_costs` hook adds its own costs,
+    from the program and the placed `module` it was emitted from (None if not given).
     """
     c, hooks = program.config, target(program.target)
     crossbars = {x.id: x for x in program.crossbars}
@@ -135,7 +136,10 @@ def estimate(program: Program, recovery: dict[int, int] | None = None) -> dict:
         totals["recovery_converts"] = sum(layer.recovery_converts for layer in layers.values())
         totals["recovery"] = "simulated on one input" if recovery is not None else \
             "not simulated: ADC conversions and energy are lower bounds (speculative conversions only)"
-    return {"totals": totals, "layers": [layer.as_json() for layer in layers.values()]}
+    report = {"totals": totals, "layers": [layer.as_json() for layer in layers.values()]}
+    if hooks.report_costs:
+        hooks.report_costs(report, program, module)
+    return report
 
 
 def _layers(program: Program, crossbars: dict) -> tuple[dict[str, Layer], Owners, Owners]:

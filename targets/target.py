@@ -38,6 +38,7 @@ class DigitalCharge:
 
 DigitalCost = Callable[[Program, dict, int, dict], DigitalCharge]  # (program, vop args, result elements, config)
 MvmEnergy = Callable[[Crossbar, int, dict], dict[str, float]]  # (crossbar, vectors driven, config) -> component: pJ
+ReportCosts = Callable[[dict, Program, object], None]  # (the cost report, program, placed module or None): adds to it
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Target:
     digital_costs: dict[str, DigitalCost] = field(default_factory=dict)  # vop kind -> its charge
     mvm_energy: MvmEnergy | None = None  # an MVM's energy beyond crossbar, DAC, ADC, shift-add, digital and eDRAM
     passes: tuple[type[ModulePass], ...] = ()  # the passes of its stages that live in its folder
+    report_costs: ReportCosts | None = None  # the target's own costs beyond the program's events (MLG's weight loads)
 
     @property
     def name(self) -> str:

@@ -90,13 +90,13 @@ def check_target_inputs(args: argparse.Namespace) -> None:
 def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int, int] | None = None) -> dict:
     from pimc.targets.cost import estimate
 
-    costs = estimate(compiled.program, recovery)
+    costs = estimate(compiled.program, recovery, compiled.module)
     program = compiled.program
     design = compiled.module.attributes.get("epitome_design")
     return {
         "model": model, "target": config.name, "config": config.as_dict(),
         "stages": [{"name": name, "pipeline": spec} for name, spec in compiled.pipelines],
-        "totals": costs["totals"], "layers": costs["layers"],
+        **costs,
         "host_ops": [{"op": name, "count": n} for name, n in sorted(hosted.items())],
         "digital_ops": [{"op": name, "count": n} for name, n in sorted(Counter(
             i.args["kind"] for i in program.instructions if i.op == "vop" and i.tile >= 0).items())],

@@ -11,6 +11,8 @@ with its own bit width q and per-tensor scale s (value = code * s):
 
 Without the intra level the basis is W_c itself (B_c x Ci x k x k); without the cross level B_c = Co.
 The integer product is exact (int64); W = s_b * s_u * s_v * (V @ (U @ W^b)) is not re-quantized.
+`mlg.weight` is that integer product itself, held in the weight store as `nn.weight` holds a constant (it
+is one, to every pass that reads constants), with the factors it was made of as operands for lower-mlg.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from math import prod
 import numpy as np
 
 from pimc.dialects.nn_base import fmt
-from pimc.ir.irdl import FLOAT, FLOATS, FLOAT_TENSOR, INT_TENSOR, INTS, DeclaredOp, VerifyError, attr, irdl_op, one_of
-from pimc.ir.irdl import result, variadic_operand
+from pimc.dialects.nn_conv import WeightOp
+from pimc.ir.irdl import FLOAT, FLOATS, FLOAT_TENSOR, INT_TENSOR, INTS, STR, DeclaredOp, VerifyError, attr, irdl_op
+from pimc.ir.irdl import one_of, result, variadic_operand
 
 LEVELS = {"intra-cross": ("basis", "coeff_in", "coeff_out"), "intra": ("basis", "coeff_in"),
           "cross": ("basis", "coeff_out")}
@@ -57,19 +60,14 @@ def factor_shapes(levels: str, co: int, ci: int, kernel: tuple[int, ...], b_i: i
     return tuple(shapes[name] for name in LEVELS[levels])
 
 
-@irdl_op("mlg.generate")
-class GenerateOp(DeclaredOp):
-    """The float weight generated from integer factors (basis, then coeff_in if intra, coeff_out if cross).
+# what both ops record of a generated weight: its levels, each factor's bits and scale, and fold-mlg's errors
+LEVELS_ATTR, BITS_ATTR, SCALES_ATTR = attr(one_of(*LEVELS)), attr(INTS), attr(FLOATS)
+WEIGHT_ERROR = attr(FLOAT, default=None, doc="fold-mlg's ||W - generated|| / ||W|| for the weight it replaced")
+OUTPUT_ERROR = attr(FLOAT, default=None, doc="fold-mlg's relative error of the layer's output on calibration inputs")
 
-    %w = mlg.generate(%b, %v) {bits = [3, 3], levels = "cross", scales = [0.1, 0.2]} : (tensor<6x1x3x3xi8>, tensor<16x6xi8>) -> tensor<16x1x3x3xf32>
-    """
 
-    factors = variadic_operand(INT_TENSOR)
-    output = result(FLOAT_TENSOR)
-    levels = attr(one_of(*LEVELS))
-    bits = attr(INTS)
-    scales = attr(FLOATS)
-    weight_error = attr(FLOAT, default=None, doc="fold-mlg's ||W - generated|| / ||W|| for the weight it replaced")
+class Factored:
+    """What the ops of generated weights share: factors named by `levels`, B_i and B_c, the weight's shape."""
 
     def named(self) -> dict:
         """factor name ('basis', 'coeff_in', 'coeff_out') -> value."""
@@ -89,7 +87,8 @@ class GenerateOp(DeclaredOp):
         co = named["coeff_out"].type.shape[0] if "coeff_out" in named else basis[0]
         return (co, ci, *basis[2:])
 
-    def verify_(self) -> None:
+    def verify_codes(self) -> None:
+        """One factor, bit width and scale per factor of `levels`, each factor of the shape B_i and B_c give."""
         names = LEVELS[self.levels]
         if len(self.factors) != len(names):
             raise VerifyError(f"levels \"{self.levels}\" takes {len(names)} factors ({', '.join(names)}), "
@@ -101,8 +100,7 @@ class GenerateOp(DeclaredOp):
                 raise VerifyError(f"{name} bits must be in [1, {MAX_BITS}], but is {bits}")
             if not scale > 0:
                 raise VerifyError(f"{name} scale must be positive, but is {scale}")
-        named = self.named()
-        basis = named["basis"].type.shape
+        basis = self.named()["basis"].type.shape
         if len(basis) < 2:
             raise VerifyError(f"basis must have rank at least 2, but has shape {fmt(basis)}")
         co, ci, *kernel = self.weight_shape()
@@ -116,4 +114,39 @@ class GenerateOp(DeclaredOp):
             raise VerifyError(f"result {self.output.type} does not hold the generated {fmt((co, ci, *kernel))} weight")
 
 
-OPS = (GenerateOp,)
+@irdl_op("mlg.generate")
+class GenerateOp(Factored, DeclaredOp):
+    """The float weight generated from integer factors (basis, then coeff_in if intra, coeff_out if cross).
+
+    %w = mlg.generate(%b, %v) {bits = [3, 3], levels = "cross", scales = [0.1, 0.2]} : (tensor<6x1x3x3xi8>, tensor<16x6xi8>) -> tensor<16x1x3x3xf32>
+    """
+
+    factors = variadic_operand(INT_TENSOR)
+    output = result(FLOAT_TENSOR)
+    levels, bits, scales = LEVELS_ATTR, BITS_ATTR, SCALES_ATTR
+    weight_error, output_error = WEIGHT_ERROR, OUTPUT_ERROR
+
+    def verify_(self) -> None:
+        self.verify_codes()
+
+
+@irdl_op("mlg.weight")
+class IntegerWeightOp(Factored, WeightOp):
+    """The integer weight V @ (U @ W^b) of its factors' codes, held in the weight store under `ref`: a constant
+    (an nn.weight) to the passes that read one, its factors kept for lower-mlg.
+
+    %w = mlg.weight(%b, %u, %v) {ref = "conv2.w", levels = "intra-cross"} : (tensor<12x2x3x3xi8>, tensor<12x16x2xi8>, tensor<32x12xi8>) -> tensor<32x16x3x3xi14>
+    """
+
+    factors = variadic_operand(INT_TENSOR)
+    output = result(INT_TENSOR)
+    ref = attr(STR)
+    levels, bits, scales = LEVELS_ATTR, BITS_ATTR, SCALES_ATTR
+    weight_error, output_error = WEIGHT_ERROR, OUTPUT_ERROR
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.verify_codes()
+
+
+OPS = (GenerateOp, IntegerWeightOp)

@@ -36,7 +36,11 @@ def generated(imp, tensor):
     """The `mlg.generate` result for constant `tensor` if MLG generation computed it, else None."""
     producers = _producers(imp)
     top = _skip_shape_ops(producers, tensor.name)
-    if top is None or top.op_type != "MatMul":
+    if top is not None and top.op_type == "Transpose" and _op_type(_skip_shape_ops(producers, top.input[0])) == "MatMul":
+        imp.prepared.notes += (f"{imp.node.op_type} '{imp.node.name}': its weight is a transposed MatMul product, "
+                               "not read as an MLG generation; imported as a materialised weight",)
+        return None
+    if _op_type(top) != "MatMul":
         return None
     try:
         levels, factors = _levels(imp, producers, top, tensor.const.shape)
@@ -51,6 +55,10 @@ def generated(imp, tensor):
                                "imported as a materialised weight",)
         return None
     return _emit(imp, tensor, levels, factors, codes)
+
+
+def _op_type(node: onnx.NodeProto | None) -> str:
+    return node.op_type if node is not None else ""
 
 
 def _layer(imp, role: str) -> str:

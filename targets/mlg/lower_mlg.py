@@ -1,174 +1,200 @@
-"""lower-mlg: turn each conv on a generated weight into ordinary convs on dequantized integer weights.
+"""lower-mlg: map each layer on a generated integer weight (mlg.weight) onto crossbar stages, in a mode per layer.
 
-    %w = mlg.generate(%b, %u, %v) {levels = "intra-cross", ...} ; %y = nn.conv2d(%x, %w, %bias)
+    %acc = q.conv2d(%x, %w, %bias) {input_zero_point = 3}          %w = mlg.weight(%b, %u, %v) {ref = "c2.w", ...}
   -> (mode=two-stage)
-    %wc = q.dequantize(%wc_int) {scale = s_b*s_u} ; %t = nn.conv2d(%x, %wc)       k x k, Ci -> B_c
-    %v = q.dequantize(%v_int) {scale = s_v}      ; %y = nn.conv2d(%t, %v, %bias)   1 x 1, B_c -> Co
+    %t = q.conv2d(%x, %c2.wc) {input_zero_point = 3} loc("c2:wc")                 k x k, Ci -> B_c, W_c = U @ W^b
+    %tu = q.requantize(%t, %one) {scale = s_x*s_b*s_u, zero_point = 61440} -> ui17      exact: t + 61440
+    %acc = q.conv2d(%tu, %c2.v, %bias) {input_zero_point = 61440} loc("c2:v")    1 x 1, B_c -> Co
 
-Modes (docs/mlg.md): `materialize`, one conv with the generated integer W (V @ U @ W^b, about 20 bits
-for 3-6-3); `two-stage`, a k x k conv with the integer W_c = U @ W^b, then a 1 x 1 conv with V;
-`three-stage`, a 1 x 1 conv with U (Ci -> B_c*B_i), a depthwise k x k conv with W^b, a 1 x 1 conv with
-V repeated over B_i; `auto`, per layer the mode whose weights need the fewest crossbars. Weights keep
-their exact integer codes at the bits they need (`quantize` keeps a dequantized integer weight); the
-intermediates between stages are activations, which `quantize` requantizes to its act-bits: only
-`materialize` is exact in integers end to end. A layer without the intra level has no three-stage
-form and one without the cross level no two-stage form: it takes the nearest that exists.
+Modes (stages.py, docs/mlg.md): materialize keeps the one layer on W; two-stage and three-stage split it. Between
+stages the intermediate is exact unless `inter-bits` says otherwise: a requantize by 1 that only adds the zero
+point making it unsigned, at the bits its exact range needs (from the stage's weights and its input's range),
+so the next stage takes more input slices and the layer's result equals materialize's to the bit. With
+inter-bits = N each intermediate is requantized to N bits over the range it took on the calibration inputs
+(`calibrate.py`): lossy, the error of each layer's result is reported. `auto` takes per layer the mode least in
+`objective` (crossbars, ADC conversions or crossbar cycles, as the cost model counts them), ties to the earlier of
+materialize, two-stage, three-stage. A stage's ops are located at "<layer>:<stage>", so the report lists each
+stage. The module attribute `mlg_layers` records every layer: levels, B_i, B_c, bits, mode, costs, errors.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from pimc.dialects import mlg, q
 from pimc.dialects.builtin import ModuleOp
 from pimc.dialects.nn_canonicalize import constant, new_weight
-from pimc.dialects.nn_conv import Conv2dOp, WeightOp
+from pimc.dialects.nn_conv import WeightOp
+from pimc.ir.location import NameLoc
 from pimc.ir.types import ScalarType, TensorType
-from pimc.ir.location import names_of
 from pimc.pass_manager import ModulePass, check_range
-from pimc.targets.mlg.memory import Memory, layer_ratio, model_memory
+from pimc.targets.mlg.calibrate import requantize_intermediates
+from pimc.targets.mlg.memory import generated_bits, generation_macs, layer_ratio
+from pimc.targets.mlg.plan import Intermediate, Plan, stage_layer
+from pimc.targets.mlg.stages import MODES, OBJECTIVES, Geometry, available_modes, mode_stages, output_range
 
-MODES = ("auto", "materialize", "two-stage", "three-stage")
-STAGE_NAMES = {"materialize": ("w",), "two-stage": ("wc", "v"), "three-stage": ("u", "wb", "v")}
+F64 = ScalarType("f64")
 
 
 @dataclass(frozen=True)
 class LowerMlg(ModulePass):
-    """Rewrite every conv whose weight is mlg.generate into convs on dequantized integer factors."""
+    """Map every q.conv2d or q.gemm whose weight is an mlg.weight in its mode; exact intermediates by default."""
 
     name = "lower-mlg"
-    mode: str = field(default="auto", metadata={"doc": "auto, materialize, two-stage or three-stage"})
-    rows: int = field(default=128, metadata={"doc": "crossbar rows, for auto's crossbar count"})
-    cols: int = field(default=128, metadata={"doc": "crossbar columns, for auto's crossbar count"})
-    cell_bits: int = field(default=2, metadata={"doc": "bits per cell, for auto's crossbar count"})
+    mode: Literal["auto", "materialize", "two-stage", "three-stage"] = field(
+        default="auto", metadata={"doc": "auto, materialize, two-stage or three-stage"})
+    objective: Literal["crossbars", "conversions", "cycles"] = field(
+        default="crossbars", metadata={"doc": "what auto minimises per layer: crossbars, conversions (ADC) or cycles"})
+    inter_bits: int = field(default=0, metadata={"doc": "bits of the intermediates between stages: 0 keeps them "
+                                                        "exact; 2 to 16 requantizes them (lossy)"})
+    rows: int = field(default=128, metadata={"doc": "crossbar rows"})
+    cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
+    cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
+    dac_bits: int = field(default=1, metadata={"doc": "input bits per DAC step"})
+    calib: str = field(default="", metadata={"doc": "calibration inputs (.npz) of inter-bits; seeded normal if empty"})
+    samples: int = field(default=16, metadata={"doc": "how many inputs inter-bits calibrates on"})
+    seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode = {self.mode} is not valid: one of {', '.join(MODES)}")
-        for option, value in (("rows", self.rows), ("cols", self.cols)):
-            check_range(option, value, 1, 1 << 16)
-        check_range("cell-bits", self.cell_bits, 1, 16)
+        for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16),
+                                    ("cell-bits", self.cell_bits, 16), ("dac-bits", self.dac_bits, 16)):
+            check_range(option, value, 1, high)
+        if self.inter_bits:
+            check_range("inter-bits", self.inter_bits, 2, 16)
+        if self.samples < 1:
+            raise ValueError(f"samples = {self.samples} must be at least 1")
 
     def apply(self, module: ModuleOp) -> None:
-        memory = model_memory(module)
-        layers = []
-        for op in [op for op in module.walk() if isinstance(op, Conv2dOp)]:
-            generate = getattr(op.weight, "op", None)
-            if isinstance(generate, mlg.GenerateOp) and op.group == 1:
-                mode = self._mode(op, generate)
-                layers.append(layer_entry(op, generate, mode))
-                self._lower(op, generate, mode)
+        (func,) = module.funcs()
+        layers = [op for op in func.body.ops if isinstance(op, (q.Conv2dOp, q.GemmOp))
+                  and isinstance(getattr(op.weight, "op", None), mlg.IntegerWeightOp)]
         if not layers:
             return
-        module.attributes["mlg_layers"] = tuple(layers)
-        module.attributes["mlg_memory_ratio"] = round(memory.ratio, 6)
-        module.notes = (*getattr(module, "notes", ()), memory_note(memory, len(layers)))
-        for op in [op for op in module.walk() if isinstance(op, mlg.GenerateOp) and not op.output.has_uses()]:
+        plans = [self._plan(op) for op in layers]
+        errors = requantize_intermediates(module, func, plans, self) if self.inter_bits else {}
+        for plan in plans:
+            _rewrite(plan)
+        module.attributes["mlg_layers"] = tuple(_entry(plan, errors.get(plan.name)) for plan in plans)
+        for op in [op for op in func.body.ops if isinstance(op, mlg.IntegerWeightOp) and not op.output.has_uses()]:
             factors = [f.op for f in op.factors]
             op.erase()
             for factor in factors:
-                if isinstance(factor, WeightOp) and not factor.result.has_uses():
+                if isinstance(factor, WeightOp) and not factor.output.has_uses():
                     factor.erase()
 
-    def _lower(self, op: Conv2dOp, generate: mlg.GenerateOp, mode: str) -> None:
-        stages = self._stages(op, generate, mode)
-        basis = generate.named()["basis"].op
-        layer = basis.ref.removesuffix(".basis") if isinstance(basis, WeightOp) else "mlg"
-        x, done = op.input, False
-        for index, (weight, scale, group, spatial) in enumerate(stages):
-            last = index == len(stages) - 1
-            hint = f"{layer}.{STAGE_NAMES[mode][index]}"
-            ints = new_weight(op, hint, weight, ScalarType(f"i{signed_bits(weight)}"))
-            real = q.DequantizeOp.build([ints.result], [TensorType(weight.shape, op.weight.type.element)],
-                                        op.location, scale=scale)
-            bias = op.bias if last and op.bias is not None else _zero_bias(op, hint, weight.shape[0])
-            operands = [x, real.output, bias]  # quantize needs a bias beside a dequantized weight
-            attrs = {"strides": op.strides, "pads": op.pads, "dilations": op.dilations} if spatial else {}
-            done = done or spatial
-            n, _, *size = (op.output if done else op.input).type.shape
-            conv = Conv2dOp.build(operands, [TensorType((n, weight.shape[0], *size), op.output.type.element)],
-                                  op.location, group=group, **attrs)
-            for new in (ints, real, conv):
-                op.parent.insert_before(new, op)
-            conv.output.name_hint = op.output.name_hint if last else f"{op.output.name_hint or 'y'}.{STAGE_NAMES[mode][index]}"
-            x = conv.output
-        op.output.replace_all_uses_with(x)
-        op.erase()
-
-    def _stages(self, op, generate, mode: str) -> list[tuple[np.ndarray, float, int, bool]]:
-        """(integer OIHW weight, its scale, group, carries the conv's strides and pads) per stage of `mode`."""
-        co, ci, *kernel = generate.weight_shape()
-        named = {name: constant(f).astype(np.int64) for name, f in generate.named().items()}
-        scale = dict(zip(mlg.LEVELS[generate.levels], generate.scales))
-        if mode == "materialize":
-            whole = mlg.integer_weight(generate.levels, list(named.values()), co).reshape(co, ci, *kernel)
-            return [(whole, math.prod(generate.scales), 1, True)]
-        v = named["coeff_out"]
-        b_c = v.shape[1]
-        if mode == "two-stage":
-            basis = named["basis"].reshape(b_c, -1, math.prod(kernel))
-            wc = np.matmul(named["coeff_in"], basis) if "coeff_in" in named else basis
-            wc_scale = scale["basis"] * scale.get("coeff_in", 1.0)
-            return [(wc.reshape(b_c, ci, *kernel), wc_scale, 1, True),
-                    (v.reshape(co, b_c, 1, 1), scale["coeff_out"], 1, False)]
-        u = named["coeff_in"]  # B_c x Ci x B_i
-        b_i = u.shape[2]
-        spread = np.transpose(u, (0, 2, 1)).reshape(b_c * b_i, ci, 1, 1)
-        depthwise = named["basis"].reshape(b_c * b_i, 1, *kernel)
-        repeated = np.repeat(v, b_i, axis=1).reshape(co, b_c * b_i, 1, 1)
-        return [(spread, scale["coeff_in"], 1, False), (depthwise, scale["basis"], b_c * b_i, True),
-                (repeated, scale["coeff_out"], 1, False)]
-
-    def _mode(self, op: Conv2dOp, generate: mlg.GenerateOp) -> str:
-        """`mode` if the layer has it, else the nearest it has; `auto`: the one whose integer weights, at the
-        bits their actual codes need, take the fewest crossbars (ties to the earlier in MODES)."""
-        modes = available_modes(generate.levels)
-        if self.mode != "auto":
-            return self.mode if self.mode in modes else modes[-1]
-        return min(modes, key=lambda mode: self._crossbars(
-            [(weight, group) for weight, _, group, _ in self._stages(op, generate, mode)]))
-
-    def _crossbars(self, weights: list[np.ndarray]) -> int:
-        """Crossbars the stages' weights occupy: rows = fan-in per group, columns = outputs x cell slices."""
-        total = 0
-        for weight, group in weights:
-            fan_in = math.prod(weight.shape[1:])
-            slices = math.ceil(signed_bits(weight) / self.cell_bits)
-            per_group = weight.shape[0] // group
-            total += group * math.ceil(fan_in / self.rows) * math.ceil(per_group * slices / self.cols)
-        return total
+    def _plan(self, op) -> Plan:
+        """The layer's mode, stages and exact intermediates: `mode` if the layer has it (else the nearest it has),
+        or under auto the one least in `objective`."""
+        weight = op.weight.op
+        codes = [constant(f) for f in weight.factors]
+        modes = available_modes(weight.levels if isinstance(op, q.Conv2dOp) else weight.levels.replace("intra-", ""))
+        geometry = Geometry(self.rows, self.cols, self.cell_bits, self.dac_bits)
+        plans = [_exact_plan(op, mode, mode_stages(mode, weight.levels, codes, weight.scales, weight.output.type.shape),
+                             geometry, self.inter_bits) for mode in modes]
+        if self.mode != "auto":  # the modes a layer has come first in MODES' order: take the asked one or the last
+            return plans[min(MODES.index(self.mode), len(plans) - 1)]
+        return min(plans, key=lambda plan: (plan.costs[self.objective], *(plan.costs[o] for o in OBJECTIVES)))
 
 
-def layer_entry(op: Conv2dOp, generate: mlg.GenerateOp, mode: str) -> str:
-    """'name: levels B_i B_c bits mode ratio' of one generated conv, for the module's `mlg_layers`."""
-    b_i, b_c = generate.hyper()
-    error = f" weight-error={generate.weight_error:.4f}" if generate.weight_error is not None else ""
-    return (f"{(names_of(op.location) or ('?',))[0]}: {generate.levels} B_i={b_i} B_c={b_c} "
-            f"bits={'-'.join(map(str, generate.bits))} mode={mode} memory-ratio={layer_ratio(generate):.5f}{error}")
+def _exact_plan(op, mode: str, stages: list, geometry: Geometry, inter_bits: int) -> Plan:
+    """The plan of `mode` with exact intermediates, and its costs (intermediates at `inter_bits` if set)."""
+    element = op.input.type.element
+    low, high = element.bounds[0] - op.input_zero_point, element.bounds[1] - op.input_zero_point
+    bits, intermediates, costs = element.width, [], dict.fromkeys(OBJECTIVES, 0)
+    spatial_done = False
+    for index, stage in enumerate(stages):
+        spatial_done = spatial_done or stage.spatial
+        pixels = _pixels(op, spatial_done)
+        for key, value in geometry.costs(stage, bits, pixels).items():
+            costs[key] += value
+        if index == len(stages) - 1:
+            break
+        low, high = output_range(stage.weight, low, high)
+        exact = Intermediate(-min(low, 0), max(1, (high - min(low, 0)).bit_length()))
+        intermediates.append(exact)
+        bits = inter_bits or exact.bits
+    return Plan(op, mode, stages, intermediates, costs)
 
 
-def memory_note(memory: Memory, generated: int) -> str:
-    return (f"MLG memory ratio {memory.ratio:.4f} ({memory.bits / 8e6:.3f} MB of {memory.reference / 8e6:.3f} MB at "
-            f"fp32; {generated} generated convs at their factors' bits, other convs, BatchNorm and biases at fp32, "
-            "the classifier at 8 bits: docs/mlg.md)")
+def _pixels(op, spatial_done: bool) -> int:
+    """Vectors a stage computes: output pixels once the window is taken, input pixels before (a gemm's rows)."""
+    shape = (op.output if spatial_done or isinstance(op, q.GemmOp) else op.input).type.shape
+    return shape[0] * math.prod(shape[2:])
 
 
-def _zero_bias(op: Conv2dOp, hint: str, channels: int):
-    zeros = new_weight(op, f"{hint}.bias", np.zeros(channels), op.output.type.element)
-    op.parent.insert_before(zeros, op)
-    return zeros.result
+def _rewrite(plan: Plan) -> None:
+    """Put the plan's stages in place of its layer (materialize: the same layer on a plain weight)."""
+    op, weight = plan.op, plan.op.weight.op
+    if plan.mode == "materialize":
+        plain = WeightOp.build([], [weight.output.type], weight.location, ref=weight.ref)
+        plain.output.name_hint = weight.output.name_hint
+        op.parent.insert_before(plain, op)
+        op.operands = (op.input, plain.output, *op.operands[2:])
+        return
+    base = weight.ref.removesuffix(".w")
+    x, zero, scale = op.input, op.input_zero_point, _input_scale(op, weight)
+    for index, stage in enumerate(plan.stages):
+        last = index == len(plan.stages) - 1
+        where = NameLoc(f"{plan.name}:{stage.name}", op.location)
+        held_scale = None if scale is None else scale * stage.scale  # one unit of the stage's result
+        ints = new_weight(op, f"{base}.{stage.name}", stage.weight, ScalarType(f"i{stage.bits}"))
+        layer = stage_layer(op, stage, x, ints.output, plan.bias if last else None, zero, where)
+        new = [ints, layer]
+        if not last:
+            step = plan.intermediates[index]
+            one = new_weight(op, f"{base}.{stage.name}_requant", np.array([step.multiplier]), F64)
+            out = TensorType(layer.output.type.shape, ScalarType(f"ui{step.bits}"))
+            held_scale = None if held_scale is None else held_scale / step.multiplier
+            carry = q.RequantizeOp.build([layer.output, one.output], [out], where, scale=held_scale,
+                                         zero_point=step.zero_point)
+            layer.output.name_hint = f"{op.output.name_hint or 'acc'}.{stage.name}"
+            carry.output.name_hint = f"{layer.output.name_hint}_q"
+            new += [one, carry]
+            x, zero, scale = carry.output, step.zero_point, held_scale
+        for created in new:
+            op.parent.insert_before(created, op)
+    op.output.replace_all_uses_with(layer.output)
+    layer.output.name_hint = op.output.name_hint
+    if plan.scaled_by != 1.0:
+        _scale_requantize(layer, plan.scaled_by)
+    op.erase()
 
 
-def available_modes(levels: str) -> tuple[str, ...]:
-    """The modes a generated weight of `levels` has: two-stage needs the cross level, three-stage both."""
-    return ("materialize",) + (("two-stage",) if "cross" in levels else ()) + \
-        (("three-stage",) if levels == "intra-cross" else ())
+def _scale_requantize(layer, factor: float) -> None:
+    """Divide the multiplier of the requantize that reads the layer's result by `factor` (the intermediates'
+    requantization scaled its result by it)."""
+    for user in layer.output.users:
+        if isinstance(user, q.RequantizeOp):
+            scaled = new_weight(user, f"{user.multiplier.op.ref}_lossy", constant(user.multiplier) / factor, F64)
+            user.parent.insert_before(scaled, user)
+            user.operands = (user.input, scaled.output)
 
 
-def signed_bits(weight: np.ndarray) -> int:
-    """Bits of a two's complement integer holding every value of `weight` (at least 2)."""
-    peak = int(np.max(np.abs(weight))) if weight.size else 0
-    return max(2, peak.bit_length() + 1)
+def _input_scale(op, weight) -> float | None:
+    """The real value of one unit of the layer's input: multiplier * output scale / weight scale, from the
+    requantize quantize wrote after it."""
+    users = [u for u in op.output.users if isinstance(u, q.RequantizeOp) and u.scale is not None]
+    multiplier = constant(users[0].multiplier) if users else None
+    return None if multiplier is None else float(multiplier.reshape(-1)[0]) * users[0].scale / math.prod(weight.scales)
+
+
+def _entry(plan: Plan, error: float | None) -> tuple:
+    """The layer's line of `mlg_layers`: (key, value) pairs."""
+    b_i, b_c = plan.weight.hyper()
+    pairs = [("layer", plan.name), ("levels", plan.weight.levels), ("b_i", b_i), ("b_c", b_c),
+             ("bits", tuple(plan.weight.bits)), ("mode", plan.mode),
+             ("stage_bits", tuple(s.bits for s in plan.stages)),
+             ("intermediate_bits", tuple(i.bits for i in plan.intermediates)),
+             ("memory_ratio", round(layer_ratio(plan.weight), 6)),
+             ("weight_shape", plan.weight.weight_shape()), ("factor_bits", generated_bits(plan.weight)),
+             ("generation_macs", generation_macs(plan.weight.levels, plan.weight.weight_shape(), b_i, b_c, plan.mode))]
+    for key in ("weight_error", "output_error"):
+        if getattr(plan.weight, key) is not None:
+            pairs.append((key, round(getattr(plan.weight, key), 6)))
+    if error is not None:
+        pairs.append(("intermediate_error", round(error, 6)))
+    return tuple(pairs)

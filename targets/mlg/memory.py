@@ -43,54 +43,60 @@ def factor_bits(levels: str, bits: tuple[int, int, int]) -> list[int]:
     return [chosen[name] for name in mlg.LEVELS[levels]]
 
 
-def generated_bits(op: mlg.GenerateOp) -> int:
+def generation_macs(levels: str, shape: tuple[int, ...], b_i: int, b_c: int, mode: str) -> tuple[int, int]:
+    """(intra, cross) multiply-adds of the generation unit per load of a Co x Ci x kernel weight in `mode`:
+    materialize computes W_c = U @ W^b and W = V @ W_c, two-stage only W_c (V is programmed as it is stored),
+    three-stage nothing (every factor is programmed as it is stored)."""
+    co, ci, *kernel = shape
+    intra = b_c * ci * b_i * prod(kernel) if "intra" in levels and mode != "three-stage" else 0
+    cross = co * b_c * ci * prod(kernel) if "cross" in levels and mode == "materialize" else 0
+    return intra, cross
+
+
+def generated_bits(op) -> int:
     """Bits the factors of `op` occupy."""
     return sum(prod(f.type.shape) * b for f, b in zip(op.factors, op.bits))
 
 
-def layer_ratio(op: mlg.GenerateOp, weight_bits: int = 32) -> float:
+def layer_ratio(op, weight_bits: int = 32) -> float:
     """Eq. 4 for one generated weight against its full weight at `weight_bits`."""
     return generated_bits(op) / (prod(op.weight_shape()) * weight_bits)
 
 
 @dataclass(frozen=True)
 class Memory:
-    """A model's parameter bits with MLG (`bits`) and at fp32 (`reference`), and each conv's Eq. 4 ratio."""
+    """A model's parameter bits with MLG (`bits`) and at fp32 (`reference`)."""
 
     bits: int
     reference: int
-    layers: tuple[tuple[str, float], ...]  # (conv, its memory ratio), generated convs only
 
     @property
     def ratio(self) -> float:
-        return self.bits / self.reference
+        return self.bits / self.reference if self.reference else 1.0
 
 
 def model_memory(module, classifier_bits: int = 8) -> Memory:
-    """The paper's bookkeeping on an imported module: each conv's weight (its factors' bits if generated,
-    else fp32); per-channel affine parameters at fp32, counted as BatchNorm's 2 per channel: a conv's bias
-    (a BatchNorm the importer folded into it) and the constants of a per-channel nn.mul or nn.add (one it
-    could not fold); each gemm (the classifier) at `classifier_bits`, its bias at fp32."""
+    """The paper's bookkeeping on an imported module: each generated weight at its factors' bits, whichever layer
+    reads it; each other conv's weight at fp32; per-channel affine parameters at fp32, counted as BatchNorm's 2
+    per channel: a conv's bias (a BatchNorm the importer folded into it) and the constants of a per-channel
+    nn.mul or nn.add (one it could not fold); each other gemm's weight (the classifier) at `classifier_bits`,
+    its bias at fp32."""
     from pimc.dialects.nn_conv import Conv2dOp, GemmOp, WeightOp
     from pimc.dialects.nn_elementwise import AddOp, MulOp
-    from pimc.ir.location import names_of
 
     bits = reference = 0
-    layers = []
     for op in module.walk():
-        if isinstance(op, Conv2dOp):
-            full = prod(op.weight.type.shape) * 32
-            source = op.weight.op
-            own = generated_bits(source) if isinstance(source, mlg.GenerateOp) else full
+        if isinstance(op, mlg.GenerateOp):
+            bits, reference = bits + generated_bits(op), reference + prod(op.weight_shape()) * 32
+        elif isinstance(op, Conv2dOp):
+            own = 0 if isinstance(op.weight.op, mlg.GenerateOp) else prod(op.weight.type.shape) * 32
             affine = 2 * op.weight.type.shape[0] * 32 if op.bias is not None else 0
-            bits, reference = bits + own + affine, reference + full + affine
-            if isinstance(source, mlg.GenerateOp):
-                layers.append(((names_of(op.location) or ("?",))[0], own / full))
+            bits, reference = bits + own + affine, reference + own + affine
         elif isinstance(op, GemmOp):
-            count = prod(op.operands[1].type.shape)
+            count = 0 if isinstance(op.operands[1].op, mlg.GenerateOp) else prod(op.operands[1].type.shape)
             bias = prod(op.operands[2].type.shape) * 32 if len(op.operands) > 2 else 0
             bits, reference = bits + count * classifier_bits + bias, reference + count * 32 + bias
         elif isinstance(op, (MulOp, AddOp)):
             constants = sum(prod(v.type.shape) * 32 for v in op.operands if isinstance(v.op, WeightOp))
             bits, reference = bits + constants, reference + constants
-    return Memory(bits, reference, tuple(layers))
+    return Memory(bits, reference)

@@ -1,7 +1,9 @@
-"""samples/digits_mlg*.onnx, a digits CNN trained with MLG layers and exported twice, imports as mlg.generate."""
+"""samples/digits_mlg*.onnx, a digits CNN trained with MLG layers and exported twice, imports as mlg.generate; so does
+a linear layer on a generated weight (tests/e2e/data/mlg_linear_*.onnx), which maps onto crossbars in two stages."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,26 @@ def test_the_generated_weight_is_the_integer_product_times_the_scales():
     integer = coeff_out @ wc.reshape(12, -1)
     np.testing.assert_array_equal(mlg.integer_weight(op.levels, [basis, coeff_in, coeff_out], 32), integer)
     assert np.abs(integer).max() <= 12 * 2 * 63 * 7 * 7  # B_c * B_i * n_u * n_b * n_v
+
+
+@pytest.mark.parametrize("name", ["mlg_linear_torchscript.onnx", "mlg_linear_dynamo.onnx"])
+def test_a_linear_layer_on_a_generated_weight_imports_and_maps_in_two_stages(name, tmp_path):
+    """tests/e2e/data/export_mlg_linear.py: W = V @ W_c (64 -> 10, B_c = 6, 3-bit codes) feeding a Gemm."""
+    path = Path(__file__).parent / "data" / name
+    module = import_onnx(str(path), {})
+    (gemm,) = [op for op in module.walk() if op.op_name == "nn.gemm"]
+    generate = gemm.b.op
+    assert isinstance(generate, mlg.GenerateOp) and (generate.levels, generate.bits) == ("cross", (3, 3))
+    initializers = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    for factor in generate.factors:
+        np.testing.assert_array_equal(module.weights[factor.op.ref], dorefa_codes(initializers[factor.op.ref], 3))
+    x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
+    (reference,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    (y,) = Interpreter(module, record=False).run([x])
+    assert compare("y", reference, y, rtol=1e-5, atol=1e-5).ok
+    np.savez(tmp_path / "x.npz", x=x)
+    done = subprocess.run(["pimc", "verify", str(path), "--target", "mlg{mode=two-stage}", "--inputs",
+                           str(tmp_path / "x.npz"), "--export-qdq", str(tmp_path / "q.onnx")],
+                          capture_output=True, text=True, check=True)
+    assert "simulator vs integer reference: bit-exact on all" in done.stdout
+    assert next(line for line in done.stdout.splitlines() if "QDQ model" in line).split()[3:5] == ["0", "0"]

@@ -8,6 +8,8 @@ regular expression the one error line must match (searched, not anchored).
 from __future__ import annotations
 
 CNN = "{samples}/digits_cnn.onnx"
+MLG = "{samples}/digits_mlg.onnx"
+CONV2 = "/features/features.4/Conv"  # the digits CNN's 32x16x3x3 conv
 MLP = "{samples}/digits_mlp.onnx"
 TEST = "{samples}/digits_test.npz"
 SPIKING = "{samples}/spiking_digits.nir"
@@ -269,4 +271,33 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"^pimc eval: error: --noise: .*spiking_digits.nir runs on FlexSpIM's digital SRAM macros, with no analog devices"),
     ("verify-noise-bad", ["verify", MLP, "--target", "raella", "--noise", "adc-gain=2"], 1,
      r"^pimc verify: error: --noise 'adc-gain=2': adc-gain = 2.0 is out of range"),
+    # ---- MLG (docs/mlg.md): the fold's settings per layer and in all, generation subgraphs
+    ("mlg-b-i-for-layer", ["compile", CNN, "--target", f'mlg{{fold=true layers="{CONV2}=9,12,3,6,3"}}', "-o", "out"], 1,
+     r"fold-mlg: layer '/features/features.4/Conv' \(32x16x3x3\): option layers: B_i = 9 is out of range: the "
+     r"intra-kernel level needs B_i from 1 to 8, or 0 to leave it out"),
+    ("mlg-b-c-for-layer", ["compile", CNN, "--target", f'mlg{{fold=true layers="{CONV2}=2,32,3,6,3"}}', "-o", "out"], 1,
+     r"layer '/features/features.4/Conv' \(32x16x3x3\): option layers: B_c = 32 is out of range: the cross-kernel "
+     r"level needs B_c from 1 to 31"),
+    ("mlg-bits-for-layer", ["compile", CNN, "--target", f'mlg{{fold=true layers="{CONV2}=2,12,3,17,3"}}', "-o", "out"], 1,
+     r"layer '/features/features.4/Conv' \(32x16x3x3\): option layers: q_u = 17 is out of range: bits from 1 to 16"),
+    ("mlg-layers-unknown", ["compile", CNN, "--target", 'mlg{fold=true layers="/conv9/Conv=2,12,3,6,3"}', "-o", "out"], 1,
+     r"fold-mlg: layers names '/conv9/Conv', which is no group-1 conv of the model \(convs: /features/features.0/Conv, "),
+    ("mlg-layers-syntax", ["compile", CNN, "--target", 'mlg{fold=true layers="conv=2,12"}', "-o", "out"], 1,
+     r"layers entry 'conv=2,12' is not NAME=B_i,B_c,q_b,q_u,q_v"),
+    ("mlg-factor-bits-range", ["compile", CNN, "--target", "mlg{fold=true factor-bits=3,0,3}", "-o", "out"], 1,
+     r"target 'mlg': factor-bits = 3,0,3 is out of range: q_b,q_u,q_v"),
+    ("mlg-factor-bits-count", ["compile", CNN, "--target", "mlg{fold=true factor-bits=3,6}", "-o", "out"], 1,
+     r"target 'mlg': factor-bits = 3,6 must be three bit widths: q_b,q_u,q_v"),
+    ("mlg-b-c-range", ["compile", CNN, "--target", "mlg{fold=true b-c=0}", "-o", "out"], 1,
+     r"target 'mlg': b-c = 0 is out of range: B_c: the fold's basis kernels"),
+    ("mlg-inter-bits", ["compile", MLG, "--target", "mlg{inter-bits=1}", "-o", "out"], 1,
+     r"target 'mlg': inter-bits = 1 is out of range: 0 \(exact\) or 2 to 16 bits"),
+    ("mlg-reload-duplicate", ["compile", MLG, "--target", "mlg{reload=true duplicate=true}", "-o", "out"], 1,
+     r"target 'mlg': reload = true and duplicate = true do not go together"),
+    ("mlg-quantizer-bits", ["compile", "{in}/mlg_bad_bits.onnx", "--target", "mlg", "-o", "out"], 1,
+     r"Conv '/features/features.3/Conv': malformed MLG generation subgraph: basis quantizer bits out of range: its "
+     r"levels are not 2\^q - 1"),
+    ("mlg-off-grid", ["compile", "{in}/mlg_off_grid.onnx", "--target", "mlg", "-o", "out"], 1,
+     r"Conv '/features/features.3/Conv': malformed MLG generation subgraph: coeff_out values are not 3-bit "
+     r"DoReFa-symmetric codes times one scale"),
 ]

@@ -101,6 +101,14 @@ def two_inputs() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def mlg_constant(output: str, value: float) -> onnx.ModelProto:
+    """The MLG digits CNN with constant node `output` of its conv2's generation subgraph set to `value`."""
+    model = onnx.load(os.path.join(SAMPLES, "digits_mlg.onnx"))
+    node = next(n for n in model.graph.node if n.output[0] == f"/features/features.3/{output}")
+    node.attribute[0].t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(node.attribute[0].t) * 0 + value))
+    return model
+
+
 MODELS = {
     "good.onnx": lambda: gemm_model(),
     "raw_mismatch.onnx": raw_mismatch,
@@ -114,6 +122,8 @@ MODELS = {
     "unsorted.onnx": unsorted,
     "data_dependent.onnx": data_dependent,
     "two_inputs.onnx": two_inputs,
+    "mlg_bad_bits.onnx": lambda: mlg_constant("Constant_2_output_0", 6.0),  # a quantizer's Round of x * 6
+    "mlg_off_grid.onnx": lambda: mlg_constant("Constant_13_output_0", 6.5),  # V's levels divided by 6.5
 }
 
 GOOD_IR = """module @m attributes {stage = "nn", weights = "%s"} {

@@ -1,5 +1,6 @@
-"""lower-mlg on random integer factors: every mode computes the conv with the generated weight exactly, and
-`auto` picks the mode of fewest crossbars; checked against numpy's own product and convolution."""
+"""integer-mlg, quantize and lower-mlg on random integer factors, run by the interpreter: every mode computes the
+materialized layer's integers to the bit, its exact intermediates stay within the range lower-mlg gave them, and
+`auto` with the crossbars objective takes the mode of fewest crossbars."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pimc.dialects.nn_conv import Conv2dOp
+from pimc.dialects import q
 from pimc.interp.interpreter import Interpreter
 from pimc.pass_manager import parse_pipeline, run_pipeline
 from pimc.targets.passes import all_passes
+from pimc.targets.mlg.stages import Geometry, mode_stages
 from pimc.text.parser import parse_module
 from pimc.weights import WeightStore
 
@@ -19,7 +21,7 @@ MODEL = """module {{
     %b = nn.weight() {{ref = "l.basis"}} : () -> tensor<{bc}x{bi}x3x3xi8>
     %u = nn.weight() {{ref = "l.coeff_in"}} : () -> tensor<{bc}x{ci}x{bi}xi8>
     %v = nn.weight() {{ref = "l.coeff_out"}} : () -> tensor<{co}x{bc}xi8>
-    %w = mlg.generate(%b, %u, %v) {{levels = "intra-cross", bits = [{qb}, {qu}, {qv}], scales = [1.0, 1.0, 1.0]}} : (tensor<{bc}x{bi}x3x3xi8>, tensor<{bc}x{ci}x{bi}xi8>, tensor<{co}x{bc}xi8>) -> tensor<{co}x{ci}x3x3xf32>
+    %w = mlg.generate(%b, %u, %v) {{levels = "intra-cross", bits = [{qb}, {qu}, {qv}], scales = [0.5, 0.25, 0.125]}} : (tensor<{bc}x{bi}x3x3xi8>, tensor<{bc}x{ci}x{bi}xi8>, tensor<{co}x{bc}xi8>) -> tensor<{co}x{ci}x3x3xf32>
     %y = nn.conv2d(%x, %w) {{pads = [1, 1, 1, 1]}} : (tensor<1x{ci}x5x5xf32>, tensor<{co}x{ci}x3x3xf32>) -> tensor<1x{co}x5x5xf32>
     func.return(%y) : (tensor<1x{co}x5x5xf32>) -> ()
   }}
@@ -33,63 +35,50 @@ def odd_codes(rng, shape, bits):
     return 2 * rng.integers(0, n + 1, size=shape) - n
 
 
-def numpy_conv(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """A 3x3 conv with padding 1, as a sum over the kernel's offsets."""
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    size = x.shape[2]
-    out = np.zeros((1, weight.shape[0], size, size), dtype=np.int64)
-    for dy in range(3):
-        for dx in range(3):
-            window = padded[:, :, dy:dy + size, dx:dx + size]
-            out += np.einsum("nchw,oc->nohw", window, weight[:, :, dy, dx])
-    return out
+def lowered(factors: dict, sizes: dict, mode: str):
+    module = parse_module(MODEL.format(**sizes))
+    module.weights = WeightStore({name: codes.astype(np.int8) for name, codes in factors.items()})
+    run_pipeline(module, parse_pipeline(f"integer-mlg,quantize{{samples=2}},lower-mlg{{mode={mode}}}", all_passes()))
+    return module
 
 
 @settings(max_examples=12, deadline=None)
-@given(st.integers(2, 5), st.integers(2, 6), st.integers(1, 3), st.integers(1, 5), st.integers(1, 3),
-       st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**16))
-def test_every_mode_computes_the_conv_with_the_generated_weight_exactly(ci, co, bi, bc, qb, qu, qv, seed):
+@given(st.integers(1, 5), st.integers(2, 6), st.integers(1, 3), st.integers(1, 5), st.integers(1, 3),
+       st.integers(1, 5), st.integers(1, 3), st.integers(0, 2**16))
+def test_every_mode_computes_the_materialized_integers(ci, co, bi, bc, qb, qu, qv, seed):
     rng = np.random.default_rng(seed)
-    basis, coeff_in, coeff_out = odd_codes(rng, (bc, bi, 3, 3), qb), odd_codes(rng, (bc, ci, bi), qu), \
-        odd_codes(rng, (co, bc), qv)
-    weight = np.einsum("op,pci,pik->ock", coeff_out, coeff_in, basis.reshape(bc, bi, 9)).reshape(co, ci, 3, 3)
-    x = rng.integers(-3, 4, size=(1, ci, 5, 5))
-    expected = numpy_conv(x, weight)
-    for mode in ("materialize", "two-stage", "three-stage", "auto"):
-        module = parse_module(MODEL.format(ci=ci, co=co, bi=bi, bc=bc, qb=qb, qu=qu, qv=qv))
-        module.weights = WeightStore({"l.basis": basis.astype(np.int8), "l.coeff_in": coeff_in.astype(np.int8),
-                                      "l.coeff_out": coeff_out.astype(np.int8)})
-        run_pipeline(module, parse_pipeline(f"lower-mlg{{mode={mode}}}", all_passes()))
-        convs = [op for op in module.walk() if isinstance(op, Conv2dOp)]
-        assert len(convs) == {"materialize": 1, "two-stage": 2, "three-stage": 3}.get(mode, len(convs))
-        (y,) = Interpreter(module, record=False).run([x.astype(np.float32)])
-        np.testing.assert_array_equal(y.astype(np.int64), expected, err_msg=mode)
+    factors = {"l.basis": odd_codes(rng, (bc, bi, 3, 3), qb), "l.coeff_in": odd_codes(rng, (bc, ci, bi), qu),
+               "l.coeff_out": odd_codes(rng, (co, bc), qv)}
+    sizes = {"ci": ci, "co": co, "bi": bi, "bc": bc, "qb": qb, "qu": qu, "qv": qv}
+    x = rng.standard_normal((1, ci, 5, 5)).astype(np.float32) * 2
+    results = {}
+    for mode in ("materialize", "two-stage", "three-stage"):
+        module = lowered(factors, sizes, mode)
+        held = [op for op in module.walk() if isinstance(op, q.RequantizeOp)][:-1]
+        seen = {}
+        (results[mode],) = Interpreter(module, record=False, observer=lambda v, a: seen.__setitem__(v, a)).run([x])
+        for op in held:  # the stage's result plus the zero point fits the intermediate's bits: nothing is clipped
+            shifted = seen[op.input] + op.zero_point
+            assert 0 <= shifted.min() and shifted.max() <= op.output.type.element.bounds[1]
+        assert len(held) == {"materialize": 0, "two-stage": 1, "three-stage": 2}[mode]
+    np.testing.assert_array_equal(results["two-stage"], results["materialize"])
+    np.testing.assert_array_equal(results["three-stage"], results["materialize"])
 
 
 def test_auto_takes_the_mode_of_fewest_crossbars():
-    """256 -> 256 3x3 at 2-44-3-6-3 on 128x128 crossbars of 2-bit cells: auto's choice is the mode whose lowered
-    weights, sliced at the bits their codes need, take the fewest crossbars; two-stage here."""
+    """256 -> 256 3x3 at 2-44-3-6-3 on 128x128 crossbars of 2-bit cells: three-stage (U, 88 depthwise groups of W^b
+    packed on diagonal blocks, V) takes fewer crossbars than two-stage (W_c at 11 bits, V), and both far fewer
+    than materialize (W at 17 bits here)."""
     rng = np.random.default_rng(0)
-    factors = {"l.basis": odd_codes(rng, (44, 2, 3, 3), 3).astype(np.int8),
-               "l.coeff_in": odd_codes(rng, (44, 256, 2), 6).astype(np.int8),
-               "l.coeff_out": odd_codes(rng, (256, 44), 3).astype(np.int8)}
-    counts = {}
-    for mode in ("materialize", "two-stage", "three-stage", "auto"):
-        module = parse_module(MODEL.format(ci=256, co=256, bi=2, bc=44, qb=3, qu=6, qv=3).replace("5x5", "3x3"))
-        module.weights = WeightStore(factors)
-        run_pipeline(module, parse_pipeline(f"lower-mlg{{mode={mode}}}", all_passes()))
-        counts[mode] = crossbars(module)
-        chosen = module.attributes["mlg_layers"][0].split(" mode=")[1].split()[0]
-    assert chosen == "two-stage" and counts["auto"] == counts["two-stage"] == min(counts.values())
-    assert counts["materialize"] > 2 * counts["two-stage"]
-
-
-def crossbars(module) -> int:
-    """The crossbars of every conv's integer weight, 128 x 128 of 2-bit cells, each group on its own."""
-    total = 0
-    for conv in (op for op in module.walk() if isinstance(op, Conv2dOp)):
-        ints = module.weights[conv.weight.op.input.op.ref]
-        bits = int(np.abs(ints).max()).bit_length() + 1
-        per_group = ints.shape[0] // conv.group
-        total += conv.group * -(-int(np.prod(ints.shape[1:])) // 128) * -(-per_group * -(-bits // 2) // 128)
-    return total
+    factors = {"l.basis": odd_codes(rng, (44, 2, 3, 3), 3), "l.coeff_in": odd_codes(rng, (44, 256, 2), 6),
+               "l.coeff_out": odd_codes(rng, (256, 44), 3)}
+    codes, scales = list(factors.values()), [0.5, 0.25, 0.125]
+    geometry = Geometry(128, 128, 2, 1)
+    crossbars = {mode: sum(geometry.costs(stage, 8, 9)["crossbars"] for stage in
+                           mode_stages(mode, "intra-cross", codes, scales, (256, 256, 3, 3)))
+                 for mode in ("materialize", "two-stage", "three-stage")}
+    sizes = {"ci": 256, "co": 256, "bi": 2, "bc": 44, "qb": 3, "qu": 6, "qv": 3}
+    module = lowered(factors, sizes, "auto")
+    (layer,) = module.attributes["mlg_layers"]
+    assert dict(layer)["mode"] == "three-stage" == min(crossbars, key=crossbars.get)
+    assert crossbars["materialize"] > 5 * crossbars["two-stage"] > 5 * crossbars["three-stage"]
