@@ -64,15 +64,6 @@ class ModulePass:
         return (cls.__doc__ or "").strip().splitlines()[0]
 
 
-def check_range(option: str, value: float, low: float, high: float) -> None:
-    """A bound checked by hand: `rows = 0 is out of range: an integer from 1 to 65536` (a ValueError) unless
-    low <= value <= high. Only MLG's passes still use it; `param` bounds are checked with the option's meaning."""
-    if low <= value <= high:
-        return
-    kind, shown = ("an integer", str(value)) if isinstance(value, int) else ("a number", f"{value:g}")
-    raise ValueError(f"{option} = {shown} is out of range: {kind} from {low} to {high}")
-
-
 def parse_pipeline(spec: str, registry: dict[str, Callable[[], type[ModulePass]]]) -> list[ModulePass]:
     """`'a,b{x=1 y=2,3}'` -> [A(), B(x=1, y=(2, 3))]; raise OptionError on anything unknown."""
     passes = []

@@ -20,7 +20,7 @@ conv's inputs in the float model on the calibration inputs (none: samples = 0).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +34,8 @@ from pimc.interp import nn_ops
 from pimc.interp.interpreter import Interpreter
 from pimc.ir.location import names_of
 from pimc.ir.types import ScalarType
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.targets.mlg.memory import Plan, factor_bits, plan
 
 ROUNDS = 3  # quantize-and-refit sweeps over the factors
@@ -46,25 +47,19 @@ class FoldMlg(ModulePass):
     """Decompose every constant group-1 conv weight into MLG factors (docs/mlg.md)."""
 
     name = "fold-mlg"
-    b_i: int = field(default=2, metadata={"doc": "B_i, bases per kernel (intra-kernel level), from 1 to 4096"})
-    b_c: int = field(default=44, metadata={"doc": "B_c, basis kernels (cross-kernel level), from 1 to 65536"})
-    bits: tuple[int, ...] = field(default=(3, 6, 3), metadata={"doc": "q_b,q_u,q_v: the factors' bits, 1 to 16"})
-    layers: str = field(default="", metadata={"doc": "per conv, its own 'NAME=B_i,B_c,q_b,q_u,q_v' (B_i or B_c 0: "
-                                                     "no such level), separated by ';'"})
-    calib: str = field(default="", metadata={"doc": "calibration inputs (.npz) of the output error; seeded normal "
-                                                    "samples if empty"})
-    samples: int = field(default=16, metadata={"doc": "inputs the output error is measured on (0: none)"})
-    seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
+    b_i: int = param(2, "bases per kernel", "B_i (intra-kernel level)", 1, 4096)
+    b_c: int = param(44, "basis kernels", "B_c (cross-kernel level)", 1, 1 << 16)
+    bits: tuple[int, ...] = param((3, 6, 3), "bits", "q_b,q_u,q_v: the factors' bits", 1, mlg.MAX_BITS)
+    layers: str = param("", "-", "per conv, its own 'NAME=B_i,B_c,q_b,q_u,q_v' (B_i or B_c 0: no such level), "
+                        "separated by ';'")
+    calib: str = param("", "-", "calibration inputs (.npz) of the output error; seeded normal samples if empty")
+    samples: int = param(16, "-", "inputs the output error is measured on (0: none)", 0, 1_000_000)
+    seed: int = param(0, "-", "seed of the normal samples")
 
-    def __post_init__(self) -> None:
-        check_range("b-i", self.b_i, 1, 4096)
-        check_range("b-c", self.b_c, 1, 1 << 16)
+    def check(self) -> None:
         if len(self.bits) != 3:
             raise ValueError(f"bits = {','.join(map(str, self.bits))} must be three bit widths q_b,q_u,q_v")
-        for name, value in zip(("q_b", "q_u", "q_v"), self.bits):
-            check_range(f"bits ({name})", value, 1, mlg.MAX_BITS)
         settings(self.layers)
-        check_range("samples", self.samples, 0, 1 << 20)
 
     def apply(self, module: ModuleOp) -> None:
         convs = {_name(op): op for op in module.walk() if isinstance(op, Conv2dOp) and op.group == 1

@@ -20,7 +20,7 @@ stage. The module attribute `mlg_layers` records every layer: levels, B_i, B_c, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,7 +31,8 @@ from pimc.dialects.nn_canonicalize import constant, new_weight
 from pimc.dialects.nn_conv import WeightOp
 from pimc.ir.location import NameLoc
 from pimc.ir.types import ScalarType, TensorType
-from pimc.pass_manager import ModulePass, check_range
+from pimc.options import param
+from pimc.pass_manager import ModulePass
 from pimc.targets.mlg.calibrate import requantize_intermediates
 from pimc.targets.mlg.memory import generated_bits, generation_macs, layer_ratio
 from pimc.targets.mlg.plan import Intermediate, Plan, stage_layer
@@ -45,28 +46,23 @@ class LowerMlg(ModulePass):
     """Map every q.conv2d or q.gemm whose weight is an mlg.weight in its mode; exact intermediates by default."""
 
     name = "lower-mlg"
-    mode: Literal["auto", "materialize", "two-stage", "three-stage"] = field(
-        default="auto", metadata={"doc": "auto, materialize, two-stage or three-stage"})
-    objective: Literal["crossbars", "conversions", "cycles"] = field(
-        default="crossbars", metadata={"doc": "what auto minimises per layer: crossbars, conversions (ADC) or cycles"})
-    inter_bits: int = field(default=0, metadata={"doc": "bits of the intermediates between stages: 0 keeps them "
-                                                        "exact; 2 to 16 requantizes them (lossy)"})
-    rows: int = field(default=128, metadata={"doc": "crossbar rows"})
-    cols: int = field(default=128, metadata={"doc": "crossbar columns (cells)"})
-    cell_bits: int = field(default=2, metadata={"doc": "bits per cell"})
-    dac_bits: int = field(default=1, metadata={"doc": "input bits per DAC step"})
-    calib: str = field(default="", metadata={"doc": "calibration inputs (.npz) of inter-bits; seeded normal if empty"})
-    samples: int = field(default=16, metadata={"doc": "how many inputs inter-bits calibrates on"})
-    seed: int = field(default=0, metadata={"doc": "seed of the normal samples"})
+    mode: Literal["auto", "materialize", "two-stage", "three-stage"] = param(
+        "auto", "-", "how each generated weight sits on crossbars (docs/mlg.md)")
+    objective: Literal["crossbars", "conversions", "cycles"] = param(
+        "crossbars", "-", "what auto minimises per layer: crossbars, ADC conversions or crossbar cycles")
+    inter_bits: int = param(0, "bits", "the intermediates between stages: 0 keeps them exact; 2 to 16 requantizes "
+                            "them (lossy)", 0, 16)
+    rows: int = param(128, "rows", "crossbar height", 1, 1 << 16)
+    cols: int = param(128, "columns", "crossbar width (cells)", 1, 1 << 16)
+    cell_bits: int = param(2, "bits", "cell precision", 1, 16)
+    dac_bits: int = param(1, "bits", "input bits per DAC step", 1, 16)
+    calib: str = param("", "-", "calibration inputs (.npz) of inter-bits; seeded normal samples if empty")
+    samples: int = param(16, "-", "how many inputs inter-bits calibrates on", 1, 1_000_000)
+    seed: int = param(0, "-", "seed of the normal samples")
 
-    def __post_init__(self) -> None:
-        for option, value, high in (("rows", self.rows, 1 << 16), ("cols", self.cols, 1 << 16),
-                                    ("cell-bits", self.cell_bits, 16), ("dac-bits", self.dac_bits, 16)):
-            check_range(option, value, 1, high)
-        if self.inter_bits:
-            check_range("inter-bits", self.inter_bits, 2, 16)
-        if self.samples < 1:
-            raise ValueError(f"samples = {self.samples} must be at least 1")
+    def check(self) -> None:
+        if self.inter_bits == 1:
+            raise ValueError("inter-bits = 1 is out of range: 0 (exact) or 2 to 16 bits")
 
     def apply(self, module: ModuleOp) -> None:
         (func,) = module.funcs()
