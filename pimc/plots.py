@@ -50,14 +50,14 @@ def accuracy_against(rows: list[dict], cost: str, label: str, merit: str = "top1
     return figure
 
 
-def option_against(rows: list[dict], option: str, cost: str, label: str):
-    """A varied option's values against a cost, one series per target."""
+def option_against(rows: list[dict], option: str, cost: str, label: str, series: str = "target"):
+    """A varied option's values against a cost, one series per value of `series` (a target, say)."""
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(5.0, 3.4))
-        for target in sorted({r["target"] for r in rows}):
-            mine = sorted((r for r in rows if r["target"] == target and r.get(option) is not None
+        for name in sorted({r[series] for r in rows}):
+            mine = sorted((r for r in rows if r[series] == name and r.get(option) is not None
                            and r.get(cost) is not None), key=lambda r: r[option])
-            axes.plot([r[option] for r in mine], [r[cost] for r in mine], marker="o", label=target)
+            axes.plot([r[option] for r in mine], [r[cost] for r in mine], marker="o", label=name)
         axes.set_xlabel(option)
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
@@ -101,4 +101,4 @@ def _layer_axis(axes, names: list[str], label: str) -> None:
 
 
 def _short(row: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in row.get("options", {}).items())
+    return " ".join(f"{k}={v}" for k, v in row.get("options", {}).items() if k != "noise")  # not the noise spec again

@@ -2,6 +2,8 @@
 
     expand(["isaac{adc-bits=4..8 xbar-rows=128,256}", "raella"])
     # [Point("isaac{adc-bits=4 xbar-rows=128}", {"adc-bits": "4", "xbar-rows": "128"}), ..., Point("raella", {})]
+    expand_noise("read=0,0.04 prog=0,0.02", NoiseConfig)
+    # [Point("read=0 prog=0", {"read": "0", "prog": "0"}), ..., Point("read=0.04 prog=0.02", ...)]
 
 A value list `a,b,c` gives one point per value, a range `a..b` one per integer from a to b, and the
 points are the cartesian product over a spec's options, in the order written. An option that takes
@@ -40,35 +42,54 @@ def expand(specs: list[str], config_class) -> list[Point]:
     points = []
     for text in specs:
         try:
-            parsed = parse_specs(_expand_ranges(text), "target")
+            parsed = parse_specs(_expand_ranges(text, "--target"), "target")
         except OptionError as error:
             raise UserError(f"--target {text!r}: {error}") from None
         if not parsed:
             raise UserError(f"--target {text!r}: names no target")
         for name, options in parsed:
-            points.extend(_points(name, options, config_class(name)))
+            points.extend(_points(name, options, config_class(name), f"target '{name}'"))
+    return _once(points)
+
+
+def expand_noise(text: str, noise_class) -> list[Point]:
+    """Every point of a noise space (`--noise`: options of `noise_class`, without a name or braces), in order; a
+    point's spec is its options as `--noise` takes them."""
+    wrapped = f"noise{{{_expand_ranges(text, '--noise')}}}"
+    try:
+        (_, options), = parse_specs(wrapped, "--noise")
+    except OptionError as error:  # worded as parse_noise words it
+        message = str(error).replace(f": {wrapped!r}", "").replace("--noise 'noise' sets", "it sets")
+        message = re.sub(r"malformed --noise at column (\d+)",
+                         lambda m: f"not key=value options (column {int(m[1]) - len('noise{')})", message)
+        raise UserError(f"--noise {text!r}: {message}") from None
+    points = _points("noise", options, noise_class, f"--noise {text!r}: the noise model")
+    return _once([Point(" ".join(f"{k}={v}" for k, v in p.options.items()), "noise", p.options) for p in points])
+
+
+def _once(points: list[Point]) -> list[Point]:
     if len({p.spec for p in points}) != len(points):
         raise UserError("the sweep lists the same point twice; give each option's values once")
     return points
 
 
-def _expand_ranges(text: str) -> str:
+def _expand_ranges(text: str, flag: str) -> str:
     def listed(match: re.Match) -> str:
         low, high = int(match.group(1)), int(match.group(2))
         if high < low:
-            raise UserError(f"--target {text!r}: the range {match.group(0)} is empty (write low..high)")
+            raise UserError(f"{flag} {text!r}: the range {match.group(0)} is empty (write low..high)")
         return ",".join(str(v) for v in range(low, high + 1))
 
     return _RANGE.sub(listed, text)
 
 
-def _points(name: str, options: dict[str, list[str]], cls) -> list[Point]:
+def _points(name: str, options: dict[str, list[str]], cls, owner: str) -> list[Point]:
     fields = {option_name(f.name): f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     choices = []
     for key, values in options.items():
         if key not in fields:
-            raise UserError(f"target '{name}' has no option '{key}'{did_you_mean(key, fields)}")
+            raise UserError(f"{owner} has no option '{key}'{did_you_mean(key, fields)}")
         whole_list = get_origin(hints[fields[key].name]) is tuple
         choices.append([",".join(values)] if whole_list else values)
     points = []
