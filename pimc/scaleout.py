@@ -28,6 +28,10 @@ from pimc.diagnostics import UserError
 
 Progress = Callable[[int, int], None] | None
 BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive mmap threshold:
+# every array the simulator allocates is then mapped and unmapped anew, and a worker ran at half the in-process
+# speed (benchmarks/bench_eval.py). The LocalCluster's workers start without it.
+UNTRIMMED = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Cluster:
         if self.workers == 1 and not self.scheduler:
             yield Runner(None, self.blas_threads)
             return
+        import dask
         from distributed import Client, LocalCluster
 
         if self.scheduler:
@@ -60,8 +65,9 @@ class Cluster:
                 client.close()
             return
         env = {**_inherited_blas_settings(), **{name: str(self.blas_threads) for name in BLAS_VARIABLES}}
-        with LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                          host="127.0.0.1", silence_logs=40, env=env) as cluster, Client(cluster) as client:
+        with dask.config.set({UNTRIMMED: None}), \
+                LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                             host="127.0.0.1", silence_logs=40, env=env) as cluster, Client(cluster) as client:
             yield Runner(client, self.blas_threads)
 
 
