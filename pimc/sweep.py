@@ -24,6 +24,7 @@ from typing import get_origin
 
 from pimc.diagnostics import UserError
 from pimc.options import OptionError, did_you_mean, option_name, parse_specs
+from pimc.targets.noise import spec_error
 
 _RANGE = re.compile(r"(?<![\w.])(-?\d+)\.\.(-?\d+)(?![\w.])")
 
@@ -55,14 +56,11 @@ def expand(specs: list[str], config_class) -> list[Point]:
 def expand_noise(text: str, noise_class) -> list[Point]:
     """Every point of a noise space (`--noise`: options of `noise_class`, without a name or braces), in order; a
     point's spec is its options as `--noise` takes them."""
-    wrapped = f"noise{{{_expand_ranges(text, '--noise')}}}"
+    expanded = _expand_ranges(text, "--noise")
     try:
-        (_, options), = parse_specs(wrapped, "--noise")
+        (_, options), = parse_specs(f"noise{{{expanded}}}", "--noise")
     except OptionError as error:  # worded as parse_noise words it
-        message = str(error).replace(f": {wrapped!r}", "").replace("--noise 'noise' sets", "it sets")
-        message = re.sub(r"malformed --noise at column (\d+)",
-                         lambda m: f"not key=value options (column {int(m[1]) - len('noise{')})", message)
-        raise UserError(f"--noise {text!r}: {message}") from None
+        raise UserError(f"--noise {text!r}: {spec_error(error, expanded)}") from None
     points = _points("noise", options, noise_class, f"--noise {text!r}: the noise model")
     return _once([Point(" ".join(f"{k}={v}" for k, v in p.options.items()), "noise", p.options) for p in points])
 

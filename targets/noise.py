@@ -79,10 +79,15 @@ def parse_noise(text: str) -> NoiseConfig:
         (_, options), = parse_specs(wrapped, "--noise")
         return NoiseConfig(**convert_options(NoiseConfig, "the noise model", options))
     except (OptionError, ConfigError, ValueError) as error:
-        message = str(error).replace(f": {wrapped!r}", "").replace("--noise 'noise' sets", "it sets")
-        message = re.sub(r"malformed --noise at column (\d+)",
-                         lambda m: f"not key=value options (column {int(m[1]) - len('noise{')})", message)
-        raise ConfigError(f"--noise {text!r}: {message}") from None
+        raise ConfigError(f"--noise {text!r}: {spec_error(error, text)}") from None
+
+
+def spec_error(error: Exception, text: str) -> str:
+    """What is wrong with the --noise spec `text`, worded for it rather than for the `noise{...}` it is parsed as."""
+    wrapped = f"noise{{{text}}}"
+    message = str(error).replace(f": {wrapped!r}", "").replace("--noise 'noise' sets", "it sets")
+    return re.sub(r"malformed --noise at column (\d+)",
+                  lambda m: f"not key=value options (column {int(m[1]) - len('noise{')})", message)
 
 
 def column_maxima(spec: Crossbar) -> np.ndarray:
