@@ -82,6 +82,12 @@ def parse_noise(text: str) -> NoiseConfig:
         raise ConfigError(f"--noise {text!r}: {spec_error(error, text)}") from None
 
 
+def check_seed(seed: int) -> None:
+    """`--noise-seed` seeds every draw (docs/noise.md): a ConfigError unless it is 0 or more."""
+    if seed < 0:
+        raise ConfigError(f"--noise-seed {seed}: give a seed of 0 or more")
+
+
 def spec_error(error: Exception, text: str) -> str:
     """What is wrong with the --noise spec `text`, worded for it rather than for the `noise{...}` it is parsed as."""
     wrapped = f"noise{{{text}}}"

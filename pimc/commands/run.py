@@ -35,11 +35,10 @@ def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
 
 def noise_of(args: argparse.Namespace):
     """The NoiseConfig --noise gives, None when every non-ideality is off; a one-line error for a bad spec."""
-    from pimc.targets.noise import parse_noise
+    from pimc.targets.noise import check_seed, parse_noise
 
     noise = parse_noise(args.noise)
-    if args.noise_seed < 0:
-        raise UserError(f"--noise-seed {args.noise_seed}: give a seed of 0 or more")
+    check_seed(args.noise_seed)
     return noise if noise.active else None
 
 

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from pimc.sweep import expand, expand_noise, file_digest, point_id
     from pimc.targets import config_class, load_config
     from pimc.targets.base import ConfigError
-    from pimc.targets.noise import NoiseConfig
+    from pimc.targets.noise import NoiseConfig, check_seed
     from pimc.targets.simulator import progress_bar
 
     check_model_path(args.model)
@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--limit {args.limit}: give a positive number of samples")
     if args.noise and not args.data:
         raise UsageError("--noise: noise acts when points are scored; give --data")
-    if args.noise_seed < 0:
-        raise UserError(f"--noise-seed {args.noise_seed}: give a seed of 0 or more")
+    check_seed(args.noise_seed)
     check_arrays(args.calib, "--calib")
     check_input(args.target_config, "--target-config")
     if args.data:
