@@ -1,6 +1,6 @@
-"""What got slower: the ratios of a new bench_compile.py JSON against the committed last results.
+"""What got slower: the ratios of a new bench_commands.py JSON against the committed last results.
 
-    python benchmarks/compare_bench.py new.json [--against benchmarks/results/bench_compile.json] [--tolerance 0.2]
+    python benchmarks/compare_bench.py new.json [--against benchmarks/results/bench_commands.json] [--tolerance 0.2]
 
 Compares ratios to onnxruntime (not seconds: the machine's speed and load cancel out in them) for every
 model/target both files hold, prints each ratio more than --tolerance (20%) above the old one, and exits 1
@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-COMMITTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench_compile.json")
+COMMITTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench_commands.json")
 
 
 def slower(new: dict, old: dict, tolerance: float) -> list[str]:
@@ -31,7 +31,7 @@ def slower(new: dict, old: dict, tolerance: float) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("new", help="a JSON bench_compile.py --json wrote")
+    parser.add_argument("new", help="a JSON bench_commands.py --json wrote")
     parser.add_argument("--against", default=COMMITTED, help="the results to compare with (default: the committed ones)")
     parser.add_argument("--tolerance", type=float, default=0.2, help="how much slower counts (default: 0.2, 20%%)")
     args = parser.parse_args()

@@ -28,10 +28,18 @@ from pimc.diagnostics import UserError
 
 Progress = Callable[[int, int], None] | None
 BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive mmap threshold:
-# every array the simulator allocates is then mapped and unmapped anew, and a worker ran at half the in-process
-# speed (benchmarks/bench_eval.py). The LocalCluster's workers start without it.
-UNTRIMMED = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+# The LocalCluster's settings, each measured with benchmarks/bench_eval.py on 2 cores, where every cycle a worker
+# does not simulate is lost:
+LOCAL_CLUSTER = {
+    # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive mmap
+    # threshold: every array the simulator allocates was mapped and unmapped anew, at half the in-process speed.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # Each worker samples its task's stack every 10 ms for the dashboard's profile, which pimc does not show, and
+    # every process wakes every 20 ms to time its event loop and every 0.5 s to record its load.
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ class Cluster:
                 client.close()
             return
         env = {**_inherited_blas_settings(), **{name: str(self.blas_threads) for name in BLAS_VARIABLES}}
-        with dask.config.set({UNTRIMMED: None}), \
+        with dask.config.set(LOCAL_CLUSTER), \
                 LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
                              host="127.0.0.1", silence_logs=40, env=env) as cluster, Client(cluster) as client:
             yield Runner(client, self.blas_threads)
