@@ -71,8 +71,7 @@ class TensorType:
     element: ScalarType
 
     def __str__(self) -> str:
-        dims = "".join(("?" if d is None else str(d)) + "x" for d in self.shape)
-        return f"tensor<{dims}{self.element}>"
+        return _spelling(self)
 
     @property
     def rank(self) -> int:
@@ -85,6 +84,13 @@ class TensorType:
     @property
     def num_elements(self) -> int:
         return math.prod(self.shape)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _spelling(tensor_type: TensorType) -> str:
+    """`tensor<1x?x8xf32>`, spelled once per distinct type: printers and emitters ask for it again and again."""
+    dims = "".join(("?" if d is None else str(d)) + "x" for d in tensor_type.shape)
+    return f"tensor<{dims}{tensor_type.element}>"
 
 
 Type = ScalarType | TensorType
