@@ -27,6 +27,7 @@ from pimc.options import OptionError, did_you_mean, option_name, parse_specs
 from pimc.targets.noise import spec_error
 
 _RANGE = re.compile(r"(?<![\w.])(-?\d+)\.\.(-?\d+)(?![\w.])")
+_OTHER_RANGE = re.compile(r"[^\s=,{}]*\.\.[^\s=,{}]*")  # what is left of `..` once the integer ranges are listed
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,12 @@ def _expand_ranges(text: str, flag: str) -> str:
             raise UserError(f"{flag} {text!r}: the range {match.group(0)} is empty (write low..high)")
         return ",".join(str(v) for v in range(low, high + 1))
 
-    return _RANGE.sub(listed, text)
+    expanded = _RANGE.sub(listed, text)
+    other = _OTHER_RANGE.search(expanded)
+    if other:
+        raise UserError(f"{flag} {text!r}: the range {other.group(0)} is not of whole numbers (low..high counts "
+                        "integers); list the values instead, as a,b,c")
+    return expanded
 
 
 def _points(name: str, options: dict[str, list[str]], cls, owner: str) -> list[Point]:

@@ -241,6 +241,10 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"^pimc sweep: error: --noise 'read=0,0.1 raed=0.1': the noise model has no option 'raed'; did you mean 'read'\?$"),
     ("sweep-noise-without-data", ["sweep", CNN, "--target", "isaac", "--noise", "read=0,0.1", "-o", "sw"], 2,
      r"^pimc sweep: error: --noise: noise acts when points are scored; give --data$"),
+    ("sweep-noise-fractional-range", ["sweep", CNN, "--target", "isaac", "--data", TEST, "--noise", "read=0.01..0.04",
+                                      "-o", "sw"], 1,
+     r"^pimc sweep: error: --noise 'read=0.01..0.04': the range 0.01..0.04 is not of whole numbers \(low..high counts "
+     r"integers\); list the values instead, as a,b,c$"),
     ("sweep-noise-malformed", ["sweep", CNN, "--target", "isaac", "--data", TEST, "--noise", "read=0,", "-o", "sw"], 1,
      r"^pimc sweep: error: --noise 'read=0,': not key=value options \(column 8\)$"),
     ("sweep-noise-seed-negative", ["sweep", CNN, "--target", "isaac", "--data", TEST, "--noise", "read=0.1",
