@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pimc.targets.datapath import Datapath
+from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.program import Instruction
 
 
@@ -25,7 +25,8 @@ class FastGroup:
 
     instructions: list[Instruction]
     weights: np.ndarray  # rows x all their weights; float32 where every product is exact in it
-    columns: list[tuple[int, int]]  # each crossbar's columns of `weights`
+    outputs: list[tuple[str, int, int, int, int]]  # per member: dst buffer, its vectors v0:v1, its columns of `weights`
+    events: list[tuple[int, CrossbarStats]]  # per member: its crossbar, what one execution of the group counts
 
     @classmethod
     def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
@@ -33,10 +34,18 @@ class FastGroup:
         weights = np.hstack([p.stored + p.correction for p in parts])
         widest = (1 << sum(run[0].args["input_slices"])) - 1
         exact_in_float32 = widest * float(np.abs(weights).max(initial=0)) * weights.shape[0] < 2**24
-        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
-        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64),
-                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])])
+        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts]).tolist()
+        outputs = [(i.args["dst"], *i.args["vectors"], start, stop) for i, start, stop in zip(run, bounds, bounds[1:])]
+        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64), outputs,
+                   [(i.args["xbar"], _events(i, part)) for i, part in zip(run, parts)])
 
+
+def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:
+    """What one fast execution of MVM `i` counts on its crossbar; signed planes: two passes."""
+    events, (v0, v1) = CrossbarStats(), i.args["vectors"]
+    for _ in range(2 if i.args.get("zero_point") else 1):
+        crossbar.count(v1 - v0, tuple(i.args["input_slices"]), speculative(i), events)
+    return events
 
 
 def plan_groups(instructions: list[Instruction], crossbars: dict[int, Datapath],

@@ -15,11 +15,13 @@ from pimc.interp.nn_ops import pad2d, kernel_taps
 @impl(xbar.Im2ColOp)
 def im2col(interp, op, x):
     n, c, _, _ = x.shape
-    oh, ow = op.output_size()
-    padded = pad2d(x.astype(np.int64), op.pads, value=op.pad_value)
-    taps = [view for _, view in kernel_taps(padded, op.kernel, op.strides, op.dilations, (oh, ow))]
-    patches = np.stack(taps, axis=2)  # n, c, kh*kw, oh, ow
-    return patches.transpose(0, 3, 4, 1, 2).reshape(n * oh * ow, -1)
+    (oh, ow), (kh, kw) = op.output_size(), op.kernel
+    dtype = np.result_type(x.dtype, np.min_scalar_type(op.pad_value))  # the input's, if it holds the pad value
+    padded = pad2d(x.astype(dtype, copy=False), op.pads, value=op.pad_value)
+    patches = np.empty((n, oh, ow, c, kh, kw), dtype)
+    for (i, j), view in kernel_taps(padded, op.kernel, op.strides, op.dilations, (oh, ow)):
+        patches[..., i, j] = view.transpose(0, 2, 3, 1)
+    return patches.reshape(n * oh * ow, c * kh * kw)
 
 
 @impl(xbar.MvmOp)
@@ -41,7 +43,10 @@ def exact_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 @impl(xbar.AddOp)
 def add(interp, op, *parts):
-    return sum(part.astype(np.int64) for part in parts)
+    total = parts[0].astype(np.int64)
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 @impl(xbar.ConcatOp)
