@@ -28,6 +28,11 @@ class FastGroup:
     outputs: list[tuple[str, int, int, int, int]]  # per member: dst buffer, its vectors v0:v1, its columns of `weights`
     events: list[tuple[int, CrossbarStats]]  # per member: its crossbar, what one execution of the group counts
 
+    @property
+    def integers(self) -> type:
+        """The products' integer type: int32 holds every one float32 computes exactly, as the IR's i32 results."""
+        return np.int32 if self.weights.dtype == np.float32 else np.int64
+
     @classmethod
     def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
         parts = [crossbars[i.args["xbar"]] for i in run]
@@ -51,12 +56,16 @@ def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:
 def plan_groups(instructions: list[Instruction], crossbars: dict[int, Datapath],
                 adc: tuple[int, int]) -> dict[int, FastGroup]:
     """The groups of MVMs over the same input vectors whose crossbars provably never clip, by their first
-    instruction's seq. Buffers are written once per run, so a group may compute every member's output at its first.
+    instruction's seq. Buffers are written once per run, so a group may compute every member's output at its first;
+    a whole `send` gives its destination the source's array, so MVMs on several tiles may read the same vectors.
     """
+    origin: dict[str, str] = {}  # a buffer a whole send wrote -> the buffer it copies
     runs: dict[tuple, list[Instruction]] = {}
     for i in instructions:
+        if i.op == "send" and "rows" not in i.args:
+            origin[i.args["dst"]] = origin.get(i.args["src"], i.args["src"])
         if i.op == "mvm" and crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), speculative(i), *adc):
-            runs.setdefault(_inputs_of(i), []).append(i)
+            runs.setdefault(_inputs_of(i, origin), []).append(i)
     return {run[0].seq: FastGroup.build(run, crossbars) for run in runs.values()}
 
 
@@ -65,7 +74,7 @@ def speculative(i: Instruction) -> bool:
     return bool(i.args.get("speculate", False))
 
 
-def _inputs_of(i: Instruction) -> tuple:
+def _inputs_of(i: Instruction, origin: dict[str, str]) -> tuple:
     a = i.args
-    return (i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), speculative(i),
-            a.get("zero_point", 0))
+    return (origin.get(a["src"], a["src"]), tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]),
+            speculative(i), a.get("zero_point", 0))

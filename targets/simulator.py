@@ -134,7 +134,7 @@ class Simulator:
 
     def _fast_group(self, group: FastGroup, x: np.ndarray) -> None:
         """One matrix product for crossbars that read the same inputs and provably never clip."""
-        product = (x.astype(group.weights.dtype) @ group.weights).astype(np.int64)  # exact integers
+        product = (x.astype(group.weights.dtype) @ group.weights).astype(group.integers)  # exact integers
         for xbar, events in group.events:
             self.stats[xbar].add(events)
         for dst, v0, v1, start, stop in group.outputs:
