@@ -36,13 +36,16 @@ class FastGroup:
     @classmethod
     def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
         parts = [crossbars[i.args["xbar"]] for i in run]
-        weights = np.hstack([p.stored + p.correction for p in parts])
+        folded = [p.stored + p.correction for p in parts]
         widest = (1 << sum(run[0].args["input_slices"])) - 1
-        exact_in_float32 = widest * float(np.abs(weights).max(initial=0)) * weights.shape[0] < 2**24
-        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts]).tolist()
+        largest = max(float(np.abs(f).max(initial=0)) for f in folded)
+        exact_in_float32 = widest * largest * folded[0].shape[0] < 2**24
+        bounds = np.cumsum([0] + [f.shape[1] for f in folded]).tolist()
+        weights = np.empty((folded[0].shape[0], bounds[-1]), np.float32 if exact_in_float32 else np.float64)
+        for f, start, stop in zip(folded, bounds, bounds[1:]):
+            weights[:, start:stop] = f
         outputs = [(i.args["dst"], *i.args["vectors"], start, stop) for i, start, stop in zip(run, bounds, bounds[1:])]
-        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64), outputs,
-                   [(i.args["xbar"], _events(i, part)) for i, part in zip(run, parts)])
+        return cls(run, weights, outputs, [(i.args["xbar"], _events(i, part)) for i, part in zip(run, parts)])
 
 
 def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:

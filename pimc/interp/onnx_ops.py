@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from pimc.dialects.onnx import OnnxOp
-from pimc.frontend.types import value_info
 from pimc.interp.registry import impl
 
 
@@ -25,6 +24,8 @@ def one_node_model(op: OnnxOp):
     """A ModelProto of `op` alone: inputs `in0, in1, ...`, outputs `out0, out1, ...`."""
     import onnx
     from onnx import helper
+
+    from pimc.frontend.types import value_info  # onnx: imported when an onnx op runs, not with the interpreter
 
     inputs = [value_info(f"in{i}", v.type) for i, v in enumerate(op.operands)]
     outputs = [value_info(f"out{i}", v.type) for i, v in enumerate(op.results)]

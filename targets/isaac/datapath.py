@@ -45,7 +45,7 @@ class LoadedCrossbar:
         maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), spec.weights * planes)
         true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, planes, count)
         scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
-        stored = np.einsum("rnpc,pc->rn", true_levels, scale)
+        stored = true_levels.reshape(spec.rows, spec.weights, -1) @ scale.ravel()  # each weight's slices shift-added
         largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
         return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
 
