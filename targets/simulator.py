@@ -34,7 +34,7 @@ from pimc.targets import target
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.fast_path import FastGroup, plan_groups, speculative
 from pimc.targets.noise import CrossbarNoise, NoiseConfig
-from pimc.targets.program import Instruction, Program, destinations
+from pimc.targets.program import FIELDS, Instruction, Program, destinations
 
 
 @dataclass
@@ -74,9 +74,9 @@ class Simulator:
         self.buffers = {}
         for noise in self._noisy:
             noise.start(sample)
-        steps = self.program.instructions
+        steps, units = self.program.instructions, {op: getattr(self, f"_{op}") for op in FIELDS}
         for index, instruction in enumerate(steps):
-            getattr(self, f"_{instruction.op}")(instruction, inputs)
+            units[instruction.op](instruction, inputs)
             if self.progress is not None:
                 self.progress(index + 1, len(steps))
         return [self.buffers[name] for _, name in self.program.outputs]
@@ -115,22 +115,24 @@ class Simulator:
         """The output stays in its buffer; `run` returns it."""
 
     def _mvm(self, i: Instruction, inputs) -> None:
+        group = self._groups.get(i.seq)
+        if group is None and i.seq in self._grouped:
+            return  # its group's first MVM computed it
         a = i.args
         (v0, v1), (c0, c1), widths = a["vectors"], a["src_cols"], tuple(a["input_slices"])
         x = self.buffers[a["src"]][v0:v1, c0:c1]
-        group = self._groups.get(i.seq)
         if group is not None:
             self._fast_group(group, x)
-        elif i.seq not in self._grouped:
-            crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
-            if not z:
-                product = crossbar.mvm(x.astype(np.int64), widths, speculative(i), *self.adc, stats)
-            else:  # signed input planes: code - z in a positive and a negative pass, then z times W's column sums
-                signed = x.astype(np.int64) - z
-                product = (crossbar.mvm(np.maximum(signed, 0), widths, speculative(i), *self.adc, stats)
-                           - crossbar.mvm(np.maximum(-signed, 0), widths, speculative(i), *self.adc, stats)
-                           + z * crossbar.column_sums)
-            self._output(a["dst"], v0, v1, product)
+            return
+        crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
+        if not z:
+            product = crossbar.mvm(x.astype(np.int64), widths, speculative(i), *self.adc, stats)
+        else:  # signed input planes: code - z in a positive and a negative pass, then z times W's column sums
+            signed = x.astype(np.int64) - z
+            product = (crossbar.mvm(np.maximum(signed, 0), widths, speculative(i), *self.adc, stats)
+                       - crossbar.mvm(np.maximum(-signed, 0), widths, speculative(i), *self.adc, stats)
+                       + z * crossbar.column_sums)
+        self._output(a["dst"], v0, v1, product)
 
     def _fast_group(self, group: FastGroup, x: np.ndarray) -> None:
         """One matrix product for crossbars that read the same inputs and provably never clip."""

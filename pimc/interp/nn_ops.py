@@ -156,7 +156,7 @@ def unary(interp, op, x):
 
 @impl(ew.ReluOp)
 def relu(interp, op, x):
-    return np.where(x < 0, np.zeros_like(x), x)
+    return np.where(x < 0, x.dtype.type(0), x)
 
 
 @impl(ew.LeakyReluOp)

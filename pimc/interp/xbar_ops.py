@@ -1,4 +1,4 @@
-"""Ideal integer semantics of the `xbar` dialect (int64; an MVM is an exact matrix product).
+"""Ideal integer semantics of the `xbar` dialect (an MVM is an exact matrix product; sums wrap as their result type).
 
     %m = xbar.mvm(%p) {weights = "fc.matrix", rows = [0, 64], cols = [0, 10]}   ->   p[:, 0:64] @ W[0:64, 0:10]
 """
@@ -43,9 +43,9 @@ def exact_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 @impl(xbar.AddOp)
 def add(interp, op, *parts):
-    total = parts[0].astype(np.int64)
+    total = parts[0].astype(_integers(op))
     for part in parts[1:]:
-        total += part
+        np.add(total, part, out=total, casting="unsafe")
     return total
 
 
@@ -56,7 +56,15 @@ def concat(interp, op, *parts):
 
 @impl(xbar.AddBiasOp)
 def add_bias(interp, op, x, bias):
-    return x.astype(np.int64) + bias.astype(np.int64)
+    total = x.astype(_integers(op))
+    np.add(total, bias, out=total, casting="unsafe")
+    return total
+
+
+def _integers(op) -> np.dtype:
+    """The type a sum is taken in: the result's, whose wrapping gives the int64 sum's cast to it (integers modulo
+    2^bits)."""
+    return op.output.type.element.numpy_dtype()
 
 
 @impl(xbar.Col2ImOp)
