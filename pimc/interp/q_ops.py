@@ -59,7 +59,7 @@ def gemm(interp, op, x, w, b=None):
 @impl(q.RequantizeOp)
 def requantize(interp, op, acc, multiplier):
     shape = (1, -1) + (1,) * (acc.ndim - 2) if acc.ndim > 1 and multiplier.size > 1 else (-1,)
-    scaled = acc.astype(np.float64) * multiplier.astype(np.float64).reshape(shape)
+    scaled = np.multiply(acc, multiplier.reshape(shape), dtype=np.float64)
     np.rint(scaled, out=scaled)
     scaled += op.zero_point
     return _clamp(scaled, op.output.type.element)  # whole numbers: the result's cast is exact
