@@ -22,10 +22,10 @@ def run_onnx(interp, op: OnnxOp, *inputs):
 
 def one_node_model(op: OnnxOp):
     """A ModelProto of `op` alone: inputs `in0, in1, ...`, outputs `out0, out1, ...`."""
-    import onnx
+    import onnx  # here, not at the top: importing onnx costs half a second that a program without onnx ops never needs
     from onnx import helper
 
-    from pimc.frontend.types import value_info  # onnx: imported when an onnx op runs, not with the interpreter
+    from pimc.frontend.types import value_info
 
     inputs = [value_info(f"in{i}", v.type) for i, v in enumerate(op.operands)]
     outputs = [value_info(f"out{i}", v.type) for i, v in enumerate(op.results)]
