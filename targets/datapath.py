@@ -50,6 +50,14 @@ class CrossbarStats:
     flagged: int = 0  # speculative conversions at a rail
     fast: bool = True  # every MVM took the provably exact path
 
+    def add(self, events: CrossbarStats) -> None:
+        """Add the counts of `events` (a fast path's, counted once when its group is planned)."""
+        self.activations += events.activations
+        self.adc_converts += events.adc_converts
+        self.saturated += events.saturated
+        self.recovery_converts += events.recovery_converts
+        self.flagged += events.flagged
+
 
 class Datapath(Protocol):
     """One crossbar's cells, ready to compute as its target's analog datapath does."""

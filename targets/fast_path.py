@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pimc.targets.datapath import Datapath
+from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.program import Instruction
 
 
@@ -25,29 +25,50 @@ class FastGroup:
 
     instructions: list[Instruction]
     weights: np.ndarray  # rows x all their weights; float32 where every product is exact in it
-    columns: list[tuple[int, int]]  # each crossbar's columns of `weights`
+    outputs: list[tuple[str, int, int, int, int]]  # per member: dst buffer, its vectors v0:v1, its columns of `weights`
+    events: list[tuple[int, CrossbarStats]]  # per member: its crossbar, what one execution of the group counts
+
+    @property
+    def integers(self) -> type:
+        """The products' integer type: int32 holds every one float32 computes exactly, as the IR's i32 results."""
+        return np.int32 if self.weights.dtype == np.float32 else np.int64
 
     @classmethod
     def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
         parts = [crossbars[i.args["xbar"]] for i in run]
-        weights = np.hstack([p.stored + p.correction for p in parts])
+        folded = [p.stored + p.correction for p in parts]
         widest = (1 << sum(run[0].args["input_slices"])) - 1
-        exact_in_float32 = widest * float(np.abs(weights).max(initial=0)) * weights.shape[0] < 2**24
-        bounds = np.cumsum([0] + [p.stored.shape[1] for p in parts])
-        return cls(run, weights.astype(np.float32 if exact_in_float32 else np.float64),
-                   [(int(a), int(b)) for a, b in zip(bounds, bounds[1:])])
+        largest = max(float(np.abs(f).max(initial=0)) for f in folded)
+        exact_in_float32 = widest * largest * folded[0].shape[0] < 2**24
+        bounds = np.cumsum([0] + [f.shape[1] for f in folded]).tolist()
+        weights = np.empty((folded[0].shape[0], bounds[-1]), np.float32 if exact_in_float32 else np.float64)
+        for f, start, stop in zip(folded, bounds, bounds[1:]):
+            weights[:, start:stop] = f
+        outputs = [(i.args["dst"], *i.args["vectors"], start, stop) for i, start, stop in zip(run, bounds, bounds[1:])]
+        return cls(run, weights, outputs, [(i.args["xbar"], _events(i, part)) for i, part in zip(run, parts)])
 
+
+def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:
+    """What one fast execution of MVM `i` counts on its crossbar; signed planes: two passes."""
+    events, (v0, v1) = CrossbarStats(), i.args["vectors"]
+    for _ in range(2 if i.args.get("zero_point") else 1):
+        crossbar.count(v1 - v0, tuple(i.args["input_slices"]), speculative(i), events)
+    return events
 
 
 def plan_groups(instructions: list[Instruction], crossbars: dict[int, Datapath],
                 adc: tuple[int, int]) -> dict[int, FastGroup]:
     """The groups of MVMs over the same input vectors whose crossbars provably never clip, by their first
-    instruction's seq. Buffers are written once per run, so a group may compute every member's output at its first.
+    instruction's seq. Buffers are written once per run, so a group may compute every member's output at its first;
+    a whole `send` gives its destination the source's array, so MVMs on several tiles may read the same vectors.
     """
+    origin: dict[str, str] = {}  # a buffer a whole send wrote -> the buffer it copies
     runs: dict[tuple, list[Instruction]] = {}
     for i in instructions:
+        if i.op == "send" and "rows" not in i.args:
+            origin[i.args["dst"]] = origin.get(i.args["src"], i.args["src"])
         if i.op == "mvm" and crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), speculative(i), *adc):
-            runs.setdefault(_inputs_of(i), []).append(i)
+            runs.setdefault(_inputs_of(i, origin), []).append(i)
     return {run[0].seq: FastGroup.build(run, crossbars) for run in runs.values()}
 
 
@@ -56,7 +77,7 @@ def speculative(i: Instruction) -> bool:
     return bool(i.args.get("speculate", False))
 
 
-def _inputs_of(i: Instruction) -> tuple:
+def _inputs_of(i: Instruction, origin: dict[str, str]) -> tuple:
     a = i.args
-    return (i.tile, a["src"], tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]), speculative(i),
-            a.get("zero_point", 0))
+    return (origin.get(a["src"], a["src"]), tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]),
+            speculative(i), a.get("zero_point", 0))

@@ -24,6 +24,7 @@ FIELDS = {  # each opcode's fields (docs/isa.md)
     "vop": ("kind", "srcs", "dst", "attrs", "type"), "send": ("src", "dst", "to", "bytes", "hops"),
     "recv": ("dst", "from"), "store": ("src", "output"),
 }
+_REQUIRED = {op: frozenset(names) for op, names in FIELDS.items()}
 
 
 @dataclass(frozen=True)
@@ -242,9 +243,10 @@ def _check(i: Instruction, path: str) -> None:
     if i.op not in FIELDS:
         raise UserError(f"{path}: instruction {i.seq} on tile {i.tile}: unknown opcode '{i.op}' "
                         f"(opcodes: {', '.join(FIELDS)})")
-    missing = [name for name in FIELDS[i.op] if name not in i.args]
-    if missing:
-        raise UserError(f"{path}: instruction {i.seq} on tile {i.tile}: '{i.op}' lacks field '{missing[0]}'")
+    if i.args.keys() >= _REQUIRED[i.op]:
+        return
+    missing = next(name for name in FIELDS[i.op] if name not in i.args)
+    raise UserError(f"{path}: instruction {i.seq} on tile {i.tile}: '{i.op}' lacks field '{missing}'")
 
 
 def program_text(program: Program) -> str:

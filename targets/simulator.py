@@ -34,7 +34,7 @@ from pimc.targets import target
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.fast_path import FastGroup, plan_groups, speculative
 from pimc.targets.noise import CrossbarNoise, NoiseConfig
-from pimc.targets.program import Instruction, Program, destinations
+from pimc.targets.program import FIELDS, Instruction, Program, destinations
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Simulator:
     _ops: dict[int, Operation] = field(default_factory=dict)
     _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
     _grouped: set[int] = field(default_factory=set)
+    _rows: dict[str, int] = field(default_factory=dict)  # buffer -> its vectors
     _noisy: list[CrossbarNoise] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -73,9 +74,9 @@ class Simulator:
         self.buffers = {}
         for noise in self._noisy:
             noise.start(sample)
-        steps = self.program.instructions
+        steps, units = self.program.instructions, {op: getattr(self, f"_{op}") for op in FIELDS}
         for index, instruction in enumerate(steps):
-            getattr(self, f"_{instruction.op}")(instruction, inputs)
+            units[instruction.op](instruction, inputs)
             if self.progress is not None:
                 self.progress(index + 1, len(steps))
         return [self.buffers[name] for _, name in self.program.outputs]
@@ -114,40 +115,46 @@ class Simulator:
         """The output stays in its buffer; `run` returns it."""
 
     def _mvm(self, i: Instruction, inputs) -> None:
+        group = self._groups.get(i.seq)
+        if group is None and i.seq in self._grouped:
+            return  # its group's first MVM computed it
         a = i.args
         (v0, v1), (c0, c1), widths = a["vectors"], a["src_cols"], tuple(a["input_slices"])
         x = self.buffers[a["src"]][v0:v1, c0:c1]
-        group = self._groups.get(i.seq)
         if group is not None:
-            self._fast_group(group, x, widths)
-        elif i.seq not in self._grouped:
-            crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
-            if not z:
-                product = crossbar.mvm(x.astype(np.int64), widths, speculative(i), *self.adc, stats)
-            else:  # signed input planes: code - z in a positive and a negative pass, then z times W's column sums
-                signed = x.astype(np.int64) - z
-                product = (crossbar.mvm(np.maximum(signed, 0), widths, speculative(i), *self.adc, stats)
-                           - crossbar.mvm(np.maximum(-signed, 0), widths, speculative(i), *self.adc, stats)
-                           + z * crossbar.column_sums)
-            self._output(a["dst"], v0, v1, product)
+            self._fast_group(group, x)
+            return
+        crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
+        if not z:
+            product = crossbar.mvm(x.astype(np.int64), widths, speculative(i), *self.adc, stats)
+        else:  # signed input planes: code - z in a positive and a negative pass, then z times W's column sums
+            signed = x.astype(np.int64) - z
+            product = (crossbar.mvm(np.maximum(signed, 0), widths, speculative(i), *self.adc, stats)
+                       - crossbar.mvm(np.maximum(-signed, 0), widths, speculative(i), *self.adc, stats)
+                       + z * crossbar.column_sums)
+        self._output(a["dst"], v0, v1, product)
 
-    def _fast_group(self, group: FastGroup, x: np.ndarray, widths: tuple[int, ...]) -> None:
+    def _fast_group(self, group: FastGroup, x: np.ndarray) -> None:
         """One matrix product for crossbars that read the same inputs and provably never clip."""
-        product = x.astype(group.weights.dtype) @ group.weights  # exact integers
-        for i, (start, stop) in zip(group.instructions, group.columns):
-            v0, v1 = i.args["vectors"]
-            for _ in range(2 if i.args.get("zero_point") else 1):  # signed planes: two passes, the same integers
-                self.crossbars[i.args["xbar"]].count(v1 - v0, widths, speculative(i), self.stats[i.args["xbar"]])
-            self._output(i.args["dst"], v0, v1, product[:, start:stop])
+        product = (x.astype(group.weights.dtype) @ group.weights).astype(group.integers)  # exact integers
+        for xbar, events in group.events:
+            self.stats[xbar].add(events)
+        for dst, v0, v1, start, stop in group.outputs:
+            self._output(dst, v0, v1, product[:, start:stop])
 
     def _output(self, name: str, v0: int, v1: int, rows: np.ndarray) -> None:
         out = self.buffers.get(name)
+        if out is None and v0 == 0 and v1 == self.program_rows(name):  # the whole buffer: the rows themselves
+            self.buffers[name] = rows
+            return
         if out is None:
             out = self.buffers[name] = np.zeros((self.program_rows(name), rows.shape[1]), np.int64)
         out[v0:v1] = rows
 
     def program_rows(self, name: str) -> int:
-        return parse_type(self.program.buffers[name].type).shape[0]
+        if name not in self._rows:
+            self._rows[name] = parse_type(self.program.buffers[name].type).shape[0]
+        return self._rows[name]
 
     def _vop(self, i: Instruction, inputs) -> None:
         if i.seq not in self._ops:

@@ -90,11 +90,20 @@ def evaluate(interp, op: Operation, operands: Sequence[np.ndarray]) -> list[np.n
     arrays = produced if isinstance(produced, (list, tuple)) else (produced,)
     results = []
     for result, array in zip(op.results, arrays):
-        array = np.asarray(array).astype(result.type.element.numpy_dtype(), copy=False)
+        array = np.asarray(array).astype(_numpy_dtype(result.type.element), copy=False)
         if array.shape != result.type.shape:
             raise op_error(op, f"computed shape {array.shape}, but its result type is {result.type}")
         results.append(array)
     return results
+
+
+_DTYPES: dict[str, np.dtype] = {}  # element type name -> numpy dtype
+
+
+def _numpy_dtype(element) -> np.dtype:
+    if element.name not in _DTYPES:
+        _DTYPES[element.name] = element.numpy_dtype()
+    return _DTYPES[element.name]
 
 
 def run_timesteps(module, events: np.ndarray, observer: Callable | None = None) -> np.ndarray:

@@ -14,12 +14,15 @@ from pimc.interp.nn_ops import pad2d, kernel_taps
 
 def _clamp(values: np.ndarray, element) -> np.ndarray:
     low, high = element.bounds
-    return np.clip(values, low, high)
+    return np.clip(values, low, high, out=values)
 
 
 @impl(q.QuantizeOp)
 def quantize(interp, op, x):
-    scaled = np.rint(x.astype(np.float64) / op.scale) + op.zero_point
+    scaled = np.array(x, np.float64)  # an array, also for a 0-d x
+    scaled /= op.scale
+    np.rint(scaled, out=scaled)
+    scaled += op.zero_point
     return _clamp(scaled, op.output.type.element).astype(np.int64)
 
 
@@ -56,5 +59,7 @@ def gemm(interp, op, x, w, b=None):
 @impl(q.RequantizeOp)
 def requantize(interp, op, acc, multiplier):
     shape = (1, -1) + (1,) * (acc.ndim - 2) if acc.ndim > 1 and multiplier.size > 1 else (-1,)
-    scaled = np.rint(acc.astype(np.float64) * multiplier.astype(np.float64).reshape(shape)) + op.zero_point
-    return _clamp(scaled, op.output.type.element).astype(np.int64)
+    scaled = np.multiply(acc, multiplier.reshape(shape), dtype=np.float64)
+    np.rint(scaled, out=scaled)
+    scaled += op.zero_point
+    return _clamp(scaled, op.output.type.element)  # whole numbers: the result's cast is exact

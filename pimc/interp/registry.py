@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pimc.ir.core import Operation
 
 IMPLS: dict[type[Operation], Callable] = {}
+_RESOLVED: dict[type[Operation], Callable | None] = {}  # op class -> its implementation, as `implementation` found it
 
 
 def impl(*op_classes: type[Operation]) -> Callable[[Callable], Callable]:
@@ -22,6 +23,7 @@ def impl(*op_classes: type[Operation]) -> Callable[[Callable], Callable]:
     def wrap(function: Callable) -> Callable:
         for op_class in op_classes:
             IMPLS[op_class] = function
+        _RESOLVED.clear()
         return function
 
     return wrap
@@ -29,4 +31,6 @@ def impl(*op_classes: type[Operation]) -> Callable[[Callable], Callable]:
 
 def implementation(op_class: type[Operation]) -> Callable | None:
     """The registered implementation of `op_class` or of its nearest base class."""
-    return next((IMPLS[c] for c in op_class.__mro__ if c in IMPLS), None)
+    if op_class not in _RESOLVED:
+        _RESOLVED[op_class] = next((IMPLS[c] for c in op_class.__mro__ if c in IMPLS), None)
+    return _RESOLVED[op_class]

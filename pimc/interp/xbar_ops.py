@@ -1,4 +1,4 @@
-"""Ideal integer semantics of the `xbar` dialect (int64; an MVM is an exact matrix product).
+"""Ideal integer semantics of the `xbar` dialect (an MVM is an exact matrix product; sums wrap as their result type).
 
     %m = xbar.mvm(%p) {weights = "fc.matrix", rows = [0, 64], cols = [0, 10]}   ->   p[:, 0:64] @ W[0:64, 0:10]
 """
@@ -15,11 +15,13 @@ from pimc.interp.nn_ops import pad2d, kernel_taps
 @impl(xbar.Im2ColOp)
 def im2col(interp, op, x):
     n, c, _, _ = x.shape
-    oh, ow = op.output_size()
-    padded = pad2d(x.astype(np.int64), op.pads, value=op.pad_value)
-    taps = [view for _, view in kernel_taps(padded, op.kernel, op.strides, op.dilations, (oh, ow))]
-    patches = np.stack(taps, axis=2)  # n, c, kh*kw, oh, ow
-    return patches.transpose(0, 3, 4, 1, 2).reshape(n * oh * ow, -1)
+    (oh, ow), (kh, kw) = op.output_size(), op.kernel
+    dtype = np.result_type(x.dtype, np.min_scalar_type(op.pad_value))  # the input's, if it holds the pad value
+    padded = pad2d(x.astype(dtype, copy=False), op.pads, value=op.pad_value)
+    patches = np.empty((n, oh, ow, c, kh, kw), dtype)
+    for (i, j), view in kernel_taps(padded, op.kernel, op.strides, op.dilations, (oh, ow)):
+        patches[..., i, j] = view.transpose(0, 2, 3, 1)
+    return patches.reshape(n * oh * ow, c * kh * kw)
 
 
 @impl(xbar.MvmOp)
@@ -41,7 +43,10 @@ def exact_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 @impl(xbar.AddOp)
 def add(interp, op, *parts):
-    return sum(part.astype(np.int64) for part in parts)
+    total = parts[0].astype(_integers(op))
+    for part in parts[1:]:
+        np.add(total, part, out=total, casting="unsafe")
+    return total
 
 
 @impl(xbar.ConcatOp)
@@ -51,7 +56,15 @@ def concat(interp, op, *parts):
 
 @impl(xbar.AddBiasOp)
 def add_bias(interp, op, x, bias):
-    return x.astype(np.int64) + bias.astype(np.int64)
+    total = x.astype(_integers(op))
+    np.add(total, bias, out=total, casting="unsafe")
+    return total
+
+
+def _integers(op) -> np.dtype:
+    """The type a sum is taken in: the result's, whose wrapping gives the int64 sum's cast to it (integers modulo
+    2^bits)."""
+    return op.output.type.element.numpy_dtype()
 
 
 @impl(xbar.Col2ImOp)

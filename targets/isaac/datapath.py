@@ -12,6 +12,7 @@ columns is undone from the count of driven rows, and the slices shift and add.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 import numpy as np
@@ -41,13 +42,11 @@ class LoadedCrossbar:
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
         levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
-        widths, count, planes = spec.cell_widths, len(spec.cell_widths), spec.planes
-        maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), spec.weights * planes)
-        true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, planes, count)
-        scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64)
-        stored = np.einsum("rnpc,pc->rn", true_levels, scale)
+        maxima, scale = _columns(spec.cell_widths, spec.planes, spec.weights)
+        true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, -1)
+        stored = true_levels @ scale  # each weight's slices shift-added
         largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
-        return cls(spec, levels, flipped, maxima.astype(np.float64), scale.ravel(), stored, largest, program.centers(spec))
+        return cls(spec, levels, flipped, maxima.astype(np.float64), scale, stored, largest, program.centers(spec))
 
     @classmethod
     def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise) -> NoisyCrossbar:
@@ -107,6 +106,16 @@ class LoadedCrossbar:
             driven = bits.sum(axis=1, keepdims=True)  # the input-sum unit's count of what was driven
             total += np.where(self.flipped, self.maxima * driven - converted, converted) * float(1 << shift)
         return total
+
+
+@cache
+def _columns(widths: tuple[int, ...], planes: int, weights: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell column, its largest level; per cell column of one weight, +-2^shift of its slice (read-only: crossbars
+    of one shape share them)."""
+    maxima = np.tile(np.array([(1 << w) - 1 for w in widths], np.uint8), weights * planes)
+    scale = np.array([[1 << s for s in shifts(widths)], [-(1 << s) for s in shifts(widths)]][:planes], np.float64).ravel()
+    maxima.flags.writeable = scale.flags.writeable = False
+    return maxima, scale
 
 
 @dataclass
