@@ -46,20 +46,19 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
 
     simulated = _simulate(args, qdq_file)
     release_freed_memory()  # the simulators' buffers and the program
-    feeds, outputs = simulated["feeds"], simulated["outputs"]
+    feeds, outputs, differing, saturated = simulated.feeds, simulated.outputs, simulated.differing, simulated.saturated
     model = load_inlined(args.model)
-    extra = intermediate_names(model, simulated["layers"]) if args.all_ops else []
+    extra = intermediate_names(model, simulated.layers) if args.all_ops else []
     names = [o.name for o in model.graph.output]
     fp32 = run_model(model, feeds, extra)
     del model
     against_fp32 = [compare(n, fp32[n], o, 0.0, 0.0) for n, o in zip(names, outputs)]
-    layers = [{"node": node, **compare(t, fp32[t], simulated["layers"][t], 0.0, 0.0).as_json()} for node, t in extra]
-    differing, saturated = simulated["differing"], simulated["saturated"]
+    layers = [{"node": node, **compare(t, fp32[t], simulated.layers[t], 0.0, 0.0).as_json()} for node, t in extra]
     report = {
         "model": args.model, "target": args.target, "calibration": args.calib or args.inputs or "seeded normal samples",
         "inputs": {n: f"{'x'.join(map(str, a.shape))} from {args.inputs or f'seeded random (seed {args.seed})'}"
                    for n, a in feeds.items()},
-        "integer_reference": {"tensors": simulated["tensors"], "differing": len(differing),
+        "integer_reference": {"tensors": simulated.tensors, "differing": len(differing),
                               "first_differing": differing[:5], "saturated_converts": saturated,
                               "exact": not differing},
         "fp32": [_summary(c) for c in against_fp32],
@@ -71,18 +70,31 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
         qdq = run_model(onnx.load(qdq_file), feeds, [])
         report["qdq"] = {"file": args.export_qdq,
                          "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
-    if "noise" in simulated:
-        report["noise"] = {"spec": args.noise, "seed": args.noise_seed, "layers": simulated["noise"],
+    if simulated.noise is not None:
+        report["noise"] = {"spec": args.noise, "seed": args.noise_seed, "layers": simulated.noise,
                            "fp32": [_summary(compare(n, fp32[n], o, 0.0, 0.0))
-                                    for n, o in zip(names, simulated["noisy_outputs"])]}
+                                    for n, o in zip(names, simulated.noisy_outputs)]}
     faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above
     report["ok"] = faithful and all(c.cosine >= args.min_cosine for c in against_fp32)
     return report
 
 
-def _simulate(args: argparse.Namespace, qdq_file: str | None) -> dict:
-    """Compile, run the integer reference, then the program (and with --noise, the program on imperfect devices):
-    the outputs, the buffers that differ from the reference, and with --all-ops the real values by ONNX tensor.
+@dataclass
+class Simulated:
+    """What verify keeps of the compiled program's runs for the comparisons with onnxruntime."""
+
+    feeds: dict[str, np.ndarray]
+    tensors: int  # of the integer reference
+    outputs: list[np.ndarray]
+    differing: list[str]  # buffers that differ from the integer reference
+    saturated: int  # ADC conversions
+    layers: dict[str, np.ndarray]  # with --all-ops: real values by ONNX tensor
+    noise: list[dict] | None = None  # with --noise: NoiseEffect.rows()
+    noisy_outputs: list[np.ndarray] = field(default_factory=list)
+
+
+def _simulate(args: argparse.Namespace, qdq_file: str | None) -> Simulated:
+    """Compile, run the integer reference, then the program (and with --noise, the program on imperfect devices).
     The reference and an exact simulator keep fingerprints and real values, not the tensors themselves."""
     from pimc.compiler import compile_model, differing
     from pimc.memory import release_freed_memory
@@ -103,24 +115,20 @@ def _simulate(args: argparse.Namespace, qdq_file: str | None) -> dict:
     program, tensors = compiled.program, len(compiled.buffers)
     del compiled  # the placed module and its weights: the simulators need only the program
     release_freed_memory()
-    result = {"feeds": feeds, "tensors": tensors}
     if not noise:
         sim = Simulator(program, progress_bar("simulating"), observer=observed)
-        result["outputs"] = sim.run(feeds)
+        outputs, noisy_outputs, rows = sim.run(feeds), [], None
     else:  # the noise's effect compares every MVM result of the two runs
         sim = Simulator(program, progress_bar("simulating"))
         noisy = Simulator(program, noise=noise, seed=args.noise_seed)
         effect = NoiseEffect.of(program, sim, noisy)
-        result["outputs"] = sim.run(feeds)
-        result["noisy_outputs"] = noisy.run(feeds)
+        outputs, noisy_outputs = sim.run(feeds), noisy.run(feeds)
         effect.add(sim, noisy)
-        result["noise"] = effect.rows()
+        rows = effect.rows()
         for name, array in sim.buffers.items():
             observed(name, array)
-    result["differing"] = differing(reference, observed.fingerprints)
-    result["saturated"] = sum(s.saturated for s in sim.stats.values())
-    result["layers"] = observed.real_values()
-    return result
+    return Simulated(feeds, tensors, outputs, differing(reference, observed.fingerprints),
+                     sum(s.saturated for s in sim.stats.values()), observed.real_values(), rows, noisy_outputs)
 
 
 Scaling = tuple[float, int]  # (scale, zero point) of an integer tensor

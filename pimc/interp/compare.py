@@ -75,13 +75,27 @@ def fingerprint(array: np.ndarray) -> bytes:
     both are integers (or booleans) or both floats; -0.0 is 0.0 and every NaN the same NaN."""
     array = np.asarray(array)
     floats = array.dtype.kind == "f"
-    digest = hashlib.blake2b(repr((floats, array.shape)).encode(), digest_size=16)
+    digest = hashlib.sha256(repr((floats, array.shape)).encode())
     flat = array.reshape(-1)
     for start in range(0, flat.size, FINGERPRINT_CHUNK):  # a chunk at a time: no full-size copy
-        chunk = flat[start:start + FINGERPRINT_CHUNK]
-        canonical = np.where(np.isnan(chunk), np.nan, chunk.astype(np.float64) + 0.0) if floats else chunk.astype(np.int64)
-        digest.update(canonical.data)
+        chunk = _canonical(flat[start:start + FINGERPRINT_CHUNK], floats)
+        digest.update(chunk.dtype.str.encode())
+        digest.update(chunk.data)
     return digest.digest()
+
+
+def _canonical(values: np.ndarray, floats: bool) -> np.ndarray:
+    """The same bytes for the same values, few of them: floats in float32 when that holds them exactly, with one
+    zero and one NaN; integers in the narrowest type that holds them."""
+    if floats:
+        narrow = values.astype(np.float32)
+        wide = narrow if np.array_equal(narrow, values, equal_nan=True) else values.astype(np.float64)
+        return np.where(np.isnan(wide), wide.dtype.type(np.nan), wide + wide.dtype.type(0))
+    low, high = int(values.min()), int(values.max())
+    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
+        if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+            return values.astype(dtype, copy=False)
+    return values.astype(np.int64, copy=False)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
