@@ -37,9 +37,9 @@ class Compiled:
         from pimc.interp.compare import fingerprint
 
         named = set(self.buffers.values())
-        return differing(self.reference(inputs), {name: fingerprint(a) for name, a in buffers.items() if name in named})
+        return differing(self.reference_fingerprints(inputs), {name: fingerprint(a) for name, a in buffers.items() if name in named})
 
-    def reference(self, inputs: dict[str, np.ndarray]) -> list[tuple[str, bytes]]:
+    def reference_fingerprints(self, inputs: dict[str, np.ndarray]) -> list[tuple[str, bytes]]:
         """(buffer, fingerprint) of each tensor of the integer reference run on `inputs`, in buffer order; as the
         reference runs it keeps no tensor."""
         from pimc.interp.compare import fingerprint
@@ -57,7 +57,7 @@ class Compiled:
 
 
 def differing(reference: list[tuple[str, bytes]], simulated: dict[str, bytes]) -> list[str]:
-    """The buffers whose simulated fingerprint is not the integer reference's (`Compiled.reference`)."""
+    """The buffers whose simulated fingerprint is not the integer reference's (`Compiled.reference_fingerprints`)."""
     return [name for name, digest in reference if name in simulated and simulated[name] != digest]
 
 

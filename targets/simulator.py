@@ -55,7 +55,7 @@ class Simulator:
     _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
     _grouped: set[int] = field(default_factory=set)
     _noisy: list[CrossbarNoise] = field(default_factory=list)
-    _retired: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)  # step: (written last, used last)
+    _retired: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)  # step: (written last, dead)
 
     def __post_init__(self) -> None:
         declared = target(self.program.target)
@@ -89,10 +89,10 @@ class Simulator:
 
     def _retire(self, index: int) -> None:
         """Show the observer the buffers step `index` wrote last, and drop those no later step uses."""
-        written, read = self._retired[index]
+        written, dead = self._retired[index]
         for name in written:
             self.observer(name, self.buffers[name])
-        for name in read:
+        for name in dead:
             del self.buffers[name]
 
     def _load(self, i: Instruction, inputs: dict[str, np.ndarray]) -> None:

@@ -105,12 +105,12 @@ def _simulate(args: argparse.Namespace, qdq_file: str | None) -> Simulated:
     noise = noise_of(args)
     config = load_config(args.target, args.target_config)
     input_shapes = parse_input_shapes(args.input_shape)
-    given = read_inputs(args.inputs, load_inlined(args.model), input_shapes)
+    given = read_inputs(args.inputs, load_inlined(args.model), input_shapes) if args.inputs else {}
     shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
     compiled = compile_model(args.model, config, shapes, args.calib or args.inputs or "", after_stage=_exporter(qdq_file),
                              samples=args.calib_samples)
     feeds = feeds_for(compiled.module.funcs()[0], given, args.seed)
-    reference = compiled.reference(feeds)
+    reference = compiled.reference_fingerprints(feeds)
     observed = Observed({name for name, _ in reference}, real_value_plan(compiled) if args.all_ops else {})
     program, tensors = compiled.program, len(compiled.buffers)
     del compiled  # the placed module and its weights: the simulators need only the program
