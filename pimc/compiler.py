@@ -34,18 +34,31 @@ class Compiled:
     def mismatches(self, buffers: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> list[str]:
         """The simulated buffers that differ from the integer reference, pimc's interpreter of the placed IR,
         run on the same `inputs`."""
+        from pimc.interp.compare import fingerprint
+
+        named = set(self.buffers.values())
+        return differing(self.reference_fingerprints(inputs), {name: fingerprint(a) for name, a in buffers.items() if name in named})
+
+    def reference_fingerprints(self, inputs: dict[str, np.ndarray]) -> list[tuple[str, bytes]]:
+        """(buffer, fingerprint) of each tensor of the integer reference run on `inputs`, in buffer order; as the
+        reference runs it keeps no tensor."""
+        from pimc.interp.compare import fingerprint
         from pimc.interp.interpreter import Interpreter
 
-        differing: set[Value] = set()
+        found: dict[Value, bytes] = {}
 
-        def check(value: Value, array: np.ndarray) -> None:  # as the reference runs: it keeps no tensor
-            name = self.buffers.get(value)
-            if name in buffers and not np.array_equal(buffers[name], array, equal_nan=True):
-                differing.add(value)
+        def look(value: Value, array: np.ndarray) -> None:
+            if value in self.buffers:
+                found[value] = fingerprint(array)
 
         func = self.module.funcs()[0]
-        Interpreter(self.module, record=False, observer=check).run([inputs[a.name_hint] for a in func.arguments])
-        return [name for value, name in self.buffers.items() if value in differing]
+        Interpreter(self.module, record=False, observer=look).run([inputs[a.name_hint] for a in func.arguments])
+        return [(name, found[value]) for value, name in self.buffers.items() if value in found]
+
+
+def differing(reference: list[tuple[str, bytes]], simulated: dict[str, bytes]) -> list[str]:
+    """The buffers whose simulated fingerprint is not the integer reference's (`Compiled.reference_fingerprints`)."""
+    return [name for name, digest in reference if name in simulated and simulated[name] != digest]
 
 
 def compile_model(path: str, config, shapes: dict, calib: str = "", inst: Instrumentation | None = None,

@@ -4,6 +4,7 @@
     outputs = sim.run({"x": image})         # sim.stats: per crossbar activations, converts, saturations
     noisy = Simulator(program, noise=parse_noise("read=0.04"), seed=1)
     outputs = noisy.run({"x": image}, sample=7)      # read noise drawn from (seed, sample, crossbar)
+    Simulator(program, observer=look).run(inputs)  # look(name, array) after a buffer's last write; drops dead buffers
 
 An `mvm` runs on its crossbar's datapath model, the one the program's target declares for the
 crossbar's cell encoding (targets/datapath.py: ISAAC's offset-encoded crossbars in
@@ -45,6 +46,7 @@ class Simulator:
     progress: Callable[[int, int], None] | None = None
     noise: NoiseConfig | None = None  # None or all zero: the exact datapaths
     seed: int = 0  # the noise's
+    observer: Callable[[str, np.ndarray], None] | None = None  # given: `buffers` drops what no later step reads
     crossbars: dict[int, Datapath] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
@@ -54,6 +56,7 @@ class Simulator:
     _grouped: set[int] = field(default_factory=set)
     _rows: dict[str, int] = field(default_factory=dict)  # buffer -> its vectors
     _noisy: list[CrossbarNoise] = field(default_factory=list)
+    _retired: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)  # step: (written last, dead)
 
     def __post_init__(self) -> None:
         declared = target(self.program.target)
@@ -68,6 +71,8 @@ class Simulator:
         self.adc = (config["adc_bits"], config["adc_step"])
         self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc)
         self._grouped = {i.seq for group in self._groups.values() for i in group.instructions}
+        if self.observer is not None:
+            self._retired = _lifetimes(self.program)
 
     def run(self, inputs: dict[str, np.ndarray], sample: int = 0) -> list[np.ndarray]:
         """The program's outputs on `inputs` (by graph input name), sample `sample` of a dataset (its read noise)."""
@@ -77,9 +82,19 @@ class Simulator:
         steps, units = self.program.instructions, {op: getattr(self, f"_{op}") for op in FIELDS}
         for index, instruction in enumerate(steps):
             units[instruction.op](instruction, inputs)
+            if index in self._retired:
+                self._retire(index)
             if self.progress is not None:
                 self.progress(index + 1, len(steps))
         return [self.buffers[name] for _, name in self.program.outputs]
+
+    def _retire(self, index: int) -> None:
+        """Show the observer the buffers step `index` wrote last, and drop those no later step uses."""
+        written, dead = self._retired[index]
+        for name in written:
+            self.observer(name, self.buffers[name])
+        for name in dead:
+            del self.buffers[name]
 
     def _load(self, i: Instruction, inputs: dict[str, np.ndarray]) -> None:
         name, buffer = i.args["input"], self.program.buffers[i.args["dst"]]
@@ -161,6 +176,24 @@ class Simulator:
             self._ops[i.seq] = _digital_op(i)
         arrays = evaluate(self, self._ops[i.seq], [self.buffers[name] for name in i.args["srcs"]])
         self.buffers.update(zip(destinations(i.args), arrays))
+
+
+def _lifetimes(program: Program) -> dict[int, tuple[list[str], list[str]]]:
+    """Per step: the buffers it writes last, and those no later step uses (the outputs stay)."""
+    outputs = {name for _, name in program.outputs}
+    last_write: dict[str, int] = {}
+    last_use: dict[str, int] = {}
+    for index, i in enumerate(program.instructions):
+        written = [] if i.op in ("program", "recv", "store") else destinations(i.args)
+        read = i.args["srcs"] if i.op == "vop" else [i.args["dst"] if i.op == "recv" else i.args.get("src")]
+        last_write.update((name, index) for name in written)
+        last_use.update((name, index) for name in [*written, *read] if name and name not in outputs)
+    retired: dict[int, tuple[list[str], list[str]]] = {}
+    for name, index in last_write.items():
+        retired.setdefault(index, ([], []))[0].append(name)
+    for name, index in last_use.items():
+        retired.setdefault(index, ([], []))[1].append(name)
+    return retired
 
 
 def _digital_op(i: Instruction) -> Operation:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from pimc.commands.import_onnx import parse_input_shapes
 from pimc.commands.run import noise_of
 from pimc.frontend.load import load_inlined
 from pimc.inputs import feeds_for, read_inputs
+from pimc.interp.compare import fingerprint
 from pimc.runtime import intermediate_names, run_model
 
 
@@ -37,41 +39,26 @@ def verify_target(args: argparse.Namespace) -> int:
 
 
 def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict:
-    """The three comparisons; with --export-qdq, the QDQ model is written to `qdq_file` (staged by the caller)."""
-    from pimc.compiler import compile_model
+    """The three comparisons; with --export-qdq, the QDQ model is written to `qdq_file` (staged by the caller).
+    onnxruntime runs once the compiled program and its simulators are gone: their peaks do not add up."""
     from pimc.interp.compare import compare
-    from pimc.targets import load_config
-    from pimc.targets.noise_effect import NoiseEffect
-    from pimc.targets.simulator import Simulator, progress_bar
+    from pimc.memory import release_freed_memory
 
-    noise = noise_of(args)
-    config = load_config(args.target, args.target_config)
+    simulated = _simulate(args, qdq_file)
+    release_freed_memory()  # the simulators' buffers and the program
+    feeds, outputs, differing, saturated = simulated.feeds, simulated.outputs, simulated.differing, simulated.saturated
     model = load_inlined(args.model)
-    input_shapes = parse_input_shapes(args.input_shape)
-    given = read_inputs(args.inputs, model, input_shapes)
-    shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
-    calib = args.calib or args.inputs or ""
-    compiled = compile_model(args.model, config, shapes, calib, after_stage=_exporter(qdq_file),
-                             samples=args.calib_samples)
-    feeds = feeds_for(compiled.module.funcs()[0], given, args.seed)
-    sim = Simulator(compiled.program, progress_bar("simulating"))
-    noisy = Simulator(compiled.program, noise=noise, seed=args.noise_seed) if noise else None
-    effect = NoiseEffect.of(compiled.program, sim, noisy) if noisy else None
-    outputs = sim.run(feeds)
-    differing = compiled.mismatches(sim.buffers, feeds)
-    saturated = sum(s.saturated for s in sim.stats.values())
-
-    simulated = real_values(compiled, sim.buffers)
-    extra = intermediate_names(model, simulated) if args.all_ops else []
-    fp32 = run_model(model, feeds, extra)
+    extra = intermediate_names(model, simulated.layers) if args.all_ops else []
     names = [o.name for o in model.graph.output]
+    fp32 = run_model(model, feeds, extra)
+    del model
     against_fp32 = [compare(n, fp32[n], o, 0.0, 0.0) for n, o in zip(names, outputs)]
-    layers = [{"node": node, **compare(t, fp32[t], simulated[t], 0.0, 0.0).as_json()} for node, t in extra]
+    layers = [{"node": node, **compare(t, fp32[t], simulated.layers[t], 0.0, 0.0).as_json()} for node, t in extra]
     report = {
-        "model": args.model, "target": args.target, "calibration": calib or "seeded normal samples",
+        "model": args.model, "target": args.target, "calibration": args.calib or args.inputs or "seeded normal samples",
         "inputs": {n: f"{'x'.join(map(str, a.shape))} from {args.inputs or f'seeded random (seed {args.seed})'}"
                    for n, a in feeds.items()},
-        "integer_reference": {"tensors": len(compiled.buffers), "differing": len(differing),
+        "integer_reference": {"tensors": simulated.tensors, "differing": len(differing),
                               "first_differing": differing[:5], "saturated_converts": saturated,
                               "exact": not differing},
         "fp32": [_summary(c) for c in against_fp32],
@@ -83,35 +70,120 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
         qdq = run_model(onnx.load(qdq_file), feeds, [])
         report["qdq"] = {"file": args.export_qdq,
                          "outputs": [_summary(compare(n, qdq[n], o, 0.0, 0.0)) for n, o in zip(names, outputs)]}
-    if noisy:
-        noisy_outputs = noisy.run(feeds)
-        effect.add(sim, noisy)
-        report["noise"] = {"spec": args.noise, "seed": args.noise_seed, "layers": effect.rows(),
-                           "fp32": [_summary(compare(n, fp32[n], o, 0.0, 0.0)) for n, o in zip(names, noisy_outputs)]}
+    if simulated.noise is not None:
+        report["noise"] = {"spec": args.noise, "seed": args.noise_seed, "layers": simulated.noise,
+                           "fp32": [_summary(compare(n, fp32[n], o, 0.0, 0.0))
+                                    for n, o in zip(names, simulated.noisy_outputs)]}
     faithful = not differing or saturated > 0  # an ADC that clipped is the hardware's error, reported above
     report["ok"] = faithful and all(c.cosine >= args.min_cosine for c in against_fp32)
     return report
 
 
+@dataclass
+class Simulated:
+    """What verify keeps of the compiled program's runs for the comparisons with onnxruntime."""
+
+    feeds: dict[str, np.ndarray]
+    tensors: int  # of the integer reference
+    outputs: list[np.ndarray]
+    differing: list[str]  # buffers that differ from the integer reference
+    saturated: int  # ADC conversions
+    layers: dict[str, np.ndarray]  # with --all-ops: real values by ONNX tensor
+    noise: list[dict] | None = None  # with --noise: NoiseEffect.rows()
+    noisy_outputs: list[np.ndarray] = field(default_factory=list)
+
+
+def _simulate(args: argparse.Namespace, qdq_file: str | None) -> Simulated:
+    """Compile, run the integer reference, then the program (and with --noise, the program on imperfect devices).
+    The reference and an exact simulator keep fingerprints and real values, not the tensors themselves."""
+    from pimc.compiler import compile_model, differing
+    from pimc.memory import release_freed_memory
+    from pimc.targets import load_config
+    from pimc.targets.noise_effect import NoiseEffect
+    from pimc.targets.simulator import Simulator, progress_bar
+
+    noise = noise_of(args)
+    config = load_config(args.target, args.target_config)
+    input_shapes = parse_input_shapes(args.input_shape)
+    given = read_inputs(args.inputs, load_inlined(args.model), input_shapes) if args.inputs else {}
+    shapes = {**{name: a.shape for name, a in given.items()}, **input_shapes}
+    compiled = compile_model(args.model, config, shapes, args.calib or args.inputs or "", after_stage=_exporter(qdq_file),
+                             samples=args.calib_samples)
+    feeds = feeds_for(compiled.module.funcs()[0], given, args.seed)
+    reference = compiled.reference_fingerprints(feeds)
+    observed = Observed({name for name, _ in reference}, real_value_plan(compiled) if args.all_ops else {})
+    program, tensors = compiled.program, len(compiled.buffers)
+    del compiled  # the placed module and its weights: the simulators need only the program
+    release_freed_memory()
+    if not noise:
+        sim = Simulator(program, progress_bar("simulating"), observer=observed)
+        outputs, noisy_outputs, rows = sim.run(feeds), [], None
+    else:  # the noise's effect compares every MVM result of the two runs
+        sim = Simulator(program, progress_bar("simulating"))
+        noisy = Simulator(program, noise=noise, seed=args.noise_seed)
+        effect = NoiseEffect.of(program, sim, noisy)
+        outputs, noisy_outputs = sim.run(feeds), noisy.run(feeds)
+        effect.add(sim, noisy)
+        rows = effect.rows()
+        for name, array in sim.buffers.items():
+            observed(name, array)
+    return Simulated(feeds, tensors, outputs, differing(reference, observed.fingerprints),
+                     sum(s.saturated for s in sim.stats.values()), observed.real_values(), rows, noisy_outputs)
+
+
+Scaling = tuple[float, int]  # (scale, zero point) of an integer tensor
+
+
+@dataclass
+class Observed:
+    """What verify keeps of simulated buffers as it sees them: the fingerprints of those in `fingerprinted`, and the
+    real values of the ONNX tensors `plan` names (`real_value_plan`)."""
+
+    fingerprinted: set[str]
+    plan: dict[str, list[tuple[int, str, Scaling | None]]]
+    fingerprints: dict[str, bytes] = field(default_factory=dict)
+    real: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)  # by ONNX tensor: (plan order, value)
+
+    def __call__(self, name: str, array: np.ndarray) -> None:
+        if name in self.fingerprinted:
+            self.fingerprints[name] = fingerprint(array)
+        for order, hint, scaling in self.plan.get(name, ()):
+            if array.dtype.kind == "f":
+                self._keep(hint, order, array)
+            elif scaling is not None:
+                scale, zero_point = scaling
+                self._keep(hint.removesuffix("_q"), order, (scale * (array.astype(np.float64) - zero_point)).astype(np.float32))
+
+    def _keep(self, tensor: str, order: int, array: np.ndarray) -> None:
+        """The value of the last buffer in plan order wins, whichever order the buffers come in."""
+        if tensor not in self.real or self.real[tensor][0] < order:
+            self.real[tensor] = (order, array)
+
+    def real_values(self) -> dict[str, np.ndarray]:
+        return {tensor: array for tensor, (_, array) in self.real.items()}
+
+
+def real_value_plan(compiled) -> dict[str, list[tuple[int, str, Scaling | None]]]:
+    """By buffer: the ONNX tensors it stands for, in buffer order, each with the scaling that makes its integers
+    real values: float buffers are real values, and integer ones named `T_q` the real values of T, by the scale of
+    the quantize or requantize they come from."""
+    plan: dict[str, list[tuple[int, str, Scaling | None]]] = {}
+    for order, (value, name) in enumerate(compiled.buffers.items()):
+        if value.name_hint:
+            scaling = _scaling(value) if value.name_hint.endswith("_q") else None
+            plan.setdefault(name, []).append((order, value.name_hint, scaling))
+    return plan
+
+
 def real_values(compiled, buffers: dict) -> dict[str, np.ndarray]:
-    """The simulated tensors by the ONNX names they stand for: float ones as they are, and integer
-    ones named `T_q` as the real values of T, by the scale of the quantize or requantize they come from."""
-    found = {}
-    for value, name in compiled.buffers.items():
-        if not value.name_hint or name not in buffers:
-            continue
-        array = buffers[name]
-        if array.dtype.kind == "f":
-            found[value.name_hint] = array
-            continue
-        scaling = _scaling(value)
-        if value.name_hint.endswith("_q") and scaling is not None:
-            scale, zero_point = scaling
-            found[value.name_hint.removesuffix("_q")] = (scale * (array.astype(np.float64) - zero_point)).astype(np.float32)
-    return found
+    """The simulated tensors by the ONNX names they stand for (`real_value_plan`)."""
+    observed = Observed(set(), real_value_plan(compiled))
+    for name, array in buffers.items():
+        observed(name, array)
+    return observed.real_values()
 
 
-def _scaling(value) -> tuple[float, int] | None:
+def _scaling(value) -> Scaling | None:
     """(scale, zero point) of an integer tensor: from the op that quantized it, through ops that move integers."""
     from pimc.dialects import q
 

@@ -1,6 +1,7 @@
 """How close two tensors are: max abs / rel error, cosine similarity, top-1 agreement, and a verdict.
 
     c = compare("logits", reference, computed, rtol=1e-4, atol=1e-5)   # c.ok, c.max_rel_error, ...
+    fingerprint(a) == fingerprint(b)   # np.array_equal(a, b, equal_nan=True), without keeping a to compare
 
 The relative error is normwise: max |computed - reference| / max |reference|.
 An elementwise ratio would blow up wherever the reference is near zero, which
@@ -13,12 +14,14 @@ least `ULPS` epsilons of the tensor's type (3.9e-3 for float16); 0 stays 0.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 ULPS = 4  # the least relative tolerance, in epsilons of the tensor's float type
+FINGERPRINT_CHUNK = 1 << 20  # elements
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,34 @@ def compare(name: str, reference: np.ndarray, computed: np.ndarray, rtol: float,
         rtol = max(rtol, ULPS * float(np.finfo(reference.dtype).eps))
     ok = max_abs <= atol + rtol * scale
     return Comparison(name, reference.shape, max_abs, max_rel, _cosine(ref, got), _top1(reference, computed), ok)
+
+
+def fingerprint(array: np.ndarray) -> bytes:
+    """A digest of the values and shape: equal for arrays `np.array_equal(..., equal_nan=True)` finds equal when
+    both are integers (or booleans) or both floats; -0.0 is 0.0 and every NaN the same NaN."""
+    array = np.asarray(array)
+    floats = array.dtype.kind == "f"
+    digest = hashlib.sha256(repr((floats, array.shape)).encode())
+    flat = array.reshape(-1)
+    for start in range(0, flat.size, FINGERPRINT_CHUNK):  # a chunk at a time: no full-size copy
+        chunk = _canonical(flat[start:start + FINGERPRINT_CHUNK], floats)
+        digest.update(chunk.dtype.str.encode())
+        digest.update(chunk.data)
+    return digest.digest()
+
+
+def _canonical(values: np.ndarray, floats: bool) -> np.ndarray:
+    """The same bytes for the same values, few of them: floats in float32 when that holds them exactly, with one
+    zero and one NaN; integers in the narrowest type that holds them."""
+    if floats:
+        narrow = values.astype(np.float32)
+        wide = narrow if np.array_equal(narrow, values, equal_nan=True) else values.astype(np.float64)
+        return np.where(np.isnan(wide), wide.dtype.type(np.nan), wide + wide.dtype.type(0))
+    low, high = int(values.min()), int(values.max())
+    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
+        if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+            return values.astype(dtype, copy=False)
+    return values.astype(np.int64, copy=False)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
