@@ -77,8 +77,8 @@ class Emitter:
         loading = [i for i in self.program.instructions if i.op == "program"]  # cells are written before any run
         running = [i for i in self.program.instructions if i.op != "program"]
         self.program.instructions = [Instruction(seq, i.tile, i.op, i.args) for seq, i in enumerate(loading + running)]
-        self.program.cells = {"levels": np.concatenate([np.zeros(0, np.uint8), *self._levels]),
-                              "flipped": np.concatenate([np.zeros(0, bool), *self._flips])}
+        self._cells.clear()  # every chunk's levels are in the crossbars' now
+        self.program.cells = {"levels": _joined(self._levels, np.uint8), "flipped": _joined(self._flips, bool)}
         if self._centers:
             self.program.cells["centers"] = np.concatenate(self._centers)
         return self.program
@@ -233,6 +233,17 @@ class Emitter:
                 levels = np.where(flipped, maxima - levels, levels)
             self._cells[key] = (levels, flipped, levels.shape[1] // matrix.shape[1], offset)
         return self._cells[key]
+
+
+def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """The parts end to end, each let go once copied, so that the whole and the parts are never all held at once."""
+    joined = np.empty(sum(len(p) for p in parts), dtype)
+    start = 0
+    for index, part in enumerate(parts):
+        joined[start : start + len(part)] = part
+        start += len(part)
+        parts[index] = None
+    return joined
 
 
 def cell_levels(matrix: np.ndarray, bits: int, widths: tuple[int, ...], encoding: str) -> tuple[np.ndarray, int]:
