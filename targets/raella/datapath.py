@@ -73,18 +73,34 @@ def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> n
     low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
     if np.any(low > high):
         raise ValueError(f"a filter spans more than the {sum(widths)}-bit offsets can reach from any center")
-    window = np.arange(-radius, radius + 1)
-    middle = [np.rint(w.mean(axis=0)), np.rint(np.median(w, axis=0))]
-    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
-    candidates = np.clip(candidates, low, high)
     values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
     columns = np.arange(w.shape[1])
     counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
     counts = counts.reshape(w.shape[1], len(values))
-    table = signed_slices(np.arange(-limit, limit + 1), widths)  # every offset's slices, looked up
-    offsets = [np.clip(values - c[:, None], -limit, limit) + limit for c in candidates]  # clipped: only empty bins
-    costs = np.stack([np.abs(np.einsum("snv,nv->sn", table[:, o], counts)).sum(axis=0) for o in offsets])
-    return candidates[np.argmin(costs, axis=0), columns]
+    window = np.arange(-radius, radius + 1)
+    middle = [np.rint(w.mean(axis=0)), np.rint(_median(counts, values))]
+    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
+    candidates = np.clip(candidates, low, high)
+    costs = _center_costs(counts.astype(np.float64), values, np.arange(candidates.min(), candidates.max() + 1), widths)
+    return candidates[np.argmin(costs[columns, candidates - candidates.min()], axis=0), columns]
+
+
+def _median(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row of `counts` (a histogram over `values`), the median as np.median gives it: the mean of the two
+    middle values."""
+    total = int(counts[0].sum()) if len(counts) else 0
+    below = np.cumsum(counts, axis=1)
+    return (values[np.argmax(below > (total - 1) // 2, axis=1)] + values[np.argmax(below > total // 2, axis=1)]) / 2
+
+
+def _center_costs(counts: np.ndarray, values: np.ndarray, centers: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """(filters, centers): slice_cost of each column of a histogram `counts` (filters x values) around each center,
+    one product per slice: sum_v counts[n, v] * s_j(v - c), exact integers in float64. Offsets beyond the slices'
+    reach are clipped; the caller only reads centers from which every counted value is in reach."""
+    limit = (1 << sum(widths)) - 1
+    table = signed_slices(np.arange(-limit, limit + 1), widths).astype(np.float64)  # every offset's slices
+    offsets = np.clip(values[:, None] - centers[None, :], -limit, limit) + limit
+    return sum(np.abs(counts @ table[j][offsets]) for j in range(len(widths)))
 
 
 @dataclass
@@ -138,6 +154,8 @@ class SlicedWeights:
     bound: int
     radix: int  # 0: one bit per product
 
+    BLOCK: ClassVar[int] = 1 << 17  # column sums per bit plane of one block of vectors: a block's planes stay in cache
+
     @classmethod
     def of(cls, slices: np.ndarray) -> SlicedWeights:
         count, rows, filters = slices.shape
@@ -150,54 +168,76 @@ class SlicedWeights:
     def bit_sums(self, x: np.ndarray, bits: int) -> np.ndarray:
         """(bits, V, columns) float32 or float64: the column sums of each bit of x driving the rows alone."""
         sums = np.empty((bits, x.shape[0], self.matrix.shape[1]), self.matrix.dtype)
+        codes = np.arange(1 << bits)
         step = 2 if self.radix else 1
         for b in range(0, bits, step):
-            if step == 2 and b + 1 < bits:
-                pair = (x >> b) & 3
-                packed = ((pair & 1) + self.radix * (pair >> 1)).astype(self.matrix.dtype) @ self.matrix
-                sums[b + 1] = np.rint(packed * (1.0 / self.radix))
-                sums[b] = packed - sums[b + 1] * self.radix
-            else:
-                sums[b] = ((x >> b) & 1).astype(self.matrix.dtype) @ self.matrix
+            if step == 1 or b + 1 == bits:
+                np.matmul(((codes >> b) & 1).astype(self.matrix.dtype)[x], self.matrix, out=sums[b])
+                continue
+            pair = (((codes >> b) & 1) + self.radix * ((codes >> (b + 1)) & 1)).astype(self.matrix.dtype)
+            packed, high = sums[b], sums[b + 1]
+            np.matmul(pair[x], self.matrix, out=packed)
+            np.rint(np.multiply(packed, 1.0 / self.radix, out=high), out=high)
+            packed -= high * self.radix
         return sums
 
     def mvm(self, x: np.ndarray, cell_shifts: tuple[int, ...], spec_widths: tuple[int, ...], adc_bits: int,
             speculation: bool = True) -> tuple[np.ndarray, SpeculationStats]:
-        """speculative_mvm on these weights."""
-        low, high = adc_range(adc_bits)
+        """speculative_mvm on these weights, a block of vectors at a time."""
         x = np.asarray(x, np.int64)
         if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
             raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
         vectors, columns = x.shape[0], self.matrix.shape[1]
         stats = SpeculationStats()
-        ones = self.bit_sums(x, sum(spec_widths))  # exact integers
-        total = np.zeros((vectors, columns))
-        for width, shift in zip(spec_widths, shifts(spec_widths)):
-            bits = ones[shift : shift + width]
-            exact = bits.dtype if self.bound << width < 1 << 24 else np.float64  # the slice's sums, |z| <= bound * 2^width
-            weights = np.array([float(1 << b) for b in range(width)], exact)[:, None, None]
-            codes = np.clip(bits, low, high)
-            outside = bits != codes
-            recovered = (codes * weights).sum(axis=0)
-            if speculation:
-                analog = (bits * weights).sum(axis=0)  # the multi-bit slice's column sums
-                flags = (analog <= low) | (analog >= high)
-                part = np.where(flags, recovered, analog)
-                flagged = int(np.count_nonzero(flags))
-                stats.activations += vectors * (1 + width)
-                stats.speculative_converts += vectors * columns
-                stats.recovery_converts += width * flagged
-                stats.flagged += flagged
-                stats.saturated += int(np.count_nonzero(outside & flags))
-            else:
-                part = recovered
-                stats.activations += vectors * width
-                stats.recovery_converts += vectors * width * columns
-                stats.saturated += int(np.count_nonzero(outside))
-            total += part * float(1 << shift)
+        total = np.empty((vectors, columns))
+        block = max(1, self.BLOCK // max(columns, 1))
+        for v0 in range(0, vectors, block):
+            total[v0 : v0 + block] = self._offsets(x[v0 : v0 + block], spec_widths, adc_range(adc_bits), speculation,
+                                                   stats)
+        for width in spec_widths:
+            stats.activations += vectors * (1 + width if speculation else width)
+            stats.speculative_converts += vectors * columns if speculation else 0
+            stats.recovery_converts += 0 if speculation else vectors * width * columns
         scale = np.repeat([float(1 << s) for s in cell_shifts], self.filters)
         y = (total * scale).reshape(vectors, len(cell_shifts), self.filters).sum(axis=1)
         return np.rint(y).astype(np.int64), stats
+
+    def _offsets(self, x: np.ndarray, spec_widths: tuple[int, ...], rails: tuple[int, int], speculation: bool,
+                 stats: SpeculationStats) -> np.ndarray:
+        """(V, columns): sum over input slices g of 2^shift_g times each column's result for the slice, its analog
+        sum where that converts (unflagged) and else sum_b 2^b clip(z_b); the flags and clipped conversions counted.
+
+        The analog sum is sum_b 2^b z_b, so a recovered result differs from it only by the clipped bits' excess
+        z_b - clip(z_b), which is looked at for the flagged columns only (every column without speculation). Every
+        value is an integer of magnitude below bound * 2^bits, exact in the float type chosen for it."""
+        low, high = rails
+        ones = self.bit_sums(x, sum(spec_widths))
+        total = np.zeros(ones.shape[1:], np.float32 if self.bound << sum(spec_widths) < 1 << 24 else np.float64)
+        for width, shift in zip(spec_widths, shifts(spec_widths)):
+            bits = ones[shift : shift + width]
+            analog = _place_sum(bits, np.float32 if self.bound << width < 1 << 24 else np.float64)
+            if speculation:
+                chosen = np.flatnonzero((analog <= low) | (analog >= high))
+                stats.flagged += chosen.size
+                stats.recovery_converts += width * chosen.size
+            else:
+                chosen = slice(None)
+            converted = bits.reshape(width, -1)[:, chosen]
+            codes = np.clip(converted, low, high)
+            clipped = int(np.count_nonzero(converted != codes))
+            stats.saturated += clipped
+            if clipped:
+                analog.reshape(-1)[chosen] -= _place_sum(converted - codes, analog.dtype)
+            total += analog * float(1 << shift)
+        return total
+
+def _place_sum(planes: np.ndarray, dtype: type) -> np.ndarray:
+    """sum_b 2^b planes[b], in `dtype` (a new array)."""
+    result = planes[-1].astype(dtype)
+    for plane in planes[-2::-1]:
+        result *= 2
+        result += plane
+    return result
 
 
 def slicing_candidates(weight_bits: int, cell_bits: int) -> list[tuple[int, ...]]:
