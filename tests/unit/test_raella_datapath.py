@@ -7,12 +7,14 @@ column sum is their weighted sum (the analog sum is linear in the input bits).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pimc.targets.datapath import shifts
 from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, choose_centers, signed_slices, slice_cost,
-                                          slicing_candidates, slicing_error, speculative_mvm, SlicedWeights)
+                                          slicing_candidates, slicing_error, speculative_mvm, SlicedWeights,
+                                          SpeculationStats)
 
 WEIGHT_SLICINGS = slicing_candidates(8, 4)
 INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
@@ -42,6 +44,57 @@ def reference(x, slices, spec_widths, adc_bits):
         analog = sum(z << b for b, z in enumerate(ones))
         groups.append((shift, analog, ones, (analog <= low) | (analog >= high)))
     return groups
+
+
+def slice_by_slice(x, slices, spec_widths, adc_bits, speculation):
+    """speculative_mvm as docs/raella.md states it, one input slice and one bit at a time, in int64: each column's
+    analog sum where it converts, its clamped 1-bit sums where it is flagged (or always, without speculation)."""
+    low, high = adc_range(adc_bits)
+    vectors, columns = x.shape[0], slices.shape[0] * slices.shape[2]
+    stats, y = SpeculationStats(), 0
+    for shift, analog, ones, flags in reference(x, slices, spec_widths, adc_bits):
+        recovered = sum(np.clip(z, low, high) << b for b, z in enumerate(ones))
+        clipped = sum((z < low) | (z > high) for z in ones)  # per (v, j, n): its clipped 1-bit conversions
+        converted = flags if speculation else np.ones_like(flags)
+        y = y + (np.where(converted, recovered, analog) << shift)
+        stats.activations += vectors * (len(ones) + speculation)
+        stats.speculative_converts += vectors * columns * speculation
+        stats.flagged += int(flags.sum()) * speculation
+        stats.recovery_converts += len(ones) * int(converted.sum())
+        stats.saturated += int((clipped * converted).sum())
+    return y, stats
+
+
+def combined(per_slice: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """V x S x N results per weight slice -> V x N: each slice at its place value."""
+    return (per_slice * np.array([1 << s for s in shifts(widths)])[None, :, None]).sum(axis=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases, st.booleans())
+def test_speculative_mvm_equals_the_slice_by_slice_datapath(case, speculation):
+    """The flagged-columns-only recovery in BLAS gives the slice-by-slice int64 result and counts, clipping included."""
+    x, w, centers = draw(case)
+    widths, spec_widths, adc_bits = case["widths"], case["spec_widths"], case["adc_bits"]
+    slices = signed_slices(w - centers, widths)
+    y, stats = speculative_mvm(x, slices, shifts(widths), spec_widths, adc_bits, speculation)
+    expected, expected_stats = slice_by_slice(x, slices, spec_widths, adc_bits, speculation)
+    np.testing.assert_array_equal(y, combined(expected, widths))
+    assert stats == expected_stats
+
+
+@pytest.mark.parametrize("speculation", [True, False])
+def test_many_vectors_go_in_blocks_with_the_same_result(speculation):
+    """Over 3 blocks of vectors, with flagged columns and clipped conversions: the slice-by-slice result and counts."""
+    rng = np.random.default_rng(3)
+    w = np.rint(np.clip(rng.normal(20, 40, (96, 5)), -128, 127)).astype(np.int64)
+    widths = (4, 4)
+    slices = signed_slices(w - choose_centers(w, widths), widths)
+    x = rng.integers(0, 256, (3 * SlicedWeights.BLOCK // 10 + 7, 96)) * (rng.random((1, 96)) < 0.7)
+    y, stats = speculative_mvm(x, slices, shifts(widths), (3, 3, 2), 7, speculation)
+    expected, expected_stats = slice_by_slice(x, slices, (3, 3, 2), 7, speculation)
+    np.testing.assert_array_equal(y, combined(expected, widths))
+    assert stats == expected_stats and stats.saturated > 0 and (stats.flagged > 0) == speculation
 
 
 @settings(max_examples=300, deadline=None)
@@ -145,6 +198,23 @@ def test_centers_fit_and_never_cost_more_than_zero(case):
     widths = case["widths"]
     assert np.abs(w - centers).max() < 1 << sum(widths)
     assert np.all(slice_cost(w - centers, widths) <= slice_cost(w, widths))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases, st.sampled_from([0, 1, 8]))
+def test_centers_follow_the_criterion_column_by_column(case, radius):
+    """(d) Each filter's center: the first of 0, round(mean) +- radius and round(median) +- radius (kept within the
+    offsets' reach) with the least slice_cost, evaluated one column and one candidate at a time."""
+    _, w, _ = draw(case)
+    widths = case["widths"]
+    limit = (1 << sum(widths)) - 1
+    centers = choose_centers(w, widths, radius)
+    for n, column in enumerate(w.T):
+        middles = [np.rint(column.mean()), np.rint(np.median(column))]
+        candidates = [0] + [int(m) + d for m in middles for d in range(-radius, radius + 1)]
+        candidates = np.clip(candidates, column.max() - limit, column.min() + limit)
+        costs = [slice_cost(column[:, None] - c, widths)[0] for c in candidates]
+        assert centers[n] == candidates[int(np.argmin(costs))]
 
 
 def test_centers_shrink_column_sums_of_gaussian_weights():
