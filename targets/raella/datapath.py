@@ -30,6 +30,7 @@ from pimc.passes.slice_weights import row_chunks
 from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
+from pimc.targets.raella.integer_products import LARGEST_LEVEL, bit_products
 
 
 def adc_range(adc_bits: int) -> tuple[int, int]:
@@ -139,20 +140,23 @@ def speculative_mvm(x: np.ndarray, slices: np.ndarray, cell_shifts: tuple[int, .
 
 @dataclass(frozen=True)
 class SlicedWeights:
-    """A crossbar's signed slices as one BLAS operand, rows x (slice, filter) columns, and how to get every
-    1-bit column sum exactly from it.
+    """A crossbar's signed slices as one matrix, rows x (slice, filter) columns, and how to get every 1-bit column
+    sum exactly from it.
 
-    Every partial sum of a 1-bit input times the operand is an integer of magnitude at most `bound`, the
-    largest sum of |level| over a column's rows, so it is exact in float32 below 2^24 (float64 otherwise).
-    Two bits b, b+1 share one product when (1 + radix) * bound < 2^24, radix the least power of two above
-    2 * bound: the input column bit_b + radix * bit_b+1 gives z_b + radix * z_b+1, and since |z_b| < radix / 2,
-    z_b+1 = rint(product / radix) and z_b the remainder, both exact: half the products.
+    Levels of at most 127 (cells of up to 7 bits) go through the 8-bit integer kernel, every bit of the inputs a
+    0/1 row of one product (integer_products.py). Larger ones go through BLAS: every partial sum of a 1-bit input
+    times the matrix is an integer of magnitude at most `bound`, the largest sum of |level| over a column's rows,
+    so it is exact in float32 below 2^24 (float64 otherwise). Two bits b, b+1 share one product when
+    (1 + radix) * bound < 2^24, radix the least power of two above 2 * bound: the input column
+    bit_b + radix * bit_b+1 gives z_b + radix * z_b+1, and since |z_b| < radix / 2, z_b+1 = rint(product / radix)
+    and z_b the remainder, both exact: half the products.
     """
 
     matrix: np.ndarray  # rows x (slices * filters), column j * filters + n
     filters: int
     bound: int
     radix: int  # 0: one bit per product
+    levels: np.ndarray | None  # the matrix in int8 for the integer kernel; None: levels beyond its reach
 
     BLOCK: ClassVar[int] = 1 << 17  # column sums per bit plane of one block of vectors: a block's planes stay in cache
 
@@ -163,10 +167,15 @@ class SlicedWeights:
         bound = int(np.abs(matrix).sum(axis=0, dtype=np.int64).max(initial=0))
         radix = 1 << (2 * bound).bit_length()
         exact = np.float32 if bound < 1 << 24 else np.float64
-        return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0)
+        levels = matrix.astype(np.int8) if np.abs(matrix).max(initial=0) <= LARGEST_LEVEL else None
+        return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0, levels)
 
     def bit_sums(self, x: np.ndarray, bits: int) -> np.ndarray:
-        """(bits, V, columns) float32 or float64: the column sums of each bit of x driving the rows alone."""
+        """(bits, V, columns): the column sums of each bit of x driving the rows alone, exact integers (int32 from the
+        integer kernel, else float32 or float64)."""
+        if self.levels is not None:
+            planes = input_bits(x, bits).reshape(bits * x.shape[0], -1)
+            return bit_products(planes, self.levels).reshape(bits, x.shape[0], -1)
         sums = np.empty((bits, x.shape[0], self.matrix.shape[1]), self.matrix.dtype)
         codes = np.arange(1 << bits)
         step = 2 if self.radix else 1
@@ -401,10 +410,10 @@ class NoisyPairs(PairedCrossbar):
         low, high = adc_range(adc_bits)
         vectors, columns, count = x.shape[0], self.spec.weights * len(self.spec.cell_widths), sum(input_widths)
         if self.devices is None:
-            ones = self.slices.bit_sums(x, count)  # bits x vectors x columns: each bit's activation alone
+            ones = self.slices.bit_sums(x, count).astype(np.float32)  # bits x vectors x columns: each bit alone
         else:
-            ones = input_bits(x, count) @ self.devices
-        currents = None if self.currents is None else self.currents.bit_sums(x, count)
+            ones = input_bits(x, count).astype(np.float32) @ self.devices
+        currents = None if self.currents is None else self.currents.bit_sums(x, count).astype(np.float32)
         total = np.zeros((vectors, columns))
         for width, shift in zip(input_widths, shifts(input_widths)):
             place = np.array([float(1 << b) for b in range(width)], np.float32)
@@ -436,8 +445,7 @@ class NoisyPairs(PairedCrossbar):
 
 
 def input_bits(x: np.ndarray, count: int) -> np.ndarray:
-    """(count, vectors, rows) float32: bit b of every input, least significant first."""
+    """(count, vectors, rows) uint8: bit b of every input, least significant first."""
     if count <= 8:
-        unpacked = np.unpackbits(x.astype(np.uint8)[None], axis=0, count=count, bitorder="little")
-        return unpacked.astype(np.float32)
-    return ((x[None] >> np.arange(count)[:, None, None]) & 1).astype(np.float32)
+        return np.unpackbits(x.astype(np.uint8)[None], axis=0, count=count, bitorder="little")
+    return ((x[None] >> np.arange(count)[:, None, None]) & 1).astype(np.uint8)

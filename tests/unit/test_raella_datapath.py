@@ -71,11 +71,14 @@ def combined(per_slice: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
 
 
 @settings(max_examples=300, deadline=None)
-@given(cases, st.booleans())
-def test_speculative_mvm_equals_the_slice_by_slice_datapath(case, speculation):
-    """The flagged-columns-only recovery in BLAS gives the slice-by-slice int64 result and counts, clipping included."""
-    x, w, centers = draw(case)
+@given(cases, st.booleans(), st.sampled_from([None, (8,)]))
+def test_speculative_mvm_equals_the_slice_by_slice_datapath(case, speculation, wide):
+    """Recovery computed on the flagged columns only, from exact products (the integer kernel, or float32 for cells
+    beyond 7 bits: `wide`), gives the slice-by-slice int64 result and counts, clipping included."""
+    case = case if wide is None else {**case, "widths": wide}
+    x, w, _ = draw(case)
     widths, spec_widths, adc_bits = case["widths"], case["spec_widths"], case["adc_bits"]
+    centers = choose_centers(w, widths)
     slices = signed_slices(w - centers, widths)
     y, stats = speculative_mvm(x, slices, shifts(widths), spec_widths, adc_bits, speculation)
     expected, expected_stats = slice_by_slice(x, slices, spec_widths, adc_bits, speculation)
@@ -170,14 +173,18 @@ def test_counts_follow_the_closed_forms(case, speculation):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from([(24, 1), (48, 15), (600, 15), (1500, 15)]), st.integers(1, 6), st.integers(0, 2**16))
-def test_bit_sums_are_exact_whichever_way_the_products_are_packed(shape, vectors, seed):
-    """Every 1-bit column sum, two bits to a float32 product (small column bounds) or one (large ones), equals int64."""
+@given(st.sampled_from([(24, 1), (48, 15), (600, 15), (1500, 127), (8, 200), (600, 200)]), st.integers(1, 6),
+       st.integers(0, 2**16))
+def test_bit_sums_are_exact_whichever_way_they_are_computed(shape, vectors, seed):
+    """Every 1-bit column sum equals int64: from the 8-bit integer kernel (levels up to 127), else from float32
+    products, two bits to a product (small column bounds) or one (large ones)."""
     rows, largest = shape
     rng = np.random.default_rng(seed)
     slices = rng.integers(-largest, largest + 1, (3, rows, 4)) * (rng.random((3, rows, 4)) < 0.8)
+    slices[0, 0, 0] = largest
     x = rng.integers(0, 256, (vectors, rows))
     weights = SlicedWeights.of(slices)
+    assert (weights.levels is None) == (largest > 127)
     assert weights.radix == 0 or (1 + weights.radix) * weights.bound < 1 << 24 and weights.radix > 2 * weights.bound
     assert (weights.radix > 0) == (rows * largest < 2000)
     expected = np.stack([((x >> b) & 1) @ slices.transpose(1, 0, 2).reshape(rows, -1) for b in range(8)])
