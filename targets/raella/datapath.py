@@ -158,7 +158,7 @@ class SlicedWeights:
     radix: int  # 0: one bit per product
     levels: np.ndarray | None  # the matrix in int8 for the integer kernel; None: levels beyond its reach
 
-    BLOCK: ClassVar[int] = 1 << 17  # column sums per bit plane of one block of vectors: a block's planes stay in cache
+    BLOCK: ClassVar[int] = 1 << 16  # column sums per bit plane of one block of vectors: a block's planes stay in cache
 
     @classmethod
     def of(cls, slices: np.ndarray) -> SlicedWeights:
@@ -225,18 +225,16 @@ class SlicedWeights:
         for width, shift in zip(spec_widths, shifts(spec_widths)):
             bits = ones[shift : shift + width]
             analog = _place_sum(bits, np.float32 if self.bound << width < 1 << 24 else np.float64)
-            if speculation:
-                chosen = np.flatnonzero((analog <= low) | (analog >= high))
-                stats.flagged += chosen.size
-                stats.recovery_converts += width * chosen.size
-            else:
-                chosen = slice(None)
-            converted = bits.reshape(width, -1)[:, chosen]
-            codes = np.clip(converted, low, high)
-            clipped = int(np.count_nonzero(converted != codes))
-            stats.saturated += clipped
-            if clipped:
-                analog.reshape(-1)[chosen] -= _place_sum(converted - codes, analog.dtype)
+            flagged = (analog <= low) | (analog >= high)
+            converts = np.flatnonzero(flagged) if speculation else np.arange(analog.size)  # converted bit by bit
+            stats.flagged += converts.size if speculation else 0
+            stats.recovery_converts += width * converts.size if speculation else 0
+            converted = np.take(bits.reshape(width, -1), converts, axis=1)
+            outside = (converted < low) | (converted > high)
+            stats.saturated += int(np.count_nonzero(outside))
+            clipped = np.flatnonzero(outside.any(axis=0))  # of those, the ones with a clipped bit
+            excess = converted[:, clipped] - np.clip(converted[:, clipped], low, high)
+            analog.reshape(-1)[converts[clipped]] -= _place_sum(excess, analog.dtype)
             total += analog * float(1 << shift)
         return total
 
@@ -446,6 +444,8 @@ class NoisyPairs(PairedCrossbar):
 
 def input_bits(x: np.ndarray, count: int) -> np.ndarray:
     """(count, vectors, rows) uint8: bit b of every input, least significant first."""
-    if count <= 8:
-        return np.unpackbits(x.astype(np.uint8)[None], axis=0, count=count, bitorder="little")
-    return ((x[None] >> np.arange(count)[:, None, None]) & 1).astype(np.uint8)
+    codes = x.astype(np.uint8 if count <= 8 else np.uint32)
+    planes = np.empty((count, *x.shape), np.uint8)
+    for b in range(count):
+        np.bitwise_and(codes >> b, 1, out=planes[b], casting="unsafe")
+    return planes
