@@ -29,7 +29,8 @@ from pimc.interp.xbar_ops import exact_product
 from pimc.ir.core import Value
 from pimc.options import param
 from pimc.pass_manager import ModulePass
-from pimc.targets.raella.datapath import choose_centers, crossbar_product, slicing_candidates
+from pimc.targets.raella.centers import choose_centers
+from pimc.targets.raella.datapath import crossbar_product, slicing_candidates
 
 
 @dataclass(frozen=True)

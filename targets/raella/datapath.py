@@ -3,7 +3,7 @@
 A filter's weights `w` are stored as a center `c` (digital) plus signed offsets `w - c`, cut into
 sign-magnitude slices, each slice one differential 2T2R column; an input vector `x` (unsigned) is
 applied in multi-bit speculative slices, and columns whose speculative conversion hits a rail of the
-signed ADC are recomputed from 1-bit slices of the same bits:
+signed ADC are recomputed from 1-bit slices of the same bits (the centers and slices: centers.py):
 
     centers = choose_centers(w, (4, 2, 2))
     slices = signed_slices(w - centers, (4, 2, 2))
@@ -30,78 +30,13 @@ from pimc.passes.slice_weights import row_chunks
 from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
+from pimc.targets.raella.centers import choose_centers, signed_slices
 from pimc.targets.raella.integer_products import LARGEST_LEVEL, bit_products
 
 
 def adc_range(adc_bits: int) -> tuple[int, int]:
     """The signed ADC's lowest and highest code (domain.md §1.1's Quantizer, step 1): 7 -> (-63, 64)."""
     return -((1 << (adc_bits - 1)) - 1), 1 << (adc_bits - 1)
-
-
-def signed_slices(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    """Sign-magnitude slices (S, *offsets.shape), most significant first: s_j = ((|o| >> shift_j) & mask_j) * sign(o).
-
-    signed_slices(np.array([[-37]]), (4, 2, 2))[:, 0, 0]  ->  [-2, -1, -1]   (37 = 2*16 + 1*4 + 1)
-    """
-    offsets = np.asarray(offsets, np.int64)
-    magnitude, sign = np.abs(offsets), np.sign(offsets)
-    if magnitude.max(initial=0) >= 1 << sum(widths):
-        raise ValueError(f"an offset of magnitude {magnitude.max()} does not fit {sum(widths)} bits")
-    return np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
-
-
-def slice_cost(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    """Per column of `offsets` (K x N): sum over slices j of |sum over rows of s_j|, what an all-ones input drives.
-
-    slice_cost(np.array([[5], [-5]]), (4, 2, 2))  ->  [0]
-    """
-    return np.abs(signed_slices(offsets, widths).sum(axis=1)).sum(axis=0)
-
-
-def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> np.ndarray:
-    """Per filter (column of `w`, K x N integers), the integer center c minimising slice_cost(w - c, widths).
-
-    The criterion, domain.md §2.2 [INF]: sum over the weight slices j of |sum_i s_j(w_i - c)|, the
-    column sums an all-ones input produces, so positive and negative slices cancel in every column.
-    Candidates: 0 (plain sign-magnitude), and every integer within `radius` of round(mean) and of the
-    median, kept to those whose offsets fit sum(widths) magnitude bits; ties go to the earliest
-    candidate in that order (0, then the ones around the mean, then the median's).
-
-    choose_centers(np.array([[10], [12], [14]]), (4, 2, 2))  ->  [12]
-    """
-    w = np.asarray(w, np.int64)
-    limit = (1 << sum(widths)) - 1
-    low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
-    if np.any(low > high):
-        raise ValueError(f"a filter spans more than the {sum(widths)}-bit offsets can reach from any center")
-    values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
-    columns = np.arange(w.shape[1])
-    counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
-    counts = counts.reshape(w.shape[1], len(values))
-    window = np.arange(-radius, radius + 1)
-    middle = [np.rint(w.mean(axis=0)), np.rint(_median(counts, values))]
-    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
-    candidates = np.clip(candidates, low, high)
-    costs = _center_costs(counts.astype(np.float64), values, np.arange(candidates.min(), candidates.max() + 1), widths)
-    return candidates[np.argmin(costs[columns, candidates - candidates.min()], axis=0), columns]
-
-
-def _median(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per row of `counts` (a histogram over `values`), the median as np.median gives it: the mean of the two
-    middle values."""
-    total = int(counts[0].sum()) if len(counts) else 0
-    below = np.cumsum(counts, axis=1)
-    return (values[np.argmax(below > (total - 1) // 2, axis=1)] + values[np.argmax(below > total // 2, axis=1)]) / 2
-
-
-def _center_costs(counts: np.ndarray, values: np.ndarray, centers: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    """(filters, centers): slice_cost of each column of a histogram `counts` (filters x values) around each center,
-    one product per slice: sum_v counts[n, v] * s_j(v - c), exact integers in float64. Offsets beyond the slices'
-    reach are clipped; the caller only reads centers from which every counted value is in reach."""
-    limit = (1 << sum(widths)) - 1
-    table = signed_slices(np.arange(-limit, limit + 1), widths).astype(np.float64)  # every offset's slices
-    offsets = np.clip(values[:, None] - centers[None, :], -limit, limit) + limit
-    return sum(np.abs(counts @ table[j][offsets]) for j in range(len(widths)))
 
 
 @dataclass
@@ -204,9 +139,12 @@ class SlicedWeights:
             total[v0 : v0 + block] = self._offsets(x[v0 : v0 + block], spec_widths, adc_range(adc_bits), speculation,
                                                    stats)
         for width in spec_widths:
-            stats.activations += vectors * (1 + width if speculation else width)
-            stats.speculative_converts += vectors * columns if speculation else 0
-            stats.recovery_converts += 0 if speculation else vectors * width * columns
+            if speculation:
+                stats.activations += vectors * (1 + width)
+                stats.speculative_converts += vectors * columns
+            else:
+                stats.activations += vectors * width
+                stats.recovery_converts += vectors * width * columns
         scale = np.repeat([float(1 << s) for s in cell_shifts], self.filters)
         y = (total * scale).reshape(vectors, len(cell_shifts), self.filters).sum(axis=1)
         return np.rint(y).astype(np.int64), stats
@@ -225,10 +163,12 @@ class SlicedWeights:
         for width, shift in zip(spec_widths, shifts(spec_widths)):
             bits = ones[shift : shift + width]
             analog = _place_sum(bits, np.float32 if self.bound << width < 1 << 24 else np.float64)
-            flagged = (analog <= low) | (analog >= high)
-            converts = np.flatnonzero(flagged) if speculation else np.arange(analog.size)  # converted bit by bit
-            stats.flagged += converts.size if speculation else 0
-            stats.recovery_converts += width * converts.size if speculation else 0
+            if speculation:  # the sums converted bit by bit: the flagged ones, or every one
+                converts = np.flatnonzero((analog <= low) | (analog >= high))
+                stats.flagged += converts.size
+                stats.recovery_converts += width * converts.size
+            else:
+                converts = np.arange(analog.size)
             converted = np.take(bits.reshape(width, -1), converts, axis=1)
             outside = (converted < low) | (converted > high)
             stats.saturated += int(np.count_nonzero(outside))
@@ -237,6 +177,7 @@ class SlicedWeights:
             analog.reshape(-1)[converts[clipped]] -= _place_sum(excess, analog.dtype)
             total += analog * float(1 << shift)
         return total
+
 
 def _place_sum(planes: np.ndarray, dtype: type) -> np.ndarray:
     """sum_b 2^b planes[b], in `dtype` (a new array)."""

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pimc.targets.datapath import shifts
-from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, choose_centers, signed_slices, slice_cost,
-                                          slicing_candidates, slicing_error, speculative_mvm, SlicedWeights,
-                                          SpeculationStats)
+from pimc.targets.raella.centers import choose_centers, signed_slices, slice_cost
+from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, slicing_candidates, slicing_error,
+                                          speculative_mvm, SlicedWeights, SpeculationStats)
 
 WEIGHT_SLICINGS = slicing_candidates(8, 4)
 INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
