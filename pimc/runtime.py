@@ -24,7 +24,7 @@ def onnxruntime():
 
 
 def make_session(model, threads: int | None = None):
-    """A CPU session of `model`, quiet (on `threads` intra-op threads if given)."""
+    """A CPU session of `model` (a ModelProto or its bytes), quiet (on `threads` intra-op threads if given)."""
     ort = onnxruntime()
     ort.set_default_logger_severity(4)  # only fatal: an error is raised as well as logged
     options = ort.SessionOptions()
@@ -32,7 +32,8 @@ def make_session(model, threads: int | None = None):
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
-        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        serialized = model if isinstance(model, bytes) else model.SerializeToString()
+        return ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
     except Exception as failure:  # onnxruntime raises its own exception types
         raise _error(failure) from None
 

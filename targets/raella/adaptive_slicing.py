@@ -29,7 +29,8 @@ from pimc.interp.xbar_ops import exact_product
 from pimc.ir.core import Value
 from pimc.options import param
 from pimc.pass_manager import ModulePass
-from pimc.targets.raella.datapath import choose_centers, crossbar_product, slicing_candidates
+from pimc.targets.raella.centers import choose_centers
+from pimc.targets.raella.datapath import crossbar_product, slicing_candidates
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,19 @@ class AdaptiveSlicing(ModulePass):
     def _choose(self, matrix: np.ndarray, ops: list[xbar.MvmOp], inputs: dict[Value, np.ndarray],
                 candidates: list[tuple[int, ...]]) -> tuple[tuple[int, ...], float]:
         """The first candidate within budget over all of a layer's MVMs, and its error; else the last one's."""
+        products = []  # per MVM: its inputs, weights and exact product, the same for every candidate
+        for op in ops:
+            (r0, r1), (c0, c1), offset = op.rows, op.cols, op.input_offset
+            x, w = inputs[op.input][:, offset + r0 : offset + r1], matrix[r0:r1, c0:c1]
+            products.append((x, w, exact_product(x, w), (c0, c1)))
+        squared = sum(float(np.square(exact, dtype=np.float64).sum()) for _, _, exact, _ in products)
         for widths in candidates:
             centers = choose_centers(matrix, widths)
-            error = squared = 0.0
-            for op in ops:
-                (r0, r1), (c0, c1), offset = op.rows, op.cols, op.input_offset
-                x, w = inputs[op.input][:, offset + r0 : offset + r1], matrix[r0:r1, c0:c1]
-                exact = exact_product(x, w)
+            error = 0.0
+            for x, w, exact, (c0, c1) in products:
                 y = crossbar_product(w, x, centers[c0:c1], widths, self.adc_bits, self.spec_widths,
                                      self.speculation, self.rows)
                 error += float(np.square(y - exact, dtype=np.float64).sum())
-                squared += float(np.square(exact, dtype=np.float64).sum())
             relative = float(np.sqrt(error / squared)) if squared else (0.0 if error == 0 else 1.0)
             if relative <= self.budget:
                 break
@@ -100,7 +103,8 @@ class AdaptiveSlicing(ModulePass):
             interpreter.run(sample)
         recorded = {}
         for value, arrays in seen.items():
-            stacked = np.concatenate(arrays)
-            rows = np.linspace(0, len(stacked) - 1, min(len(stacked), self.vectors)).round().astype(np.int64)
-            recorded[value] = stacked[rows]
+            starts = np.cumsum([0] + [len(a) for a in arrays])
+            rows = np.linspace(0, starts[-1] - 1, min(starts[-1], self.vectors)).round().astype(np.int64)
+            sample = np.searchsorted(starts, rows, side="right") - 1  # the rows of the samples stacked, not stacked
+            recorded[value] = np.concatenate([a[rows[sample == k] - starts[k]] for k, a in enumerate(arrays)])
         return recorded

@@ -6,7 +6,7 @@
 
 Filter (column) n of the weight matrix keeps a center c_n, applied digitally as c_n x sum(inputs), and
 its offsets w - c_n sit in the cells as sign-magnitude slices, one differential 2T2R pair per slice
-(targets/raella/datapath.py). c_n minimises sum_j |sum_i s_j(w_in - c_n)|, the slice column sums
+(targets/raella/centers.py). c_n minimises sum_j |sum_i s_j(w_in - c_n)|, the slice column sums
 an all-ones input drives, so positive and negative slices cancel and column sums stay near zero
 for a low-resolution signed ADC. The slices are the MVM's `weight_slices` (adaptive-slicing), else
 `weight-bits / cell-bits` even ones. What the MVM computes is unchanged.
@@ -20,7 +20,7 @@ from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.options import param
 from pimc.pass_manager import ModulePass
-from pimc.targets.raella.datapath import choose_centers
+from pimc.targets.raella.centers import choose_centers
 
 
 @dataclass(frozen=True)

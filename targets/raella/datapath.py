@@ -3,7 +3,7 @@
 A filter's weights `w` are stored as a center `c` (digital) plus signed offsets `w - c`, cut into
 sign-magnitude slices, each slice one differential 2T2R column; an input vector `x` (unsigned) is
 applied in multi-bit speculative slices, and columns whose speculative conversion hits a rail of the
-signed ADC are recomputed from 1-bit slices of the same bits:
+signed ADC are recomputed from 1-bit slices of the same bits (the centers and slices: centers.py):
 
     centers = choose_centers(w, (4, 2, 2))
     slices = signed_slices(w - centers, (4, 2, 2))
@@ -30,61 +30,13 @@ from pimc.passes.slice_weights import row_chunks
 from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
+from pimc.targets.raella.centers import choose_centers, signed_slices
+from pimc.targets.raella.integer_products import LARGEST_LEVEL, bit_products
 
 
 def adc_range(adc_bits: int) -> tuple[int, int]:
     """The signed ADC's lowest and highest code (domain.md §1.1's Quantizer, step 1): 7 -> (-63, 64)."""
     return -((1 << (adc_bits - 1)) - 1), 1 << (adc_bits - 1)
-
-
-def signed_slices(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    """Sign-magnitude slices (S, *offsets.shape), most significant first: s_j = ((|o| >> shift_j) & mask_j) * sign(o).
-
-    signed_slices(np.array([[-37]]), (4, 2, 2))[:, 0, 0]  ->  [-2, -1, -1]   (37 = 2*16 + 1*4 + 1)
-    """
-    offsets = np.asarray(offsets, np.int64)
-    magnitude, sign = np.abs(offsets), np.sign(offsets)
-    if magnitude.max(initial=0) >= 1 << sum(widths):
-        raise ValueError(f"an offset of magnitude {magnitude.max()} does not fit {sum(widths)} bits")
-    return np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
-
-
-def slice_cost(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    """Per column of `offsets` (K x N): sum over slices j of |sum over rows of s_j|, what an all-ones input drives.
-
-    slice_cost(np.array([[5], [-5]]), (4, 2, 2))  ->  [0]
-    """
-    return np.abs(signed_slices(offsets, widths).sum(axis=1)).sum(axis=0)
-
-
-def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> np.ndarray:
-    """Per filter (column of `w`, K x N integers), the integer center c minimising slice_cost(w - c, widths).
-
-    The criterion, domain.md §2.2 [INF]: sum over the weight slices j of |sum_i s_j(w_i - c)|, the
-    column sums an all-ones input produces, so positive and negative slices cancel in every column.
-    Candidates: 0 (plain sign-magnitude), and every integer within `radius` of round(mean) and of the
-    median, kept to those whose offsets fit sum(widths) magnitude bits; ties go to the earliest
-    candidate in that order (0, then the ones around the mean, then the median's).
-
-    choose_centers(np.array([[10], [12], [14]]), (4, 2, 2))  ->  [12]
-    """
-    w = np.asarray(w, np.int64)
-    limit = (1 << sum(widths)) - 1
-    low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
-    if np.any(low > high):
-        raise ValueError(f"a filter spans more than the {sum(widths)}-bit offsets can reach from any center")
-    window = np.arange(-radius, radius + 1)
-    middle = [np.rint(w.mean(axis=0)), np.rint(np.median(w, axis=0))]
-    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
-    candidates = np.clip(candidates, low, high)
-    values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
-    columns = np.arange(w.shape[1])
-    counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
-    counts = counts.reshape(w.shape[1], len(values))
-    table = signed_slices(np.arange(-limit, limit + 1), widths)  # every offset's slices, looked up
-    offsets = [np.clip(values - c[:, None], -limit, limit) + limit for c in candidates]  # clipped: only empty bins
-    costs = np.stack([np.abs(np.einsum("snv,nv->sn", table[:, o], counts)).sum(axis=0) for o in offsets])
-    return candidates[np.argmin(costs, axis=0), columns]
 
 
 @dataclass
@@ -123,20 +75,25 @@ def speculative_mvm(x: np.ndarray, slices: np.ndarray, cell_shifts: tuple[int, .
 
 @dataclass(frozen=True)
 class SlicedWeights:
-    """A crossbar's signed slices as one BLAS operand, rows x (slice, filter) columns, and how to get every
-    1-bit column sum exactly from it.
+    """A crossbar's signed slices as one matrix, rows x (slice, filter) columns, and how to get every 1-bit column
+    sum exactly from it.
 
-    Every partial sum of a 1-bit input times the operand is an integer of magnitude at most `bound`, the
-    largest sum of |level| over a column's rows, so it is exact in float32 below 2^24 (float64 otherwise).
-    Two bits b, b+1 share one product when (1 + radix) * bound < 2^24, radix the least power of two above
-    2 * bound: the input column bit_b + radix * bit_b+1 gives z_b + radix * z_b+1, and since |z_b| < radix / 2,
-    z_b+1 = rint(product / radix) and z_b the remainder, both exact: half the products.
+    Levels of at most 127 (cells of up to 7 bits) go through the 8-bit integer kernel, every bit of the inputs a
+    0/1 row of one product (integer_products.py). Larger ones go through BLAS: every partial sum of a 1-bit input
+    times the matrix is an integer of magnitude at most `bound`, the largest sum of |level| over a column's rows,
+    so it is exact in float32 below 2^24 (float64 otherwise). Two bits b, b+1 share one product when
+    (1 + radix) * bound < 2^24, radix the least power of two above 2 * bound: the input column
+    bit_b + radix * bit_b+1 gives z_b + radix * z_b+1, and since |z_b| < radix / 2, z_b+1 = rint(product / radix)
+    and z_b the remainder, both exact: half the products.
     """
 
     matrix: np.ndarray  # rows x (slices * filters), column j * filters + n
     filters: int
     bound: int
     radix: int  # 0: one bit per product
+    levels: np.ndarray | None  # the matrix in int8 for the integer kernel; None: levels beyond its reach
+
+    BLOCK: ClassVar[int] = 1 << 16  # column sums per bit plane of one block of vectors: a block's planes stay in cache
 
     @classmethod
     def of(cls, slices: np.ndarray) -> SlicedWeights:
@@ -145,59 +102,90 @@ class SlicedWeights:
         bound = int(np.abs(matrix).sum(axis=0, dtype=np.int64).max(initial=0))
         radix = 1 << (2 * bound).bit_length()
         exact = np.float32 if bound < 1 << 24 else np.float64
-        return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0)
+        levels = matrix.astype(np.int8) if np.abs(matrix).max(initial=0) <= LARGEST_LEVEL else None
+        return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0, levels)
 
     def bit_sums(self, x: np.ndarray, bits: int) -> np.ndarray:
-        """(bits, V, columns) float32 or float64: the column sums of each bit of x driving the rows alone."""
+        """(bits, V, columns): the column sums of each bit of x driving the rows alone, exact integers (int32 from the
+        integer kernel, else float32 or float64)."""
+        if self.levels is not None:
+            planes = input_bits(x, bits).reshape(bits * x.shape[0], -1)
+            return bit_products(planes, self.levels).reshape(bits, x.shape[0], -1)
         sums = np.empty((bits, x.shape[0], self.matrix.shape[1]), self.matrix.dtype)
+        codes = np.arange(1 << bits)
         step = 2 if self.radix else 1
         for b in range(0, bits, step):
-            if step == 2 and b + 1 < bits:
-                pair = (x >> b) & 3
-                packed = ((pair & 1) + self.radix * (pair >> 1)).astype(self.matrix.dtype) @ self.matrix
-                sums[b + 1] = np.rint(packed * (1.0 / self.radix))
-                sums[b] = packed - sums[b + 1] * self.radix
-            else:
-                sums[b] = ((x >> b) & 1).astype(self.matrix.dtype) @ self.matrix
+            if step == 1 or b + 1 == bits:
+                np.matmul(((codes >> b) & 1).astype(self.matrix.dtype)[x], self.matrix, out=sums[b])
+                continue
+            pair = (((codes >> b) & 1) + self.radix * ((codes >> (b + 1)) & 1)).astype(self.matrix.dtype)
+            packed, high = sums[b], sums[b + 1]
+            np.matmul(pair[x], self.matrix, out=packed)
+            np.rint(np.multiply(packed, 1.0 / self.radix, out=high), out=high)
+            packed -= high * self.radix
         return sums
 
     def mvm(self, x: np.ndarray, cell_shifts: tuple[int, ...], spec_widths: tuple[int, ...], adc_bits: int,
             speculation: bool = True) -> tuple[np.ndarray, SpeculationStats]:
-        """speculative_mvm on these weights."""
-        low, high = adc_range(adc_bits)
+        """speculative_mvm on these weights, a block of vectors at a time."""
         x = np.asarray(x, np.int64)
         if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
             raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
         vectors, columns = x.shape[0], self.matrix.shape[1]
         stats = SpeculationStats()
-        ones = self.bit_sums(x, sum(spec_widths))  # exact integers
-        total = np.zeros((vectors, columns))
-        for width, shift in zip(spec_widths, shifts(spec_widths)):
-            bits = ones[shift : shift + width]
-            exact = bits.dtype if self.bound << width < 1 << 24 else np.float64  # the slice's sums, |z| <= bound * 2^width
-            weights = np.array([float(1 << b) for b in range(width)], exact)[:, None, None]
-            codes = np.clip(bits, low, high)
-            outside = bits != codes
-            recovered = (codes * weights).sum(axis=0)
+        total = np.empty((vectors, columns))
+        block = max(1, self.BLOCK // max(columns, 1))
+        for v0 in range(0, vectors, block):
+            total[v0 : v0 + block] = self._offsets(x[v0 : v0 + block], spec_widths, adc_range(adc_bits), speculation,
+                                                   stats)
+        for width in spec_widths:
             if speculation:
-                analog = (bits * weights).sum(axis=0)  # the multi-bit slice's column sums
-                flags = (analog <= low) | (analog >= high)
-                part = np.where(flags, recovered, analog)
-                flagged = int(np.count_nonzero(flags))
                 stats.activations += vectors * (1 + width)
                 stats.speculative_converts += vectors * columns
-                stats.recovery_converts += width * flagged
-                stats.flagged += flagged
-                stats.saturated += int(np.count_nonzero(outside & flags))
             else:
-                part = recovered
                 stats.activations += vectors * width
                 stats.recovery_converts += vectors * width * columns
-                stats.saturated += int(np.count_nonzero(outside))
-            total += part * float(1 << shift)
         scale = np.repeat([float(1 << s) for s in cell_shifts], self.filters)
         y = (total * scale).reshape(vectors, len(cell_shifts), self.filters).sum(axis=1)
         return np.rint(y).astype(np.int64), stats
+
+    def _offsets(self, x: np.ndarray, spec_widths: tuple[int, ...], rails: tuple[int, int], speculation: bool,
+                 stats: SpeculationStats) -> np.ndarray:
+        """(V, columns): sum over input slices g of 2^shift_g times each column's result for the slice, its analog
+        sum where that converts (unflagged) and else sum_b 2^b clip(z_b); the flags and clipped conversions counted.
+
+        The analog sum is sum_b 2^b z_b, so a recovered result differs from it only by the clipped bits' excess
+        z_b - clip(z_b), which is looked at for the flagged columns only (every column without speculation). Every
+        value is an integer of magnitude below bound * 2^bits, exact in the float type chosen for it."""
+        low, high = rails
+        ones = self.bit_sums(x, sum(spec_widths))
+        total = np.zeros(ones.shape[1:], np.float32 if self.bound << sum(spec_widths) < 1 << 24 else np.float64)
+        for width, shift in zip(spec_widths, shifts(spec_widths)):
+            bits = ones[shift : shift + width]
+            analog = _place_sum(bits, np.float32 if self.bound << width < 1 << 24 else np.float64)
+            if speculation:  # the sums converted bit by bit: the flagged ones, or every one
+                converts = np.flatnonzero((analog <= low) | (analog >= high))
+                stats.flagged += converts.size
+                stats.recovery_converts += width * converts.size
+            else:
+                converts = np.arange(analog.size)
+            converted = np.take(bits.reshape(width, -1), converts, axis=1)
+            outside = (converted < low) | (converted > high)
+            stats.saturated += int(np.count_nonzero(outside))
+            clipped = np.flatnonzero(outside.any(axis=0))  # of those, the ones with a clipped bit
+            excess = converted[:, clipped] - np.clip(converted[:, clipped], low, high)
+            analog.reshape(-1)[converts[clipped]] -= _place_sum(excess, analog.dtype)
+            total += analog * float(1 << shift)
+        return total
+
+
+def _place_sum(planes: np.ndarray, dtype: type) -> np.ndarray:
+    """sum_b 2^b planes[b], in `dtype` (a new array)."""
+    result = planes[-1].astype(dtype)
+    for plane in planes[-2::-1]:
+        result *= 2
+        result += plane
+    return result
 
 
 def slicing_candidates(weight_bits: int, cell_bits: int) -> list[tuple[int, ...]]:
@@ -361,10 +349,10 @@ class NoisyPairs(PairedCrossbar):
         low, high = adc_range(adc_bits)
         vectors, columns, count = x.shape[0], self.spec.weights * len(self.spec.cell_widths), sum(input_widths)
         if self.devices is None:
-            ones = self.slices.bit_sums(x, count)  # bits x vectors x columns: each bit's activation alone
+            ones = self.slices.bit_sums(x, count).astype(np.float32)  # bits x vectors x columns: each bit alone
         else:
-            ones = input_bits(x, count) @ self.devices
-        currents = None if self.currents is None else self.currents.bit_sums(x, count)
+            ones = input_bits(x, count).astype(np.float32) @ self.devices
+        currents = None if self.currents is None else self.currents.bit_sums(x, count).astype(np.float32)
         total = np.zeros((vectors, columns))
         for width, shift in zip(input_widths, shifts(input_widths)):
             place = np.array([float(1 << b) for b in range(width)], np.float32)
@@ -396,8 +384,9 @@ class NoisyPairs(PairedCrossbar):
 
 
 def input_bits(x: np.ndarray, count: int) -> np.ndarray:
-    """(count, vectors, rows) float32: bit b of every input, least significant first."""
-    if count <= 8:
-        unpacked = np.unpackbits(x.astype(np.uint8)[None], axis=0, count=count, bitorder="little")
-        return unpacked.astype(np.float32)
-    return ((x[None] >> np.arange(count)[:, None, None]) & 1).astype(np.float32)
+    """(count, vectors, rows) uint8: bit b of every input, least significant first."""
+    codes = x.astype(np.uint8 if count <= 8 else np.uint32)
+    planes = np.empty((count, *x.shape), np.uint8)
+    for b in range(count):
+        np.bitwise_and(codes >> b, 1, out=planes[b], casting="unsafe")
+    return planes

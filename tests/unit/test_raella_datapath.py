@@ -7,12 +7,15 @@ column sum is their weighted sum (the analog sum is linear in the input bits).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pimc.targets.datapath import shifts
-from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, choose_centers, signed_slices, slice_cost,
-                                          slicing_candidates, slicing_error, speculative_mvm, SlicedWeights)
+from pimc.targets.raella.centers import choose_centers, signed_slices, slice_cost
+from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, slicing_candidates, slicing_error,
+                                          speculative_mvm, SlicedWeights, SpeculationStats)
+from pimc.targets.raella.integer_products import MODEL
 
 WEIGHT_SLICINGS = slicing_candidates(8, 4)
 INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
@@ -42,6 +45,60 @@ def reference(x, slices, spec_widths, adc_bits):
         analog = sum(z << b for b, z in enumerate(ones))
         groups.append((shift, analog, ones, (analog <= low) | (analog >= high)))
     return groups
+
+
+def slice_by_slice(x, slices, spec_widths, adc_bits, speculation):
+    """speculative_mvm as docs/raella.md states it, one input slice and one bit at a time, in int64: each column's
+    analog sum where it converts, its clamped 1-bit sums where it is flagged (or always, without speculation)."""
+    low, high = adc_range(adc_bits)
+    vectors, columns = x.shape[0], slices.shape[0] * slices.shape[2]
+    stats, y = SpeculationStats(), 0
+    for shift, analog, ones, flags in reference(x, slices, spec_widths, adc_bits):
+        recovered = sum(np.clip(z, low, high) << b for b, z in enumerate(ones))
+        clipped = sum((z < low) | (z > high) for z in ones)  # per (v, j, n): its clipped 1-bit conversions
+        converted = flags if speculation else np.ones_like(flags)
+        y = y + (np.where(converted, recovered, analog) << shift)
+        stats.activations += vectors * (len(ones) + speculation)
+        stats.speculative_converts += vectors * columns * speculation
+        stats.flagged += int(flags.sum()) * speculation
+        stats.recovery_converts += len(ones) * int(converted.sum())
+        stats.saturated += int((clipped * converted).sum())
+    return y, stats
+
+
+def combined(per_slice: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """V x S x N results per weight slice -> V x N: each slice at its place value."""
+    return (per_slice * np.array([1 << s for s in shifts(widths)])[None, :, None]).sum(axis=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases, st.booleans(), st.sampled_from([None, (8,)]))
+def test_speculative_mvm_equals_the_slice_by_slice_datapath(case, speculation, wide):
+    """Recovery computed on the flagged columns only, from exact products (the integer kernel, or float32 for cells
+    beyond 7 bits: `wide`), gives the slice-by-slice int64 result and counts, clipping included."""
+    case = case if wide is None else {**case, "widths": wide}
+    x, w, _ = draw(case)
+    widths, spec_widths, adc_bits = case["widths"], case["spec_widths"], case["adc_bits"]
+    centers = choose_centers(w, widths)
+    slices = signed_slices(w - centers, widths)
+    y, stats = speculative_mvm(x, slices, shifts(widths), spec_widths, adc_bits, speculation)
+    expected, expected_stats = slice_by_slice(x, slices, spec_widths, adc_bits, speculation)
+    np.testing.assert_array_equal(y, combined(expected, widths))
+    assert stats == expected_stats
+
+
+@pytest.mark.parametrize("speculation", [True, False])
+def test_many_vectors_go_in_blocks_with_the_same_result(speculation):
+    """Over 3 blocks of vectors, with flagged columns and clipped conversions: the slice-by-slice result and counts."""
+    rng = np.random.default_rng(3)
+    w = np.rint(np.clip(rng.normal(20, 40, (96, 5)), -128, 127)).astype(np.int64)
+    widths = (4, 4)
+    slices = signed_slices(w - choose_centers(w, widths), widths)
+    x = rng.integers(0, 256, (3 * SlicedWeights.BLOCK // 10 + 7, 96)) * (rng.random((1, 96)) < 0.7)
+    y, stats = speculative_mvm(x, slices, shifts(widths), (3, 3, 2), 7, speculation)
+    expected, expected_stats = slice_by_slice(x, slices, (3, 3, 2), 7, speculation)
+    np.testing.assert_array_equal(y, combined(expected, widths))
+    assert stats == expected_stats and stats.saturated > 0 and (stats.flagged > 0) == speculation
 
 
 @settings(max_examples=300, deadline=None)
@@ -117,18 +174,35 @@ def test_counts_follow_the_closed_forms(case, speculation):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from([(24, 1), (48, 15), (600, 15), (1500, 15)]), st.integers(1, 6), st.integers(0, 2**16))
-def test_bit_sums_are_exact_whichever_way_the_products_are_packed(shape, vectors, seed):
-    """Every 1-bit column sum, two bits to a float32 product (small column bounds) or one (large ones), equals int64."""
+@given(st.sampled_from([(24, 1), (48, 15), (600, 15), (1500, 127), (8, 200), (600, 200)]), st.integers(1, 6),
+       st.integers(0, 2**16))
+def test_bit_sums_are_exact_whichever_way_they_are_computed(shape, vectors, seed):
+    """Every 1-bit column sum equals int64: from the 8-bit integer kernel (levels up to 127), else from float32
+    products, two bits to a product (small column bounds) or one (large ones)."""
     rows, largest = shape
     rng = np.random.default_rng(seed)
     slices = rng.integers(-largest, largest + 1, (3, rows, 4)) * (rng.random((3, rows, 4)) < 0.8)
+    slices[0, 0, 0] = largest
     x = rng.integers(0, 256, (vectors, rows))
     weights = SlicedWeights.of(slices)
+    assert (weights.levels is None) == (largest > 127)
     assert weights.radix == 0 or (1 + weights.radix) * weights.bound < 1 << 24 and weights.radix > 2 * weights.bound
     assert (weights.radix > 0) == (rows * largest < 2000)
     expected = np.stack([((x >> b) & 1) @ slices.transpose(1, 0, 2).reshape(rows, -1) for b in range(8)])
     np.testing.assert_array_equal(weights.bit_sums(x, 8), expected)
+
+
+def test_the_integer_kernels_model_is_matmulinteger():
+    """The serialized model integer_products.py runs is MatMulInteger(uint8 P x K, int8 K x C) -> int32 P x C."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "bit_products",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, ["P", "K"]),
+         helper.make_tensor_value_info("b", TensorProto.INT8, ["K", "C"])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, ["P", "C"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7, producer_name="pimc")
+    assert model.SerializeToString() == MODEL
 
 
 def test_large_crossbars_take_one_bit_per_product():
@@ -145,6 +219,23 @@ def test_centers_fit_and_never_cost_more_than_zero(case):
     widths = case["widths"]
     assert np.abs(w - centers).max() < 1 << sum(widths)
     assert np.all(slice_cost(w - centers, widths) <= slice_cost(w, widths))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases, st.sampled_from([0, 1, 8]))
+def test_centers_follow_the_criterion_column_by_column(case, radius):
+    """(d) Each filter's center: the first of 0, round(mean) +- radius and round(median) +- radius (kept within the
+    offsets' reach) with the least slice_cost, evaluated one column and one candidate at a time."""
+    _, w, _ = draw(case)
+    widths = case["widths"]
+    limit = (1 << sum(widths)) - 1
+    centers = choose_centers(w, widths, radius)
+    for n, column in enumerate(w.T):
+        middles = [np.rint(column.mean()), np.rint(np.median(column))]
+        candidates = [0] + [int(m) + d for m in middles for d in range(-radius, radius + 1)]
+        candidates = np.clip(candidates, column.max() - limit, column.min() + limit)
+        costs = [slice_cost(column[:, None] - c, widths)[0] for c in candidates]
+        assert centers[n] == candidates[int(np.argmin(costs))]
 
 
 def test_centers_shrink_column_sums_of_gaussian_weights():

@@ -16,7 +16,8 @@ from pimc.targets.datapath import CrossbarStats
 from pimc.targets.emit import cell_levels
 from pimc.targets.isaac.datapath import LoadedCrossbar
 from pimc.targets.program import Crossbar, Program
-from pimc.targets.raella.datapath import PairedCrossbar, choose_centers, crossbar_product
+from pimc.targets.raella.centers import choose_centers
+from pimc.targets.raella.datapath import PairedCrossbar, crossbar_product
 
 
 def crossbar(matrix: np.ndarray, bits: int, cell_bits: int, encoding: str, flip: bool) -> LoadedCrossbar:

@@ -1,0 +1,78 @@
+"""Center+Offset's arithmetic (domain.md §2.2): sign-magnitude slices of weight - center, and each filter's center.
+
+    centers = choose_centers(w, (4, 2, 2))                 # per column of w (K x N integers)
+    slices = signed_slices(w - centers, (4, 2, 2))         # S x K x N, most significant first
+    slice_cost(w - centers, (4, 2, 2))                     # per column: what an all-ones input drives
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pimc.targets.datapath import shifts
+
+
+def signed_slices(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Sign-magnitude slices (S, *offsets.shape), most significant first: s_j = ((|o| >> shift_j) & mask_j) * sign(o).
+
+    signed_slices(np.array([[-37]]), (4, 2, 2))[:, 0, 0]  ->  [-2, -1, -1]   (37 = 2*16 + 1*4 + 1)
+    """
+    offsets = np.asarray(offsets, np.int64)
+    magnitude, sign = np.abs(offsets), np.sign(offsets)
+    if magnitude.max(initial=0) >= 1 << sum(widths):
+        raise ValueError(f"an offset of magnitude {magnitude.max()} does not fit {sum(widths)} bits")
+    return np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
+
+
+def slice_cost(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """Per column of `offsets` (K x N): sum over slices j of |sum over rows of s_j|, what an all-ones input drives.
+
+    slice_cost(np.array([[5], [-5]]), (4, 2, 2))  ->  [0]
+    """
+    return np.abs(signed_slices(offsets, widths).sum(axis=1)).sum(axis=0)
+
+
+def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> np.ndarray:
+    """Per filter (column of `w`, K x N integers), the integer center c minimising slice_cost(w - c, widths).
+
+    The criterion, domain.md §2.2 [INF]: sum over the weight slices j of |sum_i s_j(w_i - c)|, the
+    column sums an all-ones input produces, so positive and negative slices cancel in every column.
+    Candidates: 0 (plain sign-magnitude), and every integer within `radius` of round(mean) and of the
+    median, kept to those whose offsets fit sum(widths) magnitude bits; ties go to the earliest
+    candidate in that order (0, then the ones around the mean, then the median's).
+
+    choose_centers(np.array([[10], [12], [14]]), (4, 2, 2))  ->  [12]
+    """
+    w = np.asarray(w, np.int64)
+    limit = (1 << sum(widths)) - 1
+    low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
+    if np.any(low > high):
+        raise ValueError(f"a filter spans more than the {sum(widths)}-bit offsets can reach from any center")
+    values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
+    columns = np.arange(w.shape[1])
+    counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
+    counts = counts.reshape(w.shape[1], len(values))
+    window = np.arange(-radius, radius + 1)
+    middle = [np.rint(w.mean(axis=0)), np.rint(_median(counts, values))]
+    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
+    candidates = np.clip(candidates, low, high)
+    costs = _center_costs(counts.astype(np.float64), values, np.arange(candidates.min(), candidates.max() + 1), widths)
+    return candidates[np.argmin(costs[columns, candidates - candidates.min()], axis=0), columns]
+
+
+def _median(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row of `counts` (a histogram over `values`), the median as np.median gives it: the mean of the two
+    middle values."""
+    total = int(counts[0].sum()) if len(counts) else 0
+    below = np.cumsum(counts, axis=1)
+    return (values[np.argmax(below > (total - 1) // 2, axis=1)] + values[np.argmax(below > total // 2, axis=1)]) / 2
+
+
+def _center_costs(counts: np.ndarray, values: np.ndarray, centers: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """(filters, centers): slice_cost of each column of a histogram `counts` (filters x values) around each center,
+    one product per slice: sum_v counts[n, v] * s_j(v - c), exact integers in float64. Offsets beyond the slices'
+    reach are clipped; the caller only reads centers from which every counted value is in reach."""
+    limit = (1 << sum(widths)) - 1
+    table = signed_slices(np.arange(-limit, limit + 1), widths).astype(np.float64)  # every offset's slices
+    offsets = np.clip(values[:, None] - centers[None, :], -limit, limit) + limit
+    return sum(np.abs(counts @ table[j][offsets]) for j in range(len(widths)))
