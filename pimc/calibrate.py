@@ -114,7 +114,9 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
                 graph.node.append(helper.make_node(reduce, [tensor], [names[-1]], name=names[-1], keepdims=0))
                 graph.output.append(value_info(names[-1], onnx_type(TensorType((), value.type.element))))
             observed.append(value)
-    session = _session(model)
+    serialized = model.SerializeToString()
+    del model, graph  # onnxruntime reads the bytes: the proto's copy of every weight can go first
+    session = _session(serialized)
     if session is None:
         return None
     inputs = [exporter.names[arg] for arg in func.arguments]
@@ -193,9 +195,11 @@ def _exported(module: ModuleOp):
         return None
     exporter = QdqExporter(module)
     try:
-        return exporter.model(), exporter
+        model = exporter.model()
     except UserError:
         return None
+    exporter.initializers.clear()  # the model holds its own copies
+    return model, exporter
 
 
 def _exported_with_weight_inputs(module: ModuleOp, refs: set[str]):

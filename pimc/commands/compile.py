@@ -108,44 +108,50 @@ def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int,
 
 def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
     """Run the program on one sample and the integer reference on the same; report saturation and exactness,
-    and return the simulator's counts per crossbar beside it."""
+    and return the simulator's counts per crossbar beside it. Tensors are compared as they are made and then
+    let go (as `pimc verify --target` does), so the two runs never hold all of theirs at once."""
+    from pimc.commands.verify_target import Observed, real_value_plan
+    from pimc.compiler import differing
     from pimc.inputs import sample_input
     from pimc.targets.simulator import Simulator, progress_bar
 
     inputs = sample_input(calib, compiled.module.funcs()[0])
-    sim = Simulator(compiled.program, progress_bar("simulating"))
+    reference = compiled.reference_fingerprints(inputs)
+    observed = Observed({name for name, _ in reference}, real_value_plan(compiled))
+    sim = Simulator(compiled.program, progress_bar("simulating"), observer=observed)
     sim.run(inputs)
-    mismatched = compiled.mismatches(sim.buffers, inputs)
+    mismatched = differing(reference, observed.fingerprints)
     by_layer: dict = {}
     for x in compiled.program.crossbars:
-        stats = sim.stats[x.id]
+        counts = sim.stats[x.id]
         entry = by_layer.setdefault(x.layer, {"layer": x.layer, "adc_converts": 0, "saturated": 0, "flagged": 0,
                                               "fast_path": True})
-        entry["adc_converts"] += stats.adc_converts
-        entry["saturated"] += stats.saturated
-        entry["flagged"] += stats.flagged
-        entry["fast_path"] &= stats.fast
+        entry["adc_converts"] += counts.adc_converts
+        entry["saturated"] += counts.saturated
+        entry["flagged"] += counts.flagged
+        entry["fast_path"] &= counts.fast
     for entry in by_layer.values():
         entry["saturation_rate"] = entry["saturated"] / entry["adc_converts"] if entry["adc_converts"] else 0.0
+    stats = sim.stats
+    del sim  # its crossbars and buffers, before onnxruntime loads the model
     return {
-        "tensors_vs_fp32": _against_fp32(model, compiled, sim.buffers, inputs),
+        "tensors_vs_fp32": _against_fp32(model, observed.real_values(), inputs),
         "input": f"first sample of {calib}" if calib else "seeded normal (seed 0)",
         "bit_exact_vs_integer_reference": not mismatched,
         "mismatched_tensors": mismatched[:10],
         "saturated_converts": sum(e["saturated"] for e in by_layer.values()),
         "layers": list(by_layer.values()),
-    }, sim.stats
+    }, stats
 
 
-def _against_fp32(path: str, compiled, buffers: dict, inputs: dict) -> list[dict]:
-    """Every tensor of the model that the program computes, against onnxruntime fp32 on the same input."""
-    from pimc.commands.verify_target import real_values
+def _against_fp32(path: str, simulated: dict, inputs: dict) -> list[dict]:
+    """Every tensor of the model that the program computes (`simulated`, real values by ONNX name), against
+    onnxruntime fp32 on the same input."""
     from pimc.frontend.load import load_inlined
     from pimc.interp.compare import compare
     from pimc.runtime import intermediate_names, run_model
 
     model = load_inlined(path)
-    simulated = real_values(compiled, buffers)
     extra = intermediate_names(model, simulated)
     compared = extra + [("output", o.name) for o in model.graph.output]
     fp32 = run_model(model, inputs, extra)

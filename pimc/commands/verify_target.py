@@ -175,14 +175,6 @@ def real_value_plan(compiled) -> dict[str, list[tuple[int, str, Scaling | None]]
     return plan
 
 
-def real_values(compiled, buffers: dict) -> dict[str, np.ndarray]:
-    """The simulated tensors by the ONNX names they stand for (`real_value_plan`)."""
-    observed = Observed(set(), real_value_plan(compiled))
-    for name, array in buffers.items():
-        observed(name, array)
-    return observed.real_values()
-
-
 def _scaling(value) -> Scaling | None:
     """(scale, zero point) of an integer tensor: from the op that quantized it, through ops that move integers."""
     from pimc.dialects import q
