@@ -31,8 +31,8 @@ Observe = Callable[[Value, float, float], None]
 
 def calibration_inputs(func: FuncOp, calib: str, samples: int, seed: int, who: str) -> list[list[np.ndarray]]:
     """Up to `samples` argument lists for `func`: consecutive batches of the .npz `calib` (an array per argument
-    name, or `x` or its only array for a one-argument function), else seeded standard normal values. Errors
-    name the pass `who` that reads them."""
+    name, or `x` or its only array for a one-argument function; one that holds less than a batch makes one batch,
+    its samples repeated), else seeded standard normal values. Errors name the pass `who` that reads them."""
     shapes = [arg.type.shape for arg in func.arguments]
     if not calib:
         rng = np.random.default_rng(seed)
@@ -51,9 +51,11 @@ def calibration_inputs(func: FuncOp, calib: str, samples: int, seed: int, who: s
             raise DiagnosticError(Diagnostic(f"{who}: the calibration file has no array for input '{name}' "
                                              f"({', '.join(data.files)})"))
         array = data[name if name in data.files else "x" if "x" in data.files else data.files[0]]
-        if array.shape[1:] != arg.type.shape[1:] or len(array) < arg.type.shape[0]:
+        if array.shape[1:] != arg.type.shape[1:] or not len(array):
             raise DiagnosticError(Diagnostic(f"{who}: the calibration array for input '{name}' has shape "
                                              f"{array.shape}, which holds no batch of {arg.type}"))
+        if len(array) < arg.type.shape[0]:  # fewer samples than a batch: one batch of them, repeated (same ranges)
+            array = np.resize(array, (arg.type.shape[0], *array.shape[1:]))
         arrays.append(array)
     batch = [s[0] for s in shapes]
     count = min(samples, *(len(a) // b for a, b in zip(arrays, batch)))
