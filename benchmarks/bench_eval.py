@@ -91,8 +91,9 @@ def main() -> None:
         print(f"  {name:34} {m['throughput']:10.2f} {m['wall']:9.1f} {m['command_mb']:11.0f} {m['worker_mb']:10.0f}")
     one, many, two = (medians[name]["throughput"] for name in settings)
     print(f"  2 workers against 1: {two / one:.2f}x; against 1 worker with {cores} BLAS threads: {two / many:.2f}x")
-    print("  by default `pimc eval` runs in process (no cluster to start) with one BLAS thread per worker: the "
-          "simulator's products are small, and BLAS threads that spin on them are slower, more so on a busy machine")
+    print("  by default `pimc eval` runs in process (no cluster to start) with one BLAS thread per worker: on a quiet "
+          "machine more threads are faster in one process, but on a busy one BLAS threads that spin are several "
+          "times slower, and workers, one thread each, are faster than both")
 
 
 if __name__ == "__main__":
