@@ -2,7 +2,7 @@
 computed as one matrix product.
 
     groups = plan_groups(program.instructions, crossbars, (adc_bits, adc_step))   # first seq -> its FastGroup
-    product = x @ groups[seq].weights      # every member's output, exact integers
+    product = groups[seq].product(x)     # every member's output, exact integers
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pimc.targets.datapath import CrossbarStats, Datapath
+from pimc.targets.integer_products import as_int8, byte_products
 from pimc.targets.program import Instruction
 
 
@@ -20,30 +21,33 @@ class FastGroup:
     """Crossbars that read the same input vectors and provably never clip: their weights side by side, the
     digital correction folded in (x @ stored + correction * sum(x) = x @ (stored + correction), in integers).
 
-    Every partial sum of the product is an integer of magnitude at most (2^input bits - 1) * max|weight| * rows:
-    float32 computes it exactly below 2^24, float64 below 2^53, so the product needs no rounding."""
+    Inputs of up to 8 bits times weights that fit int8 go through onnxruntime's 8-bit integer kernel, exact
+    (targets/integer_products.py). Otherwise every partial sum of the product is an integer of magnitude at
+    most (2^input bits - 1) * max|weight| * rows: float32 computes it exactly below 2^24, float64 below 2^53,
+    so the product needs no rounding."""
 
     instructions: list[Instruction]
-    weights: np.ndarray  # rows x all their weights; float32 where every product is exact in it
+    weights: np.ndarray  # rows x all their weights: int8, else float32 where every product is exact in it
     outputs: list[tuple[str, int, int, int, int]]  # per member: dst buffer, its vectors v0:v1, its columns of `weights`
     events: list[tuple[int, CrossbarStats]]  # per member: its crossbar, what one execution of the group counts
 
-    @property
-    def integers(self) -> type:
-        """The products' integer type: int32 holds every one float32 computes exactly, as the IR's i32 results."""
-        return np.int32 if self.weights.dtype == np.float32 else np.int64
+    def product(self, x: np.ndarray) -> np.ndarray:
+        """x @ weights in exact integers: int32 (the IR's i32 results) from int8 or float32 weights, else int64."""
+        if self.weights.dtype == np.int8:
+            return byte_products(x, self.weights)
+        integers = np.int32 if self.weights.dtype == np.float32 else np.int64
+        return (x.astype(self.weights.dtype) @ self.weights).astype(integers)
 
     @classmethod
     def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
         parts = [crossbars[i.args["xbar"]] for i in run]
         folded = [p.stored + p.correction for p in parts]
-        widest = (1 << sum(run[0].args["input_slices"])) - 1
-        largest = max(float(np.abs(f).max(initial=0)) for f in folded)
-        exact_in_float32 = widest * largest * folded[0].shape[0] < 2**24
+        matrix, bits = np.hstack(folded), sum(run[0].args["input_slices"])
+        weights = as_int8(matrix) if bits <= 8 else None
+        if weights is None:
+            bound = ((1 << bits) - 1) * float(np.abs(matrix).max(initial=0)) * len(matrix)
+            weights = matrix.astype(np.float32 if bound < 2**24 else np.float64)
         bounds = np.cumsum([0] + [f.shape[1] for f in folded]).tolist()
-        weights = np.empty((folded[0].shape[0], bounds[-1]), np.float32 if exact_in_float32 else np.float64)
-        for f, start, stop in zip(folded, bounds, bounds[1:]):
-            weights[:, start:stop] = f
         outputs = [(i.args["dst"], *i.args["vectors"], start, stop) for i, start, stop in zip(run, bounds, bounds[1:])]
         return cls(run, weights, outputs, [(i.args["xbar"], _events(i, part)) for i, part in zip(run, parts)])
 

@@ -51,7 +51,7 @@ class Simulator:
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # per-op state of the interpreter's implementations (onnx evaluators)
-    _ops: dict[int, Operation] = field(default_factory=dict)
+    _ops: dict[int, Operation] = field(default_factory=dict)  # vop's seq -> the IR op whose semantics it runs
     _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
     _grouped: set[int] = field(default_factory=set)
     _rows: dict[str, int] = field(default_factory=dict)  # buffer -> its vectors
@@ -71,6 +71,7 @@ class Simulator:
         self.adc = (config["adc_bits"], config["adc_step"])
         self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc)
         self._grouped = {i.seq for group in self._groups.values() for i in group.instructions}
+        self._ops = {i.seq: _digital_op(i) for i in self.program.instructions if i.op == "vop"}
         if self.observer is not None:
             self._retired = _lifetimes(self.program)
 
@@ -151,7 +152,7 @@ class Simulator:
 
     def _fast_group(self, group: FastGroup, x: np.ndarray) -> None:
         """One matrix product for crossbars that read the same inputs and provably never clip."""
-        product = (x.astype(group.weights.dtype) @ group.weights).astype(group.integers)  # exact integers
+        product = group.product(x)
         for xbar, events in group.events:
             self.stats[xbar].add(events)
         for dst, v0, v1, start, stop in group.outputs:
@@ -172,8 +173,6 @@ class Simulator:
         return self._rows[name]
 
     def _vop(self, i: Instruction, inputs) -> None:
-        if i.seq not in self._ops:
-            self._ops[i.seq] = _digital_op(i)
         arrays = evaluate(self, self._ops[i.seq], [self.buffers[name] for name in i.args["srcs"]])
         self.buffers.update(zip(destinations(i.args), arrays))
 

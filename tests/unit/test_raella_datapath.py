@@ -15,7 +15,6 @@ from pimc.targets.datapath import shifts
 from pimc.targets.raella.centers import choose_centers, signed_slices, slice_cost
 from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, slicing_candidates, slicing_error,
                                           speculative_mvm, SlicedWeights, SpeculationStats)
-from pimc.targets.raella.integer_products import MODEL
 
 WEIGHT_SLICINGS = slicing_candidates(8, 4)
 INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
@@ -190,19 +189,6 @@ def test_bit_sums_are_exact_whichever_way_they_are_computed(shape, vectors, seed
     assert (weights.radix > 0) == (rows * largest < 2000)
     expected = np.stack([((x >> b) & 1) @ slices.transpose(1, 0, 2).reshape(rows, -1) for b in range(8)])
     np.testing.assert_array_equal(weights.bit_sums(x, 8), expected)
-
-
-def test_the_integer_kernels_model_is_matmulinteger():
-    """The serialized model integer_products.py runs is MatMulInteger(uint8 P x K, int8 K x C) -> int32 P x C."""
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "bit_products",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, ["P", "K"]),
-         helper.make_tensor_value_info("b", TensorProto.INT8, ["K", "C"])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, ["P", "C"])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7, producer_name="pimc")
-    assert model.SerializeToString() == MODEL
 
 
 def test_large_crossbars_take_one_bit_per_product():

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from pimc.dialects.xbar import even_slices
 from pimc.targets.datapath import CrossbarStats
 from pimc.targets.emit import cell_levels
+from pimc.targets.fast_path import FastGroup
 from pimc.targets.isaac.datapath import LoadedCrossbar
-from pimc.targets.program import Crossbar, Program
+from pimc.targets.program import Crossbar, Instruction, Program
 from pimc.targets.raella.centers import choose_centers
 from pimc.targets.raella.datapath import PairedCrossbar, crossbar_product
 
@@ -57,6 +58,22 @@ def test_sliced_datapath_is_exact_unless_it_saturates(case):
         np.testing.assert_array_equal(xb.mvm(x, widths, False, case["adc_bits"], case["adc_step"], CrossbarStats()), sliced)
     if stats.saturated == 0 and case["adc_step"] == 1:
         np.testing.assert_array_equal(sliced, x @ matrix)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([(8, 8, 127), (8, 12, 2000), (12, 8, 127), (16, 16, 30000)]), st.integers(1, 300),
+       st.integers(0, 2**16))
+def test_a_fast_group_computes_exact_products_in_every_weight_type(case, rows, seed):
+    """int8 weights and inputs of up to 8 bits take the integer kernel, others float32 where exact, else float64."""
+    input_bits, weight_bits, largest = case
+    rng = np.random.default_rng(seed)
+    matrix = rng.integers(-largest, largest + 1, (rows, 5))
+    x = rng.integers(0, 1 << input_bits, (4, rows))
+    x[0] = (1 << input_bits) - 1
+    mvm = Instruction(0, 0, "mvm", {"xbar": 0, "dst": "y", "vectors": [0, 4], "input_slices": [input_bits]})
+    group = FastGroup.build([mvm], {0: crossbar(matrix, weight_bits, 4, "offset", flip=False)})
+    assert (group.weights.dtype == np.int8) == (input_bits <= 8 and weight_bits <= 8)
+    np.testing.assert_array_equal(group.product(x.astype(np.uint8 if input_bits <= 8 else np.uint16)), x @ matrix)
 
 
 def test_saturation_is_counted_and_changes_the_result():
