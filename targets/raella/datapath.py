@@ -31,7 +31,7 @@ from pimc.targets.datapath import CrossbarStats, shifts
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
 from pimc.targets.raella.centers import choose_centers, signed_slices
-from pimc.targets.raella.integer_products import LARGEST_LEVEL, bit_products
+from pimc.targets.integer_products import as_int8, small_products
 
 
 def adc_range(adc_bits: int) -> tuple[int, int]:
@@ -78,8 +78,8 @@ class SlicedWeights:
     """A crossbar's signed slices as one matrix, rows x (slice, filter) columns, and how to get every 1-bit column
     sum exactly from it.
 
-    Levels of at most 127 (cells of up to 7 bits) go through the 8-bit integer kernel, every bit of the inputs a
-    0/1 row of one product (integer_products.py). Larger ones go through BLAS: every partial sum of a 1-bit input
+    Levels that fit int8 (cells of up to 7 bits) go through the 8-bit integer kernel, every bit of the inputs a
+    0/1 row of one product (targets/integer_products.py). Larger ones go through BLAS: every partial sum of a 1-bit input
     times the matrix is an integer of magnitude at most `bound`, the largest sum of |level| over a column's rows,
     so it is exact in float32 below 2^24 (float64 otherwise). Two bits b, b+1 share one product when
     (1 + radix) * bound < 2^24, radix the least power of two above 2 * bound: the input column
@@ -102,7 +102,7 @@ class SlicedWeights:
         bound = int(np.abs(matrix).sum(axis=0, dtype=np.int64).max(initial=0))
         radix = 1 << (2 * bound).bit_length()
         exact = np.float32 if bound < 1 << 24 else np.float64
-        levels = matrix.astype(np.int8) if np.abs(matrix).max(initial=0) <= LARGEST_LEVEL else None
+        levels = as_int8(matrix)
         return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0, levels)
 
     def bit_sums(self, x: np.ndarray, bits: int) -> np.ndarray:
@@ -110,7 +110,7 @@ class SlicedWeights:
         integer kernel, else float32 or float64)."""
         if self.levels is not None:
             planes = input_bits(x, bits).reshape(bits * x.shape[0], -1)
-            return bit_products(planes, self.levels).reshape(bits, x.shape[0], -1)
+            return small_products(planes, self.levels).reshape(bits, x.shape[0], -1)
         sums = np.empty((bits, x.shape[0], self.matrix.shape[1]), self.matrix.dtype)
         codes = np.arange(1 << bits)
         step = 2 if self.radix else 1
@@ -133,11 +133,12 @@ class SlicedWeights:
             raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
         vectors, columns = x.shape[0], self.matrix.shape[1]
         stats = SpeculationStats()
-        total = np.empty((vectors, columns))
+        y = np.zeros((vectors, self.filters), np.int64)
         block = max(1, self.BLOCK // max(columns, 1))
         for v0 in range(0, vectors, block):
-            total[v0 : v0 + block] = self._offsets(x[v0 : v0 + block], spec_widths, adc_range(adc_bits), speculation,
-                                                   stats)
+            total = self._offsets(x[v0 : v0 + block], spec_widths, adc_range(adc_bits), speculation, stats)
+            for j, shift in enumerate(cell_shifts):  # weight slice j's columns, worth 2^shift
+                y[v0 : v0 + block] += total[:, j * self.filters : (j + 1) * self.filters].astype(np.int64) << shift
         for width in spec_widths:
             if speculation:
                 stats.activations += vectors * (1 + width)
@@ -145,45 +146,45 @@ class SlicedWeights:
             else:
                 stats.activations += vectors * width
                 stats.recovery_converts += vectors * width * columns
-        scale = np.repeat([float(1 << s) for s in cell_shifts], self.filters)
-        y = (total * scale).reshape(vectors, len(cell_shifts), self.filters).sum(axis=1)
-        return np.rint(y).astype(np.int64), stats
+        return y, stats
 
     def _offsets(self, x: np.ndarray, spec_widths: tuple[int, ...], rails: tuple[int, int], speculation: bool,
                  stats: SpeculationStats) -> np.ndarray:
         """(V, columns): sum over input slices g of 2^shift_g times each column's result for the slice, its analog
         sum where that converts (unflagged) and else sum_b 2^b clip(z_b); the flags and clipped conversions counted.
 
-        The analog sum is sum_b 2^b z_b, so a recovered result differs from it only by the clipped bits' excess
-        z_b - clip(z_b), which is looked at for the flagged columns only (every column without speculation). Every
-        value is an integer of magnitude below bound * 2^bits, exact in the float type chosen for it."""
+        The analog sum is sum_b 2^b z_b, so a recovered result differs from it only where a converted bit clips:
+        those few entries (a bit's sum outside the rails, flagged or without speculation) are recomputed from
+        their clamped bits. Every value is an integer of magnitude below bound * 2^bits, in int32 when that fits."""
         low, high = rails
-        ones = self.bit_sums(x, sum(spec_widths))
-        total = np.zeros(ones.shape[1:], np.float32 if self.bound << sum(spec_widths) < 1 << 24 else np.float64)
+        integers = np.int32 if self.bound << sum(spec_widths) < 1 << 31 else np.int64
+        ones = self.bit_sums(x, sum(spec_widths)).astype(integers, copy=False)  # exact integers in any type
+        total = np.zeros(ones.shape[1:], integers)
         for width, shift in zip(spec_widths, shifts(spec_widths)):
             bits = ones[shift : shift + width]
-            analog = _place_sum(bits, np.float32 if self.bound << width < 1 << 24 else np.float64)
-            if speculation:  # the sums converted bit by bit: the flagged ones, or every one
-                converts = np.flatnonzero((analog <= low) | (analog >= high))
-                stats.flagged += converts.size
-                stats.recovery_converts += width * converts.size
-            else:
-                converts = np.arange(analog.size)
-            converted = np.take(bits.reshape(width, -1), converts, axis=1)
-            outside = (converted < low) | (converted > high)
-            stats.saturated += int(np.count_nonzero(outside))
-            clipped = np.flatnonzero(outside.any(axis=0))  # of those, the ones with a clipped bit
-            excess = converted[:, clipped] - np.clip(converted[:, clipped], low, high)
-            analog.reshape(-1)[converts[clipped]] -= _place_sum(excess, analog.dtype)
-            total += analog * float(1 << shift)
+            analog = _place_sum(bits)
+            clips = (np.maximum.reduce(bits) > high) | (np.minimum.reduce(bits) < low)
+            if speculation:  # only flagged sums convert bit by bit
+                flagged = (analog <= low) | (analog >= high)
+                count = int(np.count_nonzero(flagged))
+                stats.flagged += count
+                stats.recovery_converts += width * count
+                clips &= flagged
+            where = np.flatnonzero(clips)
+            planes = bits.reshape(width, -1)[:, where]
+            clamped = np.clip(planes, low, high)
+            stats.saturated += int(np.count_nonzero(planes != clamped))
+            analog.reshape(-1)[where] = _place_sum(clamped)
+            analog <<= shift
+            total += analog
         return total
 
 
-def _place_sum(planes: np.ndarray, dtype: type) -> np.ndarray:
-    """sum_b 2^b planes[b], in `dtype` (a new array)."""
-    result = planes[-1].astype(dtype)
+def _place_sum(planes: np.ndarray) -> np.ndarray:
+    """sum_b 2^b planes[b], in the planes' integer type (a new array)."""
+    result = planes[-1].copy()
     for plane in planes[-2::-1]:
-        result *= 2
+        result <<= 1
         result += plane
     return result
 
