@@ -73,7 +73,7 @@ def main() -> None:
     data = os.path.join(folder, "data.npz")
     labelled_samples(model, args.samples + 2, data)
     base = [sys.executable, "-m", "pimc", "eval", model, "--target", args.target, "--data", data,
-            "--calib-samples", "2", "--shard-size", "2", "--json"]
+            "--calib-samples", "2", "--json"]
     cores = str(os.cpu_count())
     settings = {"1 worker, 1 BLAS thread (default)": base,
                 f"1 worker, {cores} BLAS threads": [*base, "--blas-threads", cores],

@@ -7,7 +7,8 @@
 What every task needs (a compiled program) reaches each worker once and stays there, not once per
 task, and is prepared on each worker (its simulator built) before tasks start.
 Results come back in task order, whatever order the workers finish in, so a run's output does not
-depend on the number of workers. A task whose worker dies is rerun by the scheduler on another one
+depend on the number of workers. A few tasks per worker are submitted at a time, each as one finishes, so
+the scheduler never holds a whole dataset's shards and the first tasks start at once. A task whose worker dies is rerun by the scheduler on another one
 (Dask's `distributed.scheduler.allowed-failures`); since a task is a pure function of its shard, a
 rerun neither loses nor double-counts it. Tasks run with `blas_threads` BLAS threads: the
 simulator's products are small, and BLAS threads that spin on them cost more than they give
@@ -22,7 +23,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import Any, ClassVar
 
 from pimc.diagnostics import UserError
 
@@ -87,6 +89,8 @@ class Runner:
     client: Any
     blas_threads: int
 
+    IN_FLIGHT: ClassVar[int] = 4  # shards submitted per worker at a time: the scheduler holds those, not a dataset
+
     @property
     def workers(self) -> int:
         """How many processes run the tasks."""
@@ -107,7 +111,7 @@ class Runner:
             handle = self.client.submit(_itself, value, pure=False, key=f"pimc-shared-{uuid.uuid4().hex}")
         if prepare:  # on each worker; a worker that dies meanwhile has its preparation run on another
             workers = list(self.client.scheduler_info()["workers"])
-            self.client.gather([self.client.submit(_limited, self.blas_threads, prepare, handle, workers=[w],
+            self.client.gather([self.client.submit(_prepared, self.blas_threads, prepare, handle, workers=[w],
                                                    allow_other_workers=True, pure=False) for w in workers])
         return handle
 
@@ -130,13 +134,21 @@ class Runner:
         from distributed import as_completed
 
         run = uuid.uuid4().hex  # keys unique to this call: other clients may share the scheduler
-        futures = [self.client.submit(_limited, self.blas_threads, task, shared, shard, pure=False, key=f"pimc-{run}-{i}")
-                   for i, shard in enumerate(shards)]
-        position = {future.key: index for index, future in enumerate(futures)}
-        results: list[Any] = [None] * len(futures)
-        for future in as_completed(futures):
-            index = position[future.key]
+        waiting, position, running = iter(enumerate(shards)), {}, as_completed()
+
+        def submit(count: int) -> None:
+            for index, shard in islice(waiting, count):
+                future = self.client.submit(_limited, self.blas_threads, task, shared, shard, pure=False,
+                                            key=f"pimc-{run}-{index}")
+                position[future.key] = index
+                running.add(future)
+
+        submit(self.IN_FLIGHT * max(1, self.workers))  # a scheduler may have no workers yet
+        results: list[Any] = [None] * len(shards)
+        for future in running:
+            index = position.pop(future.key)
             results[index] = future.result()
+            submit(1)
             if finished:
                 finished(index, results[index])
             done += sizes[index]
@@ -147,6 +159,11 @@ class Runner:
 
 def _itself(value: Any) -> Any:
     return value
+
+
+def _prepared(threads: int, prepare: Callable[[Any], Any], value: Any) -> None:
+    """prepare(value) on this worker, for its tasks; what it returns (a simulator) stays here, not sent back."""
+    _limited(threads, prepare, value)
 
 
 def _limited(threads: int, function: Callable, *args: Any) -> Any:
@@ -171,12 +188,16 @@ def _inherited_blas_settings() -> dict[str, str]:
     return {name: os.environ[name] for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if name in os.environ}
 
 
-def default_shard_size(count: int, workers: int) -> int:
-    """16 samples per task, or fewer so that each of `workers` gets at least 4 tasks: shards finish unevenly,
-    and with fewer tasks than that the last ones keep one worker busy while the others wait."""
-    return max(1, min(16, count // (4 * workers)))
+def shard_bounds(count: int, workers: int, size: int | None = None) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering `count` samples in order: `size` samples each when given, else at most 16,
+    shrinking with the work left (a quarter of it per worker), since shards finish unevenly: the last ones hold
+    a sample or two, so no worker waits long for another's at the end.
 
-
-def shard_bounds(count: int, size: int) -> list[tuple[int, int]]:
-    """[start, stop) ranges of at most `size` samples covering `count` samples in order."""
-    return [(start, min(start + size, count)) for start in range(0, count, size)]
+    shard_bounds(48, 2)  ->  [(0, 6), (6, 12), (12, 17), (17, 21), ..., (45, 46), (46, 47), (47, 48)]
+    """
+    bounds, start = [], 0
+    while start < count:
+        step = size or min(16, -(-(count - start) // (4 * workers)))
+        bounds.append((start, min(start + step, count)))
+        start += step
+    return bounds

@@ -49,8 +49,8 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default="", metavar="ADDRESS",
                         help="run on the workers of the Dask scheduler at ADDRESS (tcp://HOST:PORT) instead")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N",
-                        help="samples per task a worker runs (default 16, or fewer so that every worker gets at "
-                             "least 4 tasks); the result does not depend on it")
+                        help="samples per task a worker runs (default at most 16, shrinking to 1 as the samples "
+                             "left run out, so that workers finish together); the result does not depend on it")
     parser.add_argument("--blas-threads", type=int, default=1, metavar="N",
                         help="BLAS threads per worker (default 1: the simulator's small products run slower on more)")
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from pimc.compiler import compile_model
     from pimc.frontend.load import check_input, load_onnx
     from pimc.inputs import read_dataset
-    from pimc.scaleout import Cluster, default_shard_size, shard_bounds
+    from pimc.scaleout import Cluster, shard_bounds
     from pimc.targets import load_config
     from pimc.targets.simulator import progress_bar
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             os.remove(calib)
     reference = _reference_classes(model, inputs[0], x)
     with cluster.runner() as runner:
-        bounds = shard_bounds(len(x), args.shard_size or default_shard_size(len(x), runner.workers))
+        bounds = shard_bounds(len(x), runner.workers, args.shard_size)
         program = runner.share(compiled.program, prepare=_simulator)
         started = time.perf_counter()
         seeds = tuple(range(args.noise_seed, args.noise_seed + args.noise_trials)) if noise else ()
