@@ -158,7 +158,7 @@ def unary(interp, op, x):
 
 @impl(ew.ReluOp)
 def relu(interp, op, x):
-    return np.where(x < 0, x.dtype.type(0), x)
+    return np.maximum(x, x.dtype.type(0))  # keeps -0.0 and NaN, as x < 0 is false for them
 
 
 @impl(ew.LeakyReluOp)

@@ -23,15 +23,17 @@ def quantize(interp, op, x):
     scaled /= op.scale
     np.rint(scaled, out=scaled)
     scaled += op.zero_point
-    return _clamp(scaled, op.output.type.element).astype(np.int64)
+    return _clamp(scaled, op.output.type.element)  # whole numbers: the result's cast is exact
 
 
 @impl(q.DequantizeOp)
 def dequantize(interp, op, x, scales=None):
-    shifted = (x.astype(np.int64) - op.zero_point).astype(np.float64)
+    shifted = np.subtract(x, op.zero_point, dtype=np.float64)  # exact: integers of at most 32 bits
     if scales is None:
-        return shifted * op.scale
-    return shifted * scales.astype(np.float64).reshape([-1 if i == op.axis else 1 for i in range(x.ndim)])
+        shifted *= op.scale
+        return shifted
+    shifted *= scales.astype(np.float64).reshape([-1 if i == op.axis else 1 for i in range(x.ndim)])
+    return shifted
 
 
 @impl(q.Conv2dOp)
