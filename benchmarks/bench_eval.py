@@ -1,6 +1,6 @@
 """`pimc eval` on a zoo network (ResNet-18 by default) with 1 and 2 Dask workers, as the user runs it.
 
-    python benchmarks/bench_eval.py [--model resnet18] [--target isaac] [--samples 24] [--repeat 3]
+    python benchmarks/bench_eval.py [--model resnet18] [--target isaac] [--samples 192] [--repeat 3]
 
 Each run is a whole `pimc eval --json` process. Reported, as medians over --repeat alternating runs:
   - throughput: the samples per second the command measures over its simulation (compile and cluster
@@ -65,7 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--target", default="isaac")
-    parser.add_argument("--samples", type=int, default=48)
+    parser.add_argument("--samples", type=int, default=192,
+                        help="scored samples: enough that each worker's start (its first sample, the first shards' "
+                             "data) weighs little, as over a dataset")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bench-eval-")
@@ -91,9 +93,10 @@ def main() -> None:
         print(f"  {name:34} {m['throughput']:10.2f} {m['wall']:9.1f} {m['command_mb']:11.0f} {m['worker_mb']:10.0f}")
     one, many, two = (medians[name]["throughput"] for name in settings)
     print(f"  2 workers against 1: {two / one:.2f}x; against 1 worker with {cores} BLAS threads: {two / many:.2f}x")
-    print("  by default `pimc eval` runs in process (no cluster to start) with one BLAS thread per worker: on a quiet "
-          "machine more threads are faster in one process, but on a busy one BLAS threads that spin are several "
-          "times slower, and workers, one thread each, are faster than both")
+    print("  by default `pimc eval` runs in process (no cluster to start) with one BLAS thread per worker: the "
+          "crossbar products run on onnxruntime's one-threaded integer kernel, so more BLAS threads gain nothing "
+          "here, and on a busy machine BLAS threads that spin are several times slower; workers, one thread each, "
+          "are faster than both")
 
 
 if __name__ == "__main__":
