@@ -96,7 +96,7 @@ class AdaptiveSlicing(ModulePass):
 
         def keep(value: Value, array: np.ndarray) -> None:
             if value in wanted:
-                seen.setdefault(value, []).append(np.asarray(array, np.int64))
+                seen.setdefault(value, []).append(array)
 
         interpreter = Interpreter(module, record=False, observer=keep)
         for sample in calibration_inputs(func, self.calib, self.samples, self.seed, self.name):
@@ -106,5 +106,6 @@ class AdaptiveSlicing(ModulePass):
             starts = np.cumsum([0] + [len(a) for a in arrays])
             rows = np.linspace(0, starts[-1] - 1, min(starts[-1], self.vectors)).round().astype(np.int64)
             sample = np.searchsorted(starts, rows, side="right") - 1  # the rows of the samples stacked, not stacked
-            recorded[value] = np.concatenate([a[rows[sample == k] - starts[k]] for k, a in enumerate(arrays)])
+            recorded[value] = np.concatenate([a[rows[sample == k] - starts[k]] for k, a in enumerate(arrays)]
+                                             ).astype(np.int64)
         return recorded
