@@ -7,10 +7,10 @@
 What every task needs (a compiled program) reaches each worker once and stays there, not once per
 task, and is prepared on each worker (its simulator built) before tasks start.
 Results come back in task order, whatever order the workers finish in, so a run's output does not
-depend on the number of workers. A few tasks per worker are submitted at a time, each as one finishes, so
-the scheduler never holds a whole dataset's shards and the first tasks start at once. A task whose worker dies is rerun by the scheduler on another one
-(Dask's `distributed.scheduler.allowed-failures`); since a task is a pure function of its shard, a
-rerun neither loses nor double-counts it. Tasks run with `blas_threads` BLAS threads: the
+depend on the number of workers. A few tasks per worker are submitted at a time, the next as one
+finishes, so the scheduler never holds a whole dataset's shards. A task whose worker dies is rerun by
+the scheduler on another one (Dask's `distributed.scheduler.allowed-failures`); since a task is a pure
+function of its shard, a rerun neither loses nor double-counts it. Tasks run with `blas_threads` BLAS threads: the
 simulator's products are small, and BLAS threads that spin on them cost more than they give
 (benchmarks/bench_eval.py).
 """

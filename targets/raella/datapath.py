@@ -28,10 +28,10 @@ import numpy as np
 from pimc.interp.xbar_ops import exact_product
 from pimc.passes.slice_weights import row_chunks
 from pimc.targets.datapath import CrossbarStats, shifts
+from pimc.targets.integer_products import as_int8, small_products
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
 from pimc.targets.raella.centers import choose_centers, signed_slices
-from pimc.targets.integer_products import as_int8, small_products
 
 
 def adc_range(adc_bits: int) -> tuple[int, int]:
@@ -79,9 +79,9 @@ class SlicedWeights:
     sum exactly from it.
 
     Levels that fit int8 (cells of up to 7 bits) go through the 8-bit integer kernel, every bit of the inputs a
-    0/1 row of one product (targets/integer_products.py). Larger ones go through BLAS: every partial sum of a 1-bit input
-    times the matrix is an integer of magnitude at most `bound`, the largest sum of |level| over a column's rows,
-    so it is exact in float32 below 2^24 (float64 otherwise). Two bits b, b+1 share one product when
+    0/1 row of one product (targets/integer_products.py). Larger ones go through BLAS: every partial sum of a
+    1-bit input times the matrix is an integer of magnitude at most `bound`, the largest sum of |level| over a
+    column's rows, so it is exact in float32 below 2^24 (float64 otherwise). Two bits b, b+1 share one product when
     (1 + radix) * bound < 2^24, radix the least power of two above 2 * bound: the input column
     bit_b + radix * bit_b+1 gives z_b + radix * z_b+1, and since |z_b| < radix / 2, z_b+1 = rint(product / radix)
     and z_b the remainder, both exact: half the products.
