@@ -94,14 +94,30 @@ def _command(argv: list[str] | None, settled=lambda: None) -> int:
         status = _run(importlib.import_module(COMMANDS[args.command]), args, name)
         settled()
         return status
-    except KeyboardInterrupt:
-        settled()
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        settled()
-        print(f"{name}: terminated", file=sys.stderr)
-        return 143
+    except (KeyboardInterrupt, Terminated) as stop:
+        return _stopped(name, stop, settled)
+    except Exception as error:
+        stop = _signal_behind(error)
+        if stop is None:
+            raise
+        return _stopped(name, stop, settled)
+
+
+def _stopped(name: str, stop: BaseException, settled) -> int:
+    """The one line and the exit status of a command that a signal stopped."""
+    settled()
+    interrupted = isinstance(stop, KeyboardInterrupt)
+    print(f"{name}: {'interrupted' if interrupted else 'terminated'}", file=sys.stderr)
+    return 130 if interrupted else 143
+
+
+def _signal_behind(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated that `error` was raised from, if any: Python re-raises what a class
+    body's `__set_name__` raises as a RuntimeError (dataclass fields do, while a module is imported)."""
+    cause = error.__cause__
+    while cause is not None and not isinstance(cause, (KeyboardInterrupt, Terminated)):
+        cause = cause.__cause__
+    return cause
 
 
 def _run(command, args: argparse.Namespace, name: str) -> int:

@@ -77,3 +77,21 @@ def test_a_signal_at_any_moment_leaves_a_whole_output_or_none(signum, status, wo
             continue
         assert (returncode, err.strip().splitlines()[-1:]) == (status, [f"pimc compile: {word}"]), err
         assert list(tmp_path.iterdir()) == [], f"left behind: {sorted(p.name for p in tmp_path.rglob('*'))}"
+
+
+def test_a_signal_inside_a_class_body_still_reads_as_the_signal():
+    """Python 3.11 re-raises what a descriptor's `__set_name__` raises as a RuntimeError, so a Ctrl-C that lands
+    while a dataclass is built (a module being imported) came out as an internal error with a traceback."""
+    from pimc.cli import Terminated, _signal_behind
+
+    for stop in (KeyboardInterrupt(), Terminated()):
+        class Landing:
+            def __set_name__(self, owner, name, stop=stop):
+                raise stop
+
+        try:
+            type("Built", (), {"field": Landing()})
+        except BaseException as error:  # a RuntimeError on 3.11, the signal's own exception from 3.12 on
+            caught = error
+        assert (caught if caught is stop else _signal_behind(caught)) is stop
+    assert _signal_behind(RuntimeError("not a signal")) is None
