@@ -13,15 +13,20 @@ from pimc.targets.datapath import shifts
 
 
 def signed_slices(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
-    """Sign-magnitude slices (S, *offsets.shape), most significant first: s_j = ((|o| >> shift_j) & mask_j) * sign(o).
+    """Sign-magnitude slices (S, *offsets.shape), most significant first: s_j = ((|o| >> shift_j) & mask_j) * sign(o),
+    in int8 for slices of up to 7 bits (int16 up to 15).
 
     signed_slices(np.array([[-37]]), (4, 2, 2))[:, 0, 0]  ->  [-2, -1, -1]   (37 = 2*16 + 1*4 + 1)
     """
     offsets = np.asarray(offsets, np.int64)
-    magnitude, sign = np.abs(offsets), np.sign(offsets)
-    if magnitude.max(initial=0) >= 1 << sum(widths):
-        raise ValueError(f"an offset of magnitude {magnitude.max()} does not fit {sum(widths)} bits")
-    return np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
+    limit = (1 << sum(widths)) - 1
+    largest = max(int(offsets.max(initial=0)), -int(offsets.min(initial=0)))
+    if largest > limit:
+        raise ValueError(f"an offset of magnitude {largest} does not fit {sum(widths)} bits")
+    every = np.arange(-limit, limit + 1)  # every offset's slices, looked up, in the narrowest type that holds them
+    magnitude, sign = np.abs(every), np.sign(every)
+    table = np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
+    return table.astype(np.min_scalar_type(1 - (1 << max(widths))))[:, offsets + limit]
 
 
 def slice_cost(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
