@@ -10,7 +10,8 @@ from pimc.scaleout import shard_bounds
 def test_shards_cover_the_samples_in_order(count, workers, size):
     bounds = shard_bounds(count, workers, size)
     assert [i for a, b in bounds for i in range(a, b)] == list(range(count))
-    assert all(b - a == size for a, b in bounds[:-1]) if size else True
+    if size:
+        assert all(b - a == size for a, b in bounds[:-1])
 
 
 @given(st.integers(1, 5000), st.integers(1, 64))
