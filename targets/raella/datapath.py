@@ -87,11 +87,10 @@ class SlicedWeights:
     and z_b the remainder, both exact: half the products.
     """
 
-    matrix: np.ndarray  # rows x (slices * filters), column j * filters + n
+    matrix: np.ndarray  # rows x (slices * filters), column j * filters + n: int8 for the integer kernel, else float
     filters: int
     bound: int
     radix: int  # 0: one bit per product
-    levels: np.ndarray | None  # the matrix in int8 for the integer kernel; None: levels beyond its reach
 
     BLOCK: ClassVar[int] = 1 << 16  # column sums per bit plane of one block of vectors: a block's planes stay in cache
 
@@ -101,16 +100,17 @@ class SlicedWeights:
         matrix = np.asarray(slices).transpose(1, 0, 2).reshape(rows, count * filters)
         bound = int(np.abs(matrix).sum(axis=0, dtype=np.int64).max(initial=0))
         radix = 1 << (2 * bound).bit_length()
-        exact = np.float32 if bound < 1 << 24 else np.float64
         levels = as_int8(matrix)
-        return cls(matrix.astype(exact), filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0, levels)
+        if levels is None:
+            levels = matrix.astype(np.float32 if bound < 1 << 24 else np.float64)
+        return cls(levels, filters, bound, radix if (1 + radix) * bound < 1 << 24 else 0)
 
     def bit_sums(self, x: np.ndarray, bits: int) -> np.ndarray:
         """(bits, V, columns): the column sums of each bit of x driving the rows alone, exact integers (int32 from the
         integer kernel, else float32 or float64)."""
-        if self.levels is not None:
+        if self.matrix.dtype == np.int8:
             planes = input_bits(x, bits).reshape(bits * x.shape[0], -1)
-            return small_products(planes, self.levels).reshape(bits, x.shape[0], -1)
+            return small_products(planes, self.matrix).reshape(bits, x.shape[0], -1)
         sums = np.empty((bits, x.shape[0], self.matrix.shape[1]), self.matrix.dtype)
         codes = np.arange(1 << bits)
         step = 2 if self.radix else 1
