@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from pimc.targets.datapath import shifts
@@ -23,10 +25,20 @@ def signed_slices(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
     largest = max(int(offsets.max(initial=0)), -int(offsets.min(initial=0)))
     if largest > limit:
         raise ValueError(f"an offset of magnitude {largest} does not fit {sum(widths)} bits")
-    every = np.arange(-limit, limit + 1)  # every offset's slices, looked up, in the narrowest type that holds them
+    return _slice_table(tuple(widths))[:, offsets + limit]
+
+
+@cache
+def _slice_table(widths: tuple[int, ...]) -> np.ndarray:
+    """(S, 2 * limit + 1): the slices of every offset from -limit to limit, in the narrowest type that holds them
+    (read-only: every call with these widths shares it)."""
+    limit = (1 << sum(widths)) - 1
+    every = np.arange(-limit, limit + 1)
     magnitude, sign = np.abs(every), np.sign(every)
     table = np.stack([((magnitude >> s) & ((1 << w) - 1)) * sign for s, w in zip(shifts(widths), widths)])
-    return table.astype(np.min_scalar_type(1 - (1 << max(widths))))[:, offsets + limit]
+    table = table.astype(np.min_scalar_type(1 - (1 << max(widths))))
+    table.flags.writeable = False
+    return table
 
 
 def slice_cost(offsets: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
@@ -78,6 +90,6 @@ def _center_costs(counts: np.ndarray, values: np.ndarray, centers: np.ndarray, w
     one product per slice: sum_v counts[n, v] * s_j(v - c), exact integers in float64. Offsets beyond the slices'
     reach are clipped; the caller only reads centers from which every counted value is in reach."""
     limit = (1 << sum(widths)) - 1
-    table = signed_slices(np.arange(-limit, limit + 1), widths).astype(np.float64)  # every offset's slices
+    table = _slice_table(tuple(widths)).astype(np.float64)  # every offset's slices
     offsets = np.clip(values[:, None] - centers[None, :], -limit, limit) + limit
     return sum(np.abs(counts @ table[j][offsets]) for j in range(len(widths)))
