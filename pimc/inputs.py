@@ -2,9 +2,14 @@
 
     given = read_inputs("x.npz", model, {})           # arrays by graph input name, checked against the model
     feeds = feeds_for(func, given, seed=0)            # one array per argument, random where none was given
+    x, y = read_dataset("d.npz")                      # x memory-mapped when np.savez stored it uncompressed
 """
 
 from __future__ import annotations
+
+import struct
+import zipfile
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,10 +76,12 @@ def read_program_inputs(path: str, shapes: dict) -> dict[str, np.ndarray]:
 
 
 def read_dataset(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled samples: the arrays `x` and `y` (one integer label per sample) of an .npz file."""
+    """Labelled samples: the arrays `x` and `y` (one integer label per sample) of an .npz file; `x` is
+    memory-mapped, read as it is used, when the file stores it uncompressed (as np.savez does)."""
     try:
         data = np.load(path, allow_pickle=False)
-        arrays = {name: data[name] for name in data.files}
+        stored = stored_rows(path, "x")
+        arrays = {name: stored.mapped() if stored and name == "x" else data[name] for name in data.files}
     except Exception as failure:  # numpy raises OSError, ValueError, BadZipFile, ...
         raise UserError(f"cannot read '{path}': not an .npz file ({failure})") from None
     missing = [name for name in ("x", "y") if name not in arrays]
@@ -86,6 +93,52 @@ def read_dataset(path: str) -> tuple[np.ndarray, np.ndarray]:
     if not len(x):
         raise UserError(f"'{path}' holds no samples: x has shape {list(x.shape)}")
     return x, y
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    """Rows [start, stop) of an array stored uncompressed at byte `offset` of the file at `path`: what a worker on
+    this machine reads for itself, instead of receiving the samples through the scheduler."""
+
+    path: str
+    offset: int
+    dtype: str
+    shape: tuple[int, ...]
+    start: int = 0
+    stop: int = 0
+
+    def mapped(self) -> np.ndarray:
+        """The whole array, memory-mapped read-only."""
+        return np.memmap(self.path, np.dtype(self.dtype), "r", self.offset, self.shape)
+
+    def part(self, start: int, stop: int) -> StoredRows:
+        """Rows [start, stop) of these rows."""
+        return replace(self, start=self.start + start, stop=self.start + stop)
+
+    def read(self) -> np.ndarray:
+        """A copy of the rows, in memory."""
+        return np.array(self.mapped()[self.start : self.stop])
+
+
+def stored_rows(path: str, name: str) -> StoredRows | None:
+    """All rows of the array `name` of the .npz at `path` when it is stored uncompressed in C order, else None."""
+    with zipfile.ZipFile(path) as archive:
+        info = next((i for i in archive.infolist() if i.filename == f"{name}.npy"), None)
+    if info is None or info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as file:
+        file.seek(info.header_offset + 26)  # a local file header: 30 bytes, then the member's name and extra field
+        name_length, extra_length = struct.unpack("<HH", file.read(4))
+        file.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(file)
+        if version not in ((1, 0), (2, 0)):
+            return None
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(file)
+        offset = file.tell()
+    if fortran_order or dtype.hasobject or not shape or 0 in shape:  # numpy maps no empty array
+        return None
+    return StoredRows(path, offset, dtype.str, tuple(shape), 0, shape[0])
 
 
 def feeds_for(func, given: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:

@@ -71,7 +71,7 @@ class Cluster:
         if self.scheduler:
             client = _connect(Client, self.scheduler)
             try:
-                yield Runner(client, self.blas_threads)
+                yield Runner(client, self.blas_threads, local=False)
             finally:
                 client.close()
             return
@@ -84,10 +84,12 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Runner:
-    """Runs tasks on a Dask client's workers, or in this process when `client` is None."""
+    """Runs tasks on a Dask client's workers, or in this process when `client` is None; `local` when they run on
+    this machine (in process or a LocalCluster), so they can read its files."""
 
     client: Any
     blas_threads: int
+    local: bool = True
 
     IN_FLIGHT: ClassVar[int] = 4  # shards submitted per worker at a time: the scheduler holds those, not a dataset
 

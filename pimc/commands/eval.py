@@ -69,7 +69,7 @@ class Scored:
 def run(args: argparse.Namespace) -> int:
     from pimc.compiler import compile_model
     from pimc.frontend.load import check_input, load_onnx
-    from pimc.inputs import read_dataset
+    from pimc.inputs import read_dataset, stored_rows
     from pimc.scaleout import Cluster, shard_bounds
     from pimc.targets import load_config
     from pimc.targets.simulator import progress_bar
@@ -112,7 +112,11 @@ def run(args: argparse.Namespace) -> int:
         program = runner.share(compiled.program, prepare=_simulator)
         started = time.perf_counter()
         seeds = tuple(range(args.noise_seed, args.noise_seed + args.noise_trials)) if noise else ()
-        shards = [(inputs[0], x[start:stop], start, noise, seeds) for start, stop in bounds]
+        # workers of a LocalCluster read their samples from the data file, rather than through the scheduler
+        rows = stored_rows(args.data, "x") if runner.client and runner.local else None
+        first = 0 if args.calib else args.calib_samples  # the scored samples' first row in the file
+        shards = [(inputs[0], rows.part(first + start, first + stop) if rows else x[start:stop], start, noise, seeds)
+                  for start, stop in bounds]
         scored = runner.map(score_shard, program, shards, [b - a for a, b in bounds], progress_bar("samples"))
         seconds = time.perf_counter() - started
     got = np.concatenate([s.classes for s in scored])
@@ -152,7 +156,10 @@ def _limited(x: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarra
 def score_shard(program, shard: tuple) -> Scored:
     """The simulated class of every sample of a shard (samples `start` on of the data), noise-free and with each
     noise seed; runs on a worker, which keeps its simulators per program."""
+    from pimc.inputs import StoredRows
+
     name, x, start, noise, seeds = shard
+    x = x.read() if isinstance(x, StoredRows) else x
     sim = _simulator(program)
     before = _counts(sim)
     if not seeds:

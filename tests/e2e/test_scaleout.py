@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,25 @@ def test_calibration_samples_are_not_scored():
     result = json.loads(subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout)
     assert result["samples"] == 340
     assert result["calibration"] == f"the first 20 samples of {SAMPLES / 'digits_test.npz'} (not scored)"
+
+
+def test_workers_read_their_samples_from_the_file_or_receive_them(tmp_path):
+    """LocalCluster workers read the scored rows (after calibration's) from an uncompressed file in place, and
+    receive them from a compressed one: the same result as in process, either way."""
+    data = dict(np.load(SAMPLES / "digits_test.npz"))
+    np.savez_compressed(tmp_path / "compressed.npz", **data)
+
+    def scored(path, *extra: str) -> dict:
+        command = [sys.executable, "-m", "pimc", "eval", str(SAMPLES / "digits_cnn.onnx"), "--target", "isaac",
+                   "--data", str(path), "--calib-samples", "30", "--limit", "100", "--json", *extra]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return {k: v for k, v in without_throughput(json.loads(done.stdout)).items() if k not in ("data", "calibration")}
+
+    in_process = scored(SAMPLES / "digits_test.npz")
+    assert in_process["samples"] == 100
+    assert scored(SAMPLES / "digits_test.npz", "--workers", "2", "--shard-size", "9") == in_process
+    assert scored(tmp_path / "compressed.npz", "--workers", "2", "--shard-size", "9") == in_process
 
 
 def free_port() -> int:
