@@ -45,17 +45,19 @@ def output_directory(path: str, flag: str = "-o"):
     check_output(path, flag, directory=True)
     if os.path.exists(path) and not _replaceable(path):
         raise UserError(f"{path}: exists and is not a pimc output directory (no report.json); choose another {flag}")
-    with held_signals():
-        created = _make_parents(path, flag)
-        staging = _create(lambda parent: tempfile.mkdtemp(prefix=".pimc-", dir=parent), path, flag, created)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)
-    try:
+    created, staging = [], None
+    try:  # a signal held while the staging is made is raised as the `with` ends: inside, so it is removed
+        with held_signals():
+            created = _make_parents(path, flag)
+            staging = _create(lambda parent: tempfile.mkdtemp(prefix=".pimc-", dir=parent), path, flag, created)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
         yield staging
     except BaseException:
         with held_signals():
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             _remove(created)
         raise
     ignore_signals()  # the point of no return: the output is whole, so a signal from here on changes nothing
@@ -69,16 +71,12 @@ def output_files(*paths: str, flag: str = "-o"):
     """Temporary files, one per path, that replace `paths` together only if the block succeeds."""
     for path in paths:
         check_output(path, flag)
-    temporaries: list[str] = []
-    with held_signals():
-        created = [d for path in paths for d in _make_parents(path, flag)]
-        try:
+    created, temporaries = [], []
+    try:  # as for a directory: a signal held while the files are made is raised inside
+        with held_signals():
             for path in paths:
+                created += _make_parents(path, flag)
                 temporaries.append(_create(_temporary_file(path), path, flag, []))
-        except BaseException:
-            _remove(created)
-            raise
-    try:
         yield temporaries
     except BaseException:
         with held_signals():
