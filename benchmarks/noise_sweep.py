@@ -126,7 +126,7 @@ def sliced(sim: Simulator) -> Simulator:
     for model in sim.crossbars.values():
         model.__class__ = type(f"Sliced{type(model).__name__}", (type(model),), {"never_clips": lambda *_: False})
     sim._groups = plan_groups(sim.program.instructions, sim.crossbars, sim.adc)
-    sim._grouped = set()
+    sim._skipped = set()
     return sim
 
 

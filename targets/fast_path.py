@@ -3,6 +3,12 @@ computed as one matrix product.
 
     groups = plan_groups(program.instructions, crossbars, (adc_bits, adc_step))   # first seq -> its FastGroup
     product = groups[seq].product(x)     # every member's output, exact integers
+
+When only a run's outputs are read (`sums=True`), the MVMs whose outputs one `xbar.add` sums, over adjacent
+columns of the same inputs, are one member that computes the add's result:
+
+    %7 = xbar 4 (%p[0:3136, 0:116]) ... %11 = xbar 8 (%p[0:3136, 464:576]); %12 = xbar.add(%7, ..., %11)
+        ->  %12 = %p[0:3136, 0:576] @ [W4; ...; W8]
 """
 
 from __future__ import annotations
@@ -11,9 +17,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pimc.ir.types import parse_type
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.integer_products import as_int8, byte_products
-from pimc.targets.program import Instruction
+from pimc.targets.program import Instruction, destinations
+
+
+@dataclass(frozen=True)
+class Member:
+    """One output of a group: an MVM's, or the result of an xbar.add `sum` of MVMs over adjacent input columns."""
+
+    parts: tuple[Instruction, ...]  # in the order of their input columns
+    sum: Instruction | None = None
+    moves: tuple[Instruction, ...] = ()  # the sends and receives that carried parts' outputs to the sum's tile
+
+    @property
+    def dst(self) -> str:
+        return (self.sum or self.parts[0]).args["dst"]
+
+    @property
+    def first(self) -> int:
+        """The earliest step among its MVMs: where its inputs are ready."""
+        return min(i.seq for i in self.parts)
 
 
 @dataclass(frozen=True)
@@ -26,7 +51,8 @@ class FastGroup:
     most (2^input bits - 1) * max|weight| * rows: float32 computes it exactly below 2^24, float64 below 2^53,
     so the product needs no rounding."""
 
-    instructions: list[Instruction]
+    instructions: list[Instruction]  # what the group does in their place: its MVMs, and the sums it folds in
+    columns: tuple[int, int]  # the input columns it reads
     weights: np.ndarray  # rows x all their weights: int8, else float32 where every product is exact in it
     outputs: list[tuple[str, int, int, int, int]]  # per member: dst buffer, its vectors v0:v1, its columns of `weights`
     events: list[tuple[int, CrossbarStats]]  # per member: its crossbar, what one execution of the group counts
@@ -39,17 +65,20 @@ class FastGroup:
         return (x.astype(self.weights.dtype) @ self.weights).astype(integers)
 
     @classmethod
-    def build(cls, run: list[Instruction], crossbars: dict[int, Datapath]) -> FastGroup:
-        parts = [crossbars[i.args["xbar"]] for i in run]
-        folded = [p.stored + p.correction for p in parts]
-        matrix, bits = np.hstack(folded), sum(run[0].args["input_slices"])
+    def build(cls, run: list[Member], crossbars: dict[int, Datapath]) -> FastGroup:
+        first = run[0].parts
+        folded = [np.vstack([crossbars[i.args["xbar"]].stored + crossbars[i.args["xbar"]].correction for i in m.parts])
+                  for m in run]
+        matrix, bits = np.hstack(folded), sum(first[0].args["input_slices"])
         weights = as_int8(matrix) if bits <= 8 else None
         if weights is None:
             bound = ((1 << bits) - 1) * float(np.abs(matrix).max(initial=0)) * len(matrix)
             weights = matrix.astype(np.float32 if bound < 2**24 else np.float64)
         bounds = np.cumsum([0] + [f.shape[1] for f in folded]).tolist()
-        outputs = [(i.args["dst"], *i.args["vectors"], start, stop) for i, start, stop in zip(run, bounds, bounds[1:])]
-        return cls(run, weights, outputs, [(i.args["xbar"], _events(i, part)) for i, part in zip(run, parts)])
+        outputs = [(m.dst, *m.parts[0].args["vectors"], start, stop) for m, start, stop in zip(run, bounds, bounds[1:])]
+        events = [(i.args["xbar"], _events(i, crossbars[i.args["xbar"]])) for m in run for i in m.parts]
+        replaced = [i for m in run for i in (*m.parts, *m.moves, *([m.sum] if m.sum else []))]
+        return cls(replaced, (first[0].args["src_cols"][0], first[-1].args["src_cols"][1]), weights, outputs, events)
 
 
 def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:
@@ -60,20 +89,75 @@ def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:
     return events
 
 
-def plan_groups(instructions: list[Instruction], crossbars: dict[int, Datapath],
-                adc: tuple[int, int]) -> dict[int, FastGroup]:
-    """The groups of MVMs over the same input vectors whose crossbars provably never clip, by their first
-    instruction's seq. Buffers are written once per run, so a group may compute every member's output at its first;
-    a whole `send` gives its destination the source's array, so MVMs on several tiles may read the same vectors.
+def plan_groups(instructions: list[Instruction], crossbars: dict[int, Datapath], adc: tuple[int, int],
+                sums: bool = False) -> dict[int, FastGroup]:
+    """The groups of MVMs over the same input vectors whose crossbars provably never clip, by the step they run at
+    (their earliest MVM's seq); with `sums`, each xbar.add of such MVMs over adjacent input columns, whose outputs
+    nothing else reads, is one member computing the add (`_sums`). Buffers are written once per run, so a group
+    may compute every member's output at its first; a whole `send` gives its destination the source's array, so
+    MVMs on several tiles may read the same vectors.
     """
     origin: dict[str, str] = {}  # a buffer a whole send wrote -> the buffer it copies
-    runs: dict[tuple, list[Instruction]] = {}
+    fast: dict[int, Instruction] = {}
     for i in instructions:
         if i.op == "send" and "rows" not in i.args:
             origin[i.args["dst"]] = origin.get(i.args["src"], i.args["src"])
         if i.op == "mvm" and crossbars[i.args["xbar"]].never_clips(tuple(i.args["input_slices"]), speculative(i), *adc):
-            runs.setdefault(_inputs_of(i, origin), []).append(i)
-    return {run[0].seq: FastGroup.build(run, crossbars) for run in runs.values()}
+            fast[i.seq] = i
+    members = _sums(instructions, fast, origin, crossbars) if sums else []
+    summed = {i.seq for m in members for i in m.parts}
+    members = sorted(members + [Member((i,)) for seq, i in fast.items() if seq not in summed], key=lambda m: m.first)
+    runs: dict[tuple, list[Member]] = {}
+    for m in members:
+        runs.setdefault(_inputs_of(m, origin), []).append(m)
+    return {run[0].first: FastGroup.build(run, crossbars) for run in runs.values()}
+
+
+def _sums(instructions: list[Instruction], fast: dict[int, Instruction], origin: dict[str, str],
+          crossbars: dict[int, Datapath]) -> list[Member]:
+    """Each xbar.add whose operands all come whole from fast MVMs on int8 weights (directly or through one whole
+    send), read by nothing else, over adjacent columns of the same input vectors: its i32 sum is then one
+    integer-kernel product, exact (below 255 * 128 * rows < 2^31), so it wraps nowhere, as the add would not."""
+    writers: dict[str, list[Instruction]] = {}
+    readers: dict[str, list[Instruction]] = {}
+    for i in instructions:
+        for name in [] if i.op in ("program", "recv", "store") else destinations(i.args):
+            writers.setdefault(name, []).append(i)
+        for name in i.args["srcs"] if i.op == "vop" else [i.args["dst"] if i.op == "recv" else i.args.get("src")]:
+            readers.setdefault(name, []).append(i)
+
+    def part(name: str, add: Instruction) -> tuple[Instruction | None, tuple[Instruction, ...]]:
+        """The fast MVM that wrote `name` for `add` alone, directly or through one whole send (returned with the
+        send and its receive); (None, ()) otherwise."""
+        written, others = writers.get(name, []), [r for r in readers[name] if r is not add]
+        if len(written) != 1:
+            return None, ()
+        source, moves = written[0], ()
+        if source.op == "send" and "rows" not in source.args and all(r.op == "recv" for r in others):
+            carried = source.args["src"]
+            if len(writers.get(carried, [])) != 1 or readers[carried] != [source]:
+                return None, ()
+            source, moves, others = writers[carried][0], (source, *others), []
+        return (source, moves) if source.seq in fast and not others else (None, ())
+
+    members = []
+    for add in instructions:
+        if add.op != "vop" or add.args["kind"] != "xbar.add":
+            continue
+        result = parse_type(add.args["type"].split(" -> ")[1])
+        found = [part(name, add) for name in add.args["srcs"]]
+        parts = sorted((p for p, _ in found if p is not None), key=lambda p: p.args["src_cols"][0])
+        if result.element.numpy_dtype() != np.int32 or len(parts) != len(found):
+            continue
+        reads = {key[:1] + key[2:] for key in (_inputs_of(Member((p,)), origin) for p in parts)}  # all but columns
+        adjacent = all(a.args["src_cols"][1] == b.args["src_cols"][0] for a, b in zip(parts, parts[1:]))
+        (v0, v1), rows = parts[0].args["vectors"], parts[-1].args["src_cols"][1] - parts[0].args["src_cols"][0]
+        whole = v0 == 0 and v1 == result.shape[0] and sum(parts[0].args["input_slices"]) <= 8
+        int8 = all(as_int8(crossbars[p.args["xbar"]].stored + crossbars[p.args["xbar"]].correction) is not None
+                   for p in parts)
+        if len(reads) == 1 and adjacent and whole and 255 * 128 * rows < 2**31 and int8:
+            members.append(Member(tuple(parts), add, tuple(m for _, moves in found for m in moves)))
+    return members
 
 
 def speculative(i: Instruction) -> bool:
@@ -81,7 +165,7 @@ def speculative(i: Instruction) -> bool:
     return bool(i.args.get("speculate", False))
 
 
-def _inputs_of(i: Instruction, origin: dict[str, str]) -> tuple:
-    a = i.args
-    return (origin.get(a["src"], a["src"]), tuple(a["src_cols"]), tuple(a["vectors"]), tuple(a["input_slices"]),
-            speculative(i), a.get("zero_point", 0))
+def _inputs_of(m: Member, origin: dict[str, str]) -> tuple:
+    a, columns = m.parts[0].args, (m.parts[0].args["src_cols"][0], m.parts[-1].args["src_cols"][1])
+    return (origin.get(a["src"], a["src"]), columns, tuple(a["vectors"]), tuple(a["input_slices"]),
+            speculative(m.parts[0]), a.get("zero_point", 0))

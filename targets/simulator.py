@@ -5,12 +5,14 @@
     noisy = Simulator(program, noise=parse_noise("read=0.04"), seed=1)
     outputs = noisy.run({"x": image}, sample=7)      # read noise drawn from (seed, sample, crossbar)
     Simulator(program, observer=look).run(inputs)  # look(name, array) after a buffer's last write; drops dead buffers
+    Simulator(program, outputs_only=True)          # partial sums one xbar.add reads are not kept: faster
 
 An `mvm` runs on its crossbar's datapath model, the one the program's target declares for the
 crossbar's cell encoding (targets/datapath.py: ISAAC's offset-encoded crossbars in
 targets/isaac/datapath.py, RAELLA's 2T2R pairs in targets/raella/datapath.py). When a model proves
 its ADC cannot clip, the same integers come from one matrix product per group of MVMs over the
-same inputs (targets/fast_path.py). With a noise model that is on (targets/noise.py), every crossbar
+same inputs (targets/fast_path.py); with `outputs_only`, also the sums of such MVMs' outputs over adjacent
+input columns, which the simulator then never holds apart. With a noise model that is on (targets/noise.py), every crossbar
 is its model's noisy one instead and no MVM takes the fast path. Digital ops (`vop`) run the
 semantics of the IR op they name, from pimc's interpreter.
 """
@@ -47,13 +49,14 @@ class Simulator:
     noise: NoiseConfig | None = None  # None or all zero: the exact datapaths
     seed: int = 0  # the noise's
     observer: Callable[[str, np.ndarray], None] | None = None  # given: `buffers` drops what no later step reads
+    outputs_only: bool = False  # only `run`'s outputs are read: partial sums that one add reads are not kept
     crossbars: dict[int, Datapath] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # per-op state of the interpreter's implementations (onnx evaluators)
     _ops: dict[int, Operation] = field(default_factory=dict)  # vop's seq -> the IR op whose semantics it runs
     _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
-    _grouped: set[int] = field(default_factory=set)
+    _skipped: set[int] = field(default_factory=set)  # steps a group's product does at its first
     _rows: dict[str, int] = field(default_factory=dict)  # buffer -> its vectors
     _noisy: list[CrossbarNoise] = field(default_factory=list)
     _retired: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)  # step: (written last, dead)
@@ -69,8 +72,9 @@ class Simulator:
         self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
         config = self.program.config
         self.adc = (config["adc_bits"], config["adc_step"])
-        self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc)
-        self._grouped = {i.seq for group in self._groups.values() for i in group.instructions}
+        self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc,
+                                   sums=self.outputs_only and self.observer is None)
+        self._skipped = {i.seq for group in self._groups.values() for i in group.instructions} - set(self._groups)
         self._ops = {i.seq: _digital_op(i) for i in self.program.instructions if i.op == "vop"}
         if self.observer is not None:
             self._retired = _lifetimes(self.program)
@@ -82,7 +86,8 @@ class Simulator:
             noise.start(sample)
         steps, units = self.program.instructions, {op: getattr(self, f"_{op}") for op in FIELDS}
         for index, instruction in enumerate(steps):
-            units[instruction.op](instruction, inputs)
+            if instruction.seq not in self._skipped:  # done by a group's product
+                units[instruction.op](instruction, inputs)
             if index in self._retired:
                 self._retire(index)
             if self.progress is not None:
@@ -132,14 +137,13 @@ class Simulator:
 
     def _mvm(self, i: Instruction, inputs) -> None:
         group = self._groups.get(i.seq)
-        if group is None and i.seq in self._grouped:
-            return  # its group's first MVM computed it
         a = i.args
         (v0, v1), (c0, c1), widths = a["vectors"], a["src_cols"], tuple(a["input_slices"])
-        x = self.buffers[a["src"]][v0:v1, c0:c1]
         if group is not None:
-            self._fast_group(group, x)
+            g0, g1 = group.columns
+            self._fast_group(group, self.buffers[a["src"]][v0:v1, g0:g1])
             return
+        x = self.buffers[a["src"]][v0:v1, c0:c1]
         crossbar, stats, z = self.crossbars[a["xbar"]], self.stats[a["xbar"]], a.get("zero_point", 0)
         if not z:
             product = crossbar.mvm(x.astype(np.int64), widths, speculative(i), *self.adc, stats)

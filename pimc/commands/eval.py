@@ -160,7 +160,7 @@ def score_shard(program, shard: tuple) -> Scored:
 
     name, x, start, noise, seeds = shard
     x = x.read() if isinstance(x, StoredRows) else x
-    sim = _simulator(program)
+    sim = _simulator(program, outputs_only=not seeds)
     before = _counts(sim)
     if not seeds:
         classes = np.array([int(np.argmax(sim.run({name: x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
@@ -168,7 +168,7 @@ def score_shard(program, shard: tuple) -> Scored:
         return Scored(classes, after[0] - before[0], after[1] - before[1])
     from pimc.targets.noise_effect import NoiseEffect
 
-    noisy = [_simulator(program, noise, seed) for seed in seeds]
+    noisy = [_simulator(program, noise, seed, outputs_only=False) for seed in seeds]
     effects = [NoiseEffect.of(program, sim, n) for n in noisy]
     classes, noisy_classes = [], np.zeros((len(seeds), len(x)), np.int64)
     for i in range(len(x)):
@@ -186,16 +186,17 @@ def score_shard(program, shard: tuple) -> Scored:
 _SIMULATORS: dict[tuple, tuple[object, object]] = {}  # (id(program), noise, seed) -> (program, its simulator)
 
 
-def _simulator(program, noise=None, seed: int = 0):
-    """The process's simulator of `program` (noise-free, or with `noise` and `seed`), built once."""
+def _simulator(program, noise=None, seed: int = 0, outputs_only: bool = True):
+    """The process's simulator of `program` (noise-free, or with `noise` and `seed`), built once; `outputs_only`
+    False: it keeps every crossbar's output, which a NoiseEffect compares."""
     from pimc.targets.simulator import Simulator
 
-    key = (id(program), noise, seed)
+    key = (id(program), noise, seed, outputs_only)
     kept = _SIMULATORS.get(key)
     if kept is None or kept[0] is not program:
         if any(k[0] != id(program) or v[0] is not program for k, v in _SIMULATORS.items()):
             _SIMULATORS.clear()
-        kept = _SIMULATORS[key] = (program, Simulator(program, noise=noise, seed=seed))
+        kept = _SIMULATORS[key] = (program, Simulator(program, noise=noise, seed=seed, outputs_only=outputs_only))
     return kept[1]
 
 

@@ -97,7 +97,7 @@ def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0):
     from pimc.targets.simulator import Simulator, one_blas_thread, progress_bar
 
     batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
-    sim = Simulator(program, None if batch else progress_bar("simulating"), noise, seed)
+    sim = Simulator(program, None if batch else progress_bar("simulating"), noise, seed, outputs_only=noise is None)
     exact = Simulator(program) if noise is not None else None
     effect = NoiseEffect.of(program, exact, sim) if exact is not None else None
     samples = [inputs] if batch is None else [{n: a[i : i + 1] for n, a in inputs.items()} for i in range(batch or 0)]

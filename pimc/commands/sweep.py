@@ -235,7 +235,7 @@ def _score(program, data: dict, noise, seed: int) -> dict:
     from pimc.targets.simulator import Simulator
 
     started = time.perf_counter()
-    sim = Simulator(program, noise=noise, seed=seed)
+    sim = Simulator(program, noise=noise, seed=seed, outputs_only=True)
     x, name = data["x"], data["name"]
     logits = np.concatenate([sim.run({name: x[i : i + 1]}, i)[0].reshape(1, -1) for i in range(len(x))]).astype(np.float64)
     reference = data["logits"].astype(np.float64)

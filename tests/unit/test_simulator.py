@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pimc.dialects.xbar import even_slices
 from pimc.targets.datapath import CrossbarStats
 from pimc.targets.emit import cell_levels
-from pimc.targets.fast_path import FastGroup
+from pimc.targets.fast_path import FastGroup, Member
 from pimc.targets.isaac.datapath import LoadedCrossbar
 from pimc.targets.program import Crossbar, Instruction, Program
 from pimc.targets.raella.centers import choose_centers
@@ -70,8 +70,9 @@ def test_a_fast_group_computes_exact_products_in_every_weight_type(case, rows, s
     matrix = rng.integers(-largest, largest + 1, (rows, 5))
     x = rng.integers(0, 1 << input_bits, (4, rows))
     x[0] = (1 << input_bits) - 1
-    mvm = Instruction(0, 0, "mvm", {"xbar": 0, "dst": "y", "vectors": [0, 4], "input_slices": [input_bits]})
-    group = FastGroup.build([mvm], {0: crossbar(matrix, weight_bits, 4, "offset", flip=False)})
+    mvm = Instruction(0, 0, "mvm", {"xbar": 0, "dst": "y", "vectors": [0, 4], "src_cols": [0, rows],
+                                    "input_slices": [input_bits]})
+    group = FastGroup.build([Member((mvm,))], {0: crossbar(matrix, weight_bits, 4, "offset", flip=False)})
     assert (group.weights.dtype == np.int8) == (input_bits <= 8 and weight_bits <= 8)
     np.testing.assert_array_equal(group.product(x.astype(np.uint8 if input_bits <= 8 else np.uint16)), x @ matrix)
 
