@@ -11,10 +11,10 @@ An `mvm` runs on its crossbar's datapath model, the one the program's target dec
 crossbar's cell encoding (targets/datapath.py: ISAAC's offset-encoded crossbars in
 targets/isaac/datapath.py, RAELLA's 2T2R pairs in targets/raella/datapath.py). When a model proves
 its ADC cannot clip, the same integers come from one matrix product per group of MVMs over the
-same inputs (targets/fast_path.py); with `outputs_only`, also the sums of such MVMs' outputs over adjacent
-input columns, which the simulator then never holds apart. With a noise model that is on (targets/noise.py), every crossbar
-is its model's noisy one instead and no MVM takes the fast path. Digital ops (`vop`) run the
-semantics of the IR op they name, from pimc's interpreter.
+same inputs (targets/fast_path.py); with `outputs_only`, so do the sums of such MVMs' outputs over
+adjacent input columns, which the simulator then never holds apart. With a noise model that is on
+(targets/noise.py), every crossbar is its model's noisy one instead and no MVM takes the fast path.
+Digital ops (`vop`) run the semantics of the IR op they name, from pimc's interpreter.
 """
 
 from __future__ import annotations

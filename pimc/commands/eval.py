@@ -183,7 +183,7 @@ def score_shard(program, shard: tuple) -> Scored:
     return Scored(np.array(classes, np.int64), after[0] - before[0], after[1] - before[1], noisy_classes, effects[0])
 
 
-_SIMULATORS: dict[tuple, tuple[object, object]] = {}  # (id(program), noise, seed) -> (program, its simulator)
+_SIMULATORS: dict[tuple, tuple[object, object]] = {}  # (id(program), noise, seed, outputs_only) -> (program, simulator)
 
 
 def _simulator(program, noise=None, seed: int = 0, outputs_only: bool = True):
