@@ -66,9 +66,7 @@ class FastGroup:
 
     @classmethod
     def build(cls, run: list[Member], crossbars: dict[int, Datapath]) -> FastGroup:
-        first = run[0].parts
-        folded = [np.vstack([crossbars[i.args["xbar"]].stored + crossbars[i.args["xbar"]].correction for i in m.parts])
-                  for m in run]
+        first, folded = run[0].parts, [_weights(m, crossbars) for m in run]
         matrix, bits = np.hstack(folded), sum(first[0].args["input_slices"])
         weights = as_int8(matrix) if bits <= 8 else None
         if weights is None:
@@ -79,6 +77,12 @@ class FastGroup:
         events = [(i.args["xbar"], _events(i, crossbars[i.args["xbar"]])) for m in run for i in m.parts]
         replaced = [i for m in run for i in (*m.parts, *m.moves, *([m.sum] if m.sum else []))]
         return cls(replaced, (first[0].args["src_cols"][0], first[-1].args["src_cols"][1]), weights, outputs, events)
+
+
+def _weights(m: Member, crossbars: dict[int, Datapath]) -> np.ndarray:
+    """A member's weights, digital corrections folded in: its parts' rows, in the order of their input columns."""
+    parts = [crossbars[i.args["xbar"]].stored + crossbars[i.args["xbar"]].correction for i in m.parts]
+    return parts[0] if len(parts) == 1 else np.vstack(parts)
 
 
 def _events(i: Instruction, crossbar: Datapath) -> CrossbarStats:
