@@ -125,7 +125,7 @@ def sliced(sim: Simulator) -> Simulator:
     """The noise-free simulator with every MVM through its sliced datapath, as a noisy run takes it."""
     for model in sim.crossbars.values():
         model.__class__ = type(f"Sliced{type(model).__name__}", (type(model),), {"never_clips": lambda *_: False})
-    sim._groups = plan_groups(sim.program.instructions, sim.crossbars, sim.adc)
+    sim.groups = plan_groups(sim.program.instructions, sim.crossbars, sim.adc)
     sim._skipped = set()
     return sim
 

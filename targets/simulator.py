@@ -53,9 +53,9 @@ class Simulator:
     crossbars: dict[int, Datapath] = field(default_factory=dict)
     stats: dict[int, CrossbarStats] = field(default_factory=dict)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    groups: dict[int, FastGroup] = field(default_factory=dict)  # the step a fast group runs at -> the group
     cache: dict = field(default_factory=dict)  # per-op state of the interpreter's implementations (onnx evaluators)
     _ops: dict[int, Operation] = field(default_factory=dict)  # vop's seq -> the IR op whose semantics it runs
-    _groups: dict[int, FastGroup] = field(default_factory=dict)  # first instruction's seq -> its group
     _skipped: set[int] = field(default_factory=set)  # steps a group's product does at its first
     _rows: dict[str, int] = field(default_factory=dict)  # buffer -> its vectors
     _noisy: list[CrossbarNoise] = field(default_factory=list)
@@ -72,9 +72,9 @@ class Simulator:
         self.stats = {x.id: CrossbarStats() for x in self.program.crossbars}
         config = self.program.config
         self.adc = (config["adc_bits"], config["adc_step"])
-        self._groups = plan_groups(self.program.instructions, self.crossbars, self.adc,
+        self.groups = plan_groups(self.program.instructions, self.crossbars, self.adc,
                                    sums=self.outputs_only and self.observer is None)
-        self._skipped = {i.seq for group in self._groups.values() for i in group.instructions} - set(self._groups)
+        self._skipped = {i.seq for group in self.groups.values() for i in group.instructions} - set(self.groups)
         self._ops = {i.seq: _digital_op(i) for i in self.program.instructions if i.op == "vop"}
         if self.observer is not None:
             self._retired = _lifetimes(self.program)
@@ -136,7 +136,7 @@ class Simulator:
         """The output stays in its buffer; `run` returns it."""
 
     def _mvm(self, i: Instruction, inputs) -> None:
-        group = self._groups.get(i.seq)
+        group = self.groups.get(i.seq)
         a = i.args
         (v0, v1), (c0, c1), widths = a["vectors"], a["src_cols"], tuple(a["input_slices"])
         if group is not None:

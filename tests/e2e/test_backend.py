@@ -95,7 +95,7 @@ def test_mvms_on_several_tiles_that_read_one_sent_buffer_take_one_product_and_st
     config = load_config("isaac{xbar-rows=32 xbar-cols=32 xbars-per-ima=1 imas-per-tile=2}")  # layers span tiles
     compiled = compile_model(str(SAMPLES / "digits_cnn.onnx"), config, {"x": (4, 1, 8, 8)}, str(SAMPLES / "digits_test.npz"))
     sim, reference = simulated_and_reference(compiled, {"x": data["x"][:4]})
-    assert any(len({i.tile for i in group.instructions}) > 1 for group in sim._groups.values())
+    assert any(len({i.tile for i in group.instructions}) > 1 for group in sim.groups.values())
     assert_bit_exact(compiled, sim, reference)
 
 

@@ -25,7 +25,7 @@ def same_runs(program, inputs: dict) -> tuple[int, int]:
     for a, b in zip(kept.run(inputs), fused.run(inputs)):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert {k: vars(v) for k, v in kept.stats.items()} == {k: vars(v) for k, v in fused.stats.items()}
-    replaced = [i.op for group in fused._groups.values() for i in group.instructions]
+    replaced = [i.op for group in fused.groups.values() for i in group.instructions]
     return replaced.count("vop"), replaced.count("send") + replaced.count("recv")
 
 
