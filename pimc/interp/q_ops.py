@@ -12,18 +12,19 @@ from pimc.interp.registry import impl
 from pimc.interp.nn_ops import pad2d, kernel_taps
 
 
-def _clamp(values: np.ndarray, element) -> np.ndarray:
+def _rounded(scaled: np.ndarray, zero_point: int, element) -> np.ndarray:
+    """rint(scaled) + zero_point clamped to the element type's bounds, in its numpy type (`scaled` is rounded and
+    clamped in place): whole numbers within the bounds, so the final cast is exact."""
     low, high = element.bounds
-    return np.clip(values, low, high, out=values)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, low - zero_point, high - zero_point, out=scaled)
+    return np.add(scaled, zero_point, out=np.empty_like(scaled, element.numpy_dtype()), casting="unsafe")
 
 
 @impl(q.QuantizeOp)
 def quantize(interp, op, x):
-    scaled = np.array(x, np.float64)  # an array, also for a 0-d x
-    scaled /= op.scale
-    np.rint(scaled, out=scaled)
-    scaled += op.zero_point
-    return _clamp(scaled, op.output.type.element)  # whole numbers: the result's cast is exact
+    scaled = np.divide(x, op.scale, out=np.empty_like(x, np.float64), dtype=np.float64)  # x's layout; 0-d too
+    return _rounded(scaled, op.zero_point, op.output.type.element)
 
 
 @impl(q.DequantizeOp)
@@ -62,6 +63,4 @@ def gemm(interp, op, x, w, b=None):
 def requantize(interp, op, acc, multiplier):
     shape = (1, -1) + (1,) * (acc.ndim - 2) if acc.ndim > 1 and multiplier.size > 1 else (-1,)
     scaled = np.multiply(acc, multiplier.reshape(shape), dtype=np.float64)
-    np.rint(scaled, out=scaled)
-    scaled += op.zero_point
-    return _clamp(scaled, op.output.type.element)  # whole numbers: the result's cast is exact
+    return _rounded(scaled, op.zero_point, op.output.type.element)

@@ -66,9 +66,7 @@ def concat(interp, op, *parts):
 
 @impl(xbar.AddBiasOp)
 def add_bias(interp, op, x, bias):
-    total = x.astype(_integers(op))
-    np.add(total, bias, out=total, casting="unsafe")
-    return total
+    return np.add(x, bias, out=np.empty_like(x, _integers(op)), casting="unsafe")  # the int64 sum, wrapped
 
 
 def _integers(op) -> np.dtype:
