@@ -151,7 +151,7 @@ def _sums(instructions: list[Instruction], fast: dict[int, Instruction], origin:
         result = parse_type(add.args["type"].split(" -> ")[1])
         found = [part(name, add) for name in add.args["srcs"]]
         parts = sorted((p for p, _ in found if p is not None), key=lambda p: p.args["src_cols"][0])
-        if result.element.numpy_dtype() != np.int32 or len(parts) != len(found):
+        if result.element.numpy_dtype() != np.int32 or len(parts) != len(found) or len(writers[add.args["dst"]]) != 1:
             continue
         reads = {key[:1] + key[2:] for key in (_inputs_of(Member((p,)), origin) for p in parts)}  # all but columns
         adjacent = all(a.args["src_cols"][1] == b.args["src_cols"][0] for a, b in zip(parts, parts[1:]))
