@@ -20,7 +20,7 @@ import numpy as np
 from pimc.ir.types import parse_type
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.integer_products import as_int8, byte_products
-from pimc.targets.program import Instruction, destinations
+from pimc.targets.program import Instruction
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ def _sums(instructions: list[Instruction], fast: dict[int, Instruction], origin:
     writers: dict[str, list[Instruction]] = {}
     readers: dict[str, list[Instruction]] = {}
     for i in instructions:
-        for name in [] if i.op in ("program", "recv", "store") else destinations(i.args):
+        for name in i.writes:
             writers.setdefault(name, []).append(i)
-        for name in i.args["srcs"] if i.op == "vop" else [i.args["dst"] if i.op == "recv" else i.args.get("src")]:
+        for name in i.reads:
             readers.setdefault(name, []).append(i)
 
     def part(name: str, add: Instruction) -> tuple[Instruction | None, tuple[Instruction, ...]]:

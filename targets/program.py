@@ -94,6 +94,19 @@ class Instruction:
     op: str
     args: dict = field(default_factory=dict)
 
+    @property
+    def writes(self) -> list[str]:
+        """The buffers it writes."""
+        return [] if self.op in ("program", "recv", "store") else destinations(self.args)
+
+    @property
+    def reads(self) -> list[str]:
+        """The buffers it reads; a recv, the one its send filled."""
+        if self.op == "vop":
+            return self.args["srcs"]
+        name = self.args["dst"] if self.op == "recv" else self.args.get("src")
+        return [name] if name else []
+
 
 @dataclass
 class Program:

@@ -187,10 +187,8 @@ def _lifetimes(program: Program) -> dict[int, tuple[list[str], list[str]]]:
     last_write: dict[str, int] = {}
     last_use: dict[str, int] = {}
     for index, i in enumerate(program.instructions):
-        written = [] if i.op in ("program", "recv", "store") else destinations(i.args)
-        read = i.args["srcs"] if i.op == "vop" else [i.args["dst"] if i.op == "recv" else i.args.get("src")]
-        last_write.update((name, index) for name in written)
-        last_use.update((name, index) for name in [*written, *read] if name and name not in outputs)
+        last_write.update((name, index) for name in i.writes)
+        last_use.update((name, index) for name in [*i.writes, *i.reads] if name not in outputs)
     retired: dict[int, tuple[list[str], list[str]]] = {}
     for name, index in last_write.items():
         retired.setdefault(index, ([], []))[0].append(name)
