@@ -37,7 +37,7 @@ from pimc.targets import target
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.fast_path import FastGroup, plan_groups, speculative
 from pimc.targets.noise import CrossbarNoise, NoiseConfig
-from pimc.targets.program import FIELDS, Instruction, Program, destinations
+from pimc.targets.program import FIELDS, Instruction, Program
 
 
 @dataclass
@@ -178,7 +178,7 @@ class Simulator:
 
     def _vop(self, i: Instruction, inputs) -> None:
         arrays = evaluate(self, self._ops[i.seq], [self.buffers[name] for name in i.args["srcs"]])
-        self.buffers.update(zip(destinations(i.args), arrays))
+        self.buffers.update(zip(i.writes, arrays))
 
 
 def _lifetimes(program: Program) -> dict[int, tuple[list[str], list[str]]]:

@@ -66,7 +66,7 @@ def concat(interp, op, *parts):
 
 @impl(xbar.AddBiasOp)
 def add_bias(interp, op, x, bias):
-    return np.add(x, bias, out=np.empty_like(x, _integers(op)), casting="unsafe")  # the int64 sum, wrapped
+    return np.add(x, bias, out=np.empty_like(x, _integers(op)), casting="unsafe")  # the exact sum, wrapped
 
 
 def _integers(op) -> np.dtype:
