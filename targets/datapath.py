@@ -51,12 +51,13 @@ class CrossbarStats:
     fast: bool = True  # every MVM took the provably exact path
 
     def add(self, events: CrossbarStats) -> None:
-        """Add the counts of `events` (a fast path's, counted once when its group is planned)."""
+        """Add the counts of `events` (a fast path's, counted once when its group is planned; another run's)."""
         self.activations += events.activations
         self.adc_converts += events.adc_converts
         self.saturated += events.saturated
         self.recovery_converts += events.recovery_converts
         self.flagged += events.flagged
+        self.fast &= events.fast
 
 
 class Datapath(Protocol):

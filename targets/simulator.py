@@ -6,6 +6,7 @@
     outputs = noisy.run({"x": image}, sample=7)      # read noise drawn from (seed, sample, crossbar)
     Simulator(program, observer=look).run(inputs)  # look(name, array) after a buffer's last write; drops dead buffers
     Simulator(program, outputs_only=True)          # partial sums one xbar.add reads are not kept: faster
+    outputs = run_samples(sim, [{"x": a}, {"x": b}], threads=2)   # samples side by side, on forks of `sim`
 
 An `mvm` runs on its crossbar's datapath model, the one the program's target declares for the
 crossbar's cell encoding (targets/datapath.py: ISAAC's offset-encoded crossbars in
@@ -19,8 +20,11 @@ Digital ops (`vop`) run the semantics of the IR op they name, from pimc's interp
 
 from __future__ import annotations
 
+import copy
+import queue
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +97,15 @@ class Simulator:
             if self.progress is not None:
                 self.progress(index + 1, len(steps))
         return [self.buffers[name] for _, name in self.program.outputs]
+
+    def fork(self) -> Simulator:
+        """A simulator sharing this one's program, crossbars and plan, with its own buffers, counts and cache: it
+        runs other samples at the same time, on another thread. Noise-free only: noise follows the sample."""
+        if self._noisy:
+            raise ValueError("a noisy simulator cannot fork: its crossbars draw each sample's read noise")
+        twin = copy.copy(self)
+        twin.stats, twin.buffers, twin.cache = {x: CrossbarStats() for x in self.stats}, {}, {}
+        return twin
 
     def _retire(self, index: int) -> None:
         """Show the observer the buffers step `index` wrote last, and drop those no later step uses."""
@@ -179,6 +192,40 @@ class Simulator:
     def _vop(self, i: Instruction, inputs) -> None:
         arrays = evaluate(self, self._ops[i.seq], [self.buffers[name] for name in i.args["srcs"]])
         self.buffers.update(zip(i.writes, arrays))
+
+
+def run_samples(sim: Simulator, samples: list[dict[str, np.ndarray]], threads: int,
+                done: Callable[[int, int], None] | None = None) -> list[list[np.ndarray]]:
+    """Each sample's outputs, sample i run as `sim.run(samples[i], i)`, up to `threads` at a time on forks of `sim`
+    (numpy and onnxruntime let go of the interpreter in their loops); the forks' counts are added to `sim.stats`.
+    Every sample runs alone on its fork, so neither the outputs nor the counts depend on `threads`. `done(k, n)`
+    after the first k samples."""
+    forks = [sim] + [sim.fork() for _ in range(min(threads, len(samples)) - 1)]
+    idle: queue.SimpleQueue[Simulator] = queue.SimpleQueue()
+    for fork in forks:
+        idle.put(fork)
+
+    def one(index: int) -> list[np.ndarray]:
+        fork = idle.get()
+        try:
+            return fork.run(samples[index], index)
+        finally:
+            idle.put(fork)
+
+    pool = ThreadPoolExecutor(len(forks)) if len(forks) > 1 else None  # one: in this thread
+    results: list[list[np.ndarray]] = []
+    try:
+        for result in (pool.map if pool else map)(one, range(len(samples))):
+            results.append(result)
+            if done is not None:
+                done(len(results), len(samples))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)  # stopped early (Ctrl-C, an error): samples not started never start
+    for fork in forks[1:]:
+        for xbar, counts in fork.stats.items():
+            sim.stats[xbar].add(counts)
+    return results
 
 
 def _lifetimes(program: Program) -> dict[int, tuple[list[str], list[str]]]:

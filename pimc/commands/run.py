@@ -1,7 +1,7 @@
 """`pimc run DIR --input x.npy -o y.npy`: execute a compiled program in the functional simulator.
 
 For a program compiled at batch size 1, an input of N samples along the first axis runs
-sample by sample, and the outputs are joined along that axis. With `--noise SPEC` the program runs on
+sample by sample, `--threads` of them at a time, and the outputs are joined along that axis. With `--noise SPEC` the program runs on
 imperfect devices (docs/noise.md), and a table on stderr gives per layer the error noise adds to its
 crossbars' outputs and the ADC saturations it causes.
 """
@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from pimc.diagnostics import UserError
+from pimc.diagnostics import UsageError, UserError
 
 HELP = "run a compiled program in the bit-accurate simulator"
 
@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, metavar="FILE",
                         help="an .npy (one input) or .npz (arrays by input name)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the outputs: .npy (one output) or .npz")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="samples simulated at a time (default: one per CPU this process may use; without "
+                             "noise only); the outputs do not depend on it")
     add_noise_arguments(parser)
 
 
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_input(args.program, directory=True)
     check_input(args.input, "--input")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: give a positive number of threads")
     noise = noise_of(args)
     manifest = os.path.join(args.program, "program.json")
     if os.path.isfile(manifest) and '"target": "flexspim"' in open(manifest).read(200):  # a FlexSpIM program
@@ -73,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the program has {len(program.outputs)} outputs; write them to an .npz, not '{args.output}'")
     with ExitStack() as stack:
         temporary = stack.enter_context(output_files(args.output))[0] if args.output else None
-        outputs, sim, batch, effect = simulate(program, inputs, shapes, noise, args.noise_seed)
+        outputs, sim, batch, effect = simulate(program, inputs, shapes, noise, args.noise_seed,
+                                               args.threads or usable_cpus())
         if temporary is not None:
             write_outputs(temporary, args.output, [name for name, _ in program.outputs], outputs)
     saturated = sum(s.saturated for s in sim.stats.values())
@@ -90,11 +96,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0):
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0, threads: int = 1):
     """(outputs, the simulator, the batch run sample by sample or None, the NoiseEffect or None): with `noise`,
-    the noisy simulator's outputs, and the noise-free one runs beside it for the effect."""
+    the noisy simulator's outputs, and the noise-free one runs beside it for the effect; without, a batch's
+    samples run `threads` at a time."""
     from pimc.targets.noise_effect import NoiseEffect
-    from pimc.targets.simulator import Simulator, one_blas_thread, progress_bar
+    from pimc.targets.simulator import Simulator, one_blas_thread, progress_bar, run_samples
 
     batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
     sim = Simulator(program, None if batch else progress_bar("simulating"), noise, seed, outputs_only=noise is None)
@@ -102,18 +114,24 @@ def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0):
     effect = NoiseEffect.of(program, exact, sim) if exact is not None else None
     samples = [inputs] if batch is None else [{n: a[i : i + 1] for n, a in inputs.items()} for i in range(batch or 0)]
     show = progress_bar("samples") if batch else None
-    results = []
     with one_blas_thread():
-        for index, sample in enumerate(samples):
-            results.append(sim.run(sample, index))
-            if exact is not None:
-                exact.run(sample)
-                effect.add(exact, sim)
-            if show:
-                show(index + 1, batch)
+        results = run_samples(sim, samples, threads, show) if effect is None else \
+            _beside_exact(sim, exact, effect, samples, show)
     if batch is None:
         return results[0], sim, batch, effect
     return [np.concatenate([r[k] for r in results]) for k in range(len(program.outputs))], sim, batch, effect
+
+
+def _beside_exact(sim, exact, effect, samples: list[dict], show) -> list[list[np.ndarray]]:
+    """The noisy simulator's outputs, sample by sample, the noise-free one run beside it into `effect`."""
+    results = []
+    for index, sample in enumerate(samples):
+        results.append(sim.run(sample, index))
+        exact.run(sample)
+        effect.add(exact, sim)
+        if show:
+            show(index + 1, len(samples))
+    return results
 
 
 def _batched(inputs: dict, shapes: dict) -> bool:

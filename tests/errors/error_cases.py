@@ -270,6 +270,8 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"saf-low \+ saf-high = 1.1 is more than every cell: the fractions of stuck cells add to at most 1$"),
     ("noise-distribution", ["run", "{in}/program", "--input", "{in}/x.npy", "--noise", "prog=0.1 prog-dist=normal"], 1,
      r"option 'prog-dist' of the noise model must be one of gaussian, lognormal, got 'normal'$"),
+    ("run-threads", ["run", "{in}/program", "--input", "{in}/x.npy", "--threads", "0"], 2,
+     r"^pimc run: error: --threads 0: give a positive number of threads$"),
     ("noise-seed-negative", ["run", "{in}/program", "--input", "{in}/x.npy", "--noise", "read=0.1", "--noise-seed", "-1"],
      1, r"^pimc run: error: --noise-seed -1: give a seed of 0 or more$"),
     ("noise-trials", ["eval", MLP, "--target", "isaac", "--data", TEST, "--noise", "read=0.1", "--noise-trials", "0"], 1,
