@@ -19,7 +19,7 @@ import numpy as np
 
 from pimc.ir.types import parse_type
 from pimc.targets.datapath import CrossbarStats, Datapath
-from pimc.targets.integer_products import as_int8, byte_products
+from pimc.interp.integer_products import as_int8, byte_products
 from pimc.targets.program import Instruction
 
 
@@ -47,7 +47,7 @@ class FastGroup:
     digital correction folded in (x @ stored + correction * sum(x) = x @ (stored + correction), in integers).
 
     Inputs of up to 8 bits times weights that fit int8 go through onnxruntime's 8-bit integer kernel, exact
-    (targets/integer_products.py). Otherwise every partial sum of the product is an integer of magnitude at
+    (pimc/interp/integer_products.py). Otherwise every partial sum of the product is an integer of magnitude at
     most (2^input bits - 1) * max|weight| * rows: float32 computes it exactly below 2^24, float64 below 2^53,
     so the product needs no rounding."""
 

@@ -24,7 +24,6 @@ import copy
 import queue
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +36,7 @@ from pimc.ir.core import Operation, Value
 from pimc.ir.location import UnknownLoc
 from pimc.ir.types import parse_type
 from pimc.text.parser import parse_attr_dict
+from pimc.threads import in_order
 from pimc.targets import target
 from pimc.targets.datapath import CrossbarStats, Datapath
 from pimc.targets.fast_path import FastGroup, plan_groups, speculative
@@ -197,9 +197,8 @@ class Simulator:
 def run_samples(sim: Simulator, samples: list[dict[str, np.ndarray]], threads: int,
                 done: Callable[[int, int], None] | None = None) -> list[list[np.ndarray]]:
     """Each sample's outputs, sample i run as `sim.run(samples[i], i)`, up to `threads` at a time on forks of `sim`
-    (numpy and onnxruntime let go of the interpreter in their loops); the forks' counts are added to `sim.stats`.
-    Every sample runs alone on its fork, so neither the outputs nor the counts depend on `threads`. `done(k, n)`
-    after the first k samples."""
+    (pimc/threads.py); the forks' counts are added to `sim.stats`. Every sample runs alone on its fork, so neither
+    the outputs nor the counts depend on `threads`. `done(k, n)` after the first k samples."""
     forks = [sim] + [sim.fork() for _ in range(min(threads, len(samples)) - 1)]
     idle: queue.SimpleQueue[Simulator] = queue.SimpleQueue()
     for fork in forks:
@@ -212,16 +211,11 @@ def run_samples(sim: Simulator, samples: list[dict[str, np.ndarray]], threads: i
         finally:
             idle.put(fork)
 
-    pool = ThreadPoolExecutor(len(forks)) if len(forks) > 1 else None  # one: in this thread
     results: list[list[np.ndarray]] = []
-    try:
-        for result in (pool.map if pool else map)(one, range(len(samples))):
-            results.append(result)
-            if done is not None:
-                done(len(results), len(samples))
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)  # stopped early (Ctrl-C, an error): samples not started never start
+    for result in in_order(one, range(len(samples)), len(forks)):
+        results.append(result)
+        if done is not None:
+            done(len(results), len(samples))
     for fork in forks[1:]:
         for xbar, counts in fork.stats.items():
             sim.stats[xbar].add(counts)

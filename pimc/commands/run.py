@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from pimc.ir.types import parse_type
     from pimc.outputs import check_output, output_files
     from pimc.targets.program import read_program
+    from pimc.threads import usable_cpus
 
     check_input(args.program, directory=True)
     check_input(args.input, "--input")
@@ -94,11 +95,6 @@ def run(args: argparse.Namespace) -> int:
         for (name, _), array in zip(program.outputs, outputs):
             print(f"output {name}: shape {list(array.shape)}\n{np.array2string(array, threshold=64)}")
     return 0
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0, threads: int = 1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from pimc.dialects import xbar
+from pimc.interp.integer_products import byte_products
 from pimc.interp.registry import impl
 from pimc.interp.nn_ops import kernel_taps
 
@@ -41,9 +42,13 @@ def mvm(interp, op, x):
 
 
 def exact_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x @ w in int64, through BLAS: every partial sum is an integer of magnitude at most
-    max|x| * max|w| * rows, exact in float32 below 2^24 (8-bit operands: up to 514 rows) and in float64 below
-    2^53 (always, for 16-bit operands and fewer than 2^21 rows); numpy's integer matmul is tens of times slower."""
+    """x @ w in int64, exact. Bytes times int8 go through onnxruntime's 8-bit kernel (integer_products.py): its
+    int32 sums stay within 255 * 128 * rows < 2^31. Else through BLAS: every partial sum is an integer of
+    magnitude at most max|x| * max|w| * rows, exact in float32 below 2^24 (8-bit operands: up to 514 rows) and
+    in float64 below 2^53 (always, for 16-bit operands and fewer than 2^21 rows); numpy's integer matmul is tens of
+    times slower."""
+    if x.dtype == np.uint8 and w.dtype == np.int8 and 255 * 128 * x.shape[1] < 2**31:
+        return byte_products(x, w).astype(np.int64)
     bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0)) * x.shape[1]
     if bound >= 2.0**53:
         return x.astype(np.int64) @ w.astype(np.int64)

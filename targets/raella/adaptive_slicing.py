@@ -31,6 +31,7 @@ from pimc.options import param
 from pimc.pass_manager import ModulePass
 from pimc.targets.raella.centers import choose_centers
 from pimc.targets.raella.datapath import crossbar_product, slicing_candidates
+from pimc.threads import in_order, usable_cpus
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,14 @@ class AdaptiveSlicing(ModulePass):
             return
         inputs = self._recorded(module, func, {op.input for ops in layers.values() for op in ops})
         classifier = list(layers)[-1] if self.classifier == "single-bit" else None
-        for ref, ops in layers.items():
-            bits = ops[0].weight_bits
+
+        def choose(ref: str) -> tuple[tuple[int, ...], float]:
+            bits = layers[ref][0].weight_bits
             candidates = [(1,) * bits] if ref == classifier else slicing_candidates(bits, min(self.cell_bits, bits))
-            widths, error = self._choose(module.weights[ref], ops, inputs, candidates)
-            for op in ops:
+            return self._choose(module.weights[ref], layers[ref], inputs, candidates)
+
+        for ref, (widths, error) in zip(layers, in_order(choose, list(layers), usable_cpus())):  # layers side by side
+            for op in layers[ref]:
                 op.attributes["weight_slices"] = widths
                 op.attributes["slicing_error"] = error
 
@@ -91,7 +95,8 @@ class AdaptiveSlicing(ModulePass):
         return widths, round(relative, 6)
 
     def _recorded(self, module: ModuleOp, func, wanted: set[Value]) -> dict[Value, np.ndarray]:
-        """Each wanted value over the calibration samples, stacked by rows, at most `vectors` rows of it."""
+        """Each wanted value over the calibration samples, stacked by rows, at most `vectors` rows of it, in its
+        integer type."""
         seen: dict[Value, list[np.ndarray]] = {}
 
         def keep(value: Value, array: np.ndarray) -> None:
@@ -106,6 +111,5 @@ class AdaptiveSlicing(ModulePass):
             starts = np.cumsum([0] + [len(a) for a in arrays])
             rows = np.linspace(0, starts[-1] - 1, min(starts[-1], self.vectors)).round().astype(np.int64)
             sample = np.searchsorted(starts, rows, side="right") - 1  # the rows of the samples stacked, not stacked
-            recorded[value] = np.concatenate([a[rows[sample == k] - starts[k]] for k, a in enumerate(arrays)]
-                                             ).astype(np.int64)
+            recorded[value] = np.concatenate([a[rows[sample == k] - starts[k]] for k, a in enumerate(arrays)])
         return recorded

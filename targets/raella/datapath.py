@@ -28,7 +28,7 @@ import numpy as np
 from pimc.interp.xbar_ops import exact_product
 from pimc.passes.slice_weights import row_chunks
 from pimc.targets.datapath import CrossbarStats, shifts
-from pimc.targets.integer_products import as_int8, small_products
+from pimc.interp.integer_products import as_int8, small_products
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
 from pimc.targets.raella.centers import choose_centers, signed_slices
@@ -79,7 +79,7 @@ class SlicedWeights:
     sum exactly from it.
 
     Levels that fit int8 (cells of up to 7 bits) go through the 8-bit integer kernel, every bit of the inputs a
-    0/1 row of one product (targets/integer_products.py). Larger ones go through BLAS: every partial sum of a
+    0/1 row of one product (pimc/interp/integer_products.py). Larger ones go through BLAS: every partial sum of a
     1-bit input times the matrix is an integer of magnitude at most `bound`, the largest sum of |level| over a
     column's rows, so it is exact in float32 below 2^24 (float64 otherwise). Two bits b, b+1 share one product when
     (1 + radix) * bound < 2^24, radix the least power of two above 2 * bound: the input column
@@ -131,14 +131,18 @@ class SlicedWeights:
         x = np.asarray(x, np.int64)
         if x.min(initial=0) < 0 or x.max(initial=0) >> sum(spec_widths):
             raise ValueError(f"inputs must be unsigned {sum(spec_widths)}-bit integers")
-        vectors, columns = x.shape[0], self.matrix.shape[1]
+        vectors, columns, filters = x.shape[0], self.matrix.shape[1], self.filters
         stats = SpeculationStats()
-        y = np.zeros((vectors, self.filters), np.int64)
+        y = np.empty((vectors, filters), np.int64)
+        wide = self.bound * ((1 << sum(spec_widths)) - 1) * sum(1 << s for s in cell_shifts) >= 1 << 31
         block = max(1, self.BLOCK // max(columns, 1))
         for v0 in range(0, vectors, block):
             total = self._offsets(x[v0 : v0 + block], spec_widths, adc_range(adc_bits), speculation, stats)
-            for j, shift in enumerate(cell_shifts):  # weight slice j's columns, worth 2^shift
-                y[v0 : v0 + block] += total[:, j * self.filters : (j + 1) * self.filters].astype(np.int64) << shift
+            total = total.astype(np.int64) if wide else total  # else every weighted sum fits int32
+            weighted = total[:, :filters] << cell_shifts[0]  # weight slice j's columns, worth 2^cell_shifts[j]
+            for j, shift in enumerate(cell_shifts[1:], start=1):
+                weighted += total[:, j * filters : (j + 1) * filters] << shift
+            y[v0 : v0 + block] = weighted
         for width in spec_widths:
             if speculation:
                 stats.activations += vectors * (1 + width)
@@ -159,7 +163,7 @@ class SlicedWeights:
         low, high = rails
         integers = np.int32 if self.bound << sum(spec_widths) < 1 << 31 else np.int64
         ones = self.bit_sums(x, sum(spec_widths)).astype(integers, copy=False)  # exact integers in any type
-        total = np.zeros(ones.shape[1:], integers)
+        total = None
         for width, shift in zip(spec_widths, shifts(spec_widths)):
             bits = ones[shift : shift + width]
             analog = _place_sum(bits)
@@ -175,8 +179,10 @@ class SlicedWeights:
             clamped = np.clip(planes, low, high)
             stats.saturated += int(np.count_nonzero(planes != clamped))
             analog.reshape(-1)[where] = _place_sum(clamped)
-            analog <<= shift
-            total += analog
+            if total is not None:  # the more significant slices' part, shifted up past this slice's bits
+                total <<= width
+                analog += total
+            total = analog
         return total
 
 

@@ -1,4 +1,4 @@
-"""The 8-bit integer kernel's products (pimc.targets.integer_products) against int64 arithmetic, by hypothesis.
+"""The 8-bit integer kernel's products (pimc.interp.integer_products) against int64 arithmetic, by hypothesis.
 
 Inputs reach the extremes that saturate an int16 pair on kernels without VNNI (255 * 127 + 255 * 127), so
 the split into seven bits and a top bit is what keeps them exact there; on any machine they must equal the
@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pimc.targets.integer_products import MODEL, as_int8, byte_products, small_products
+from pimc.interp.integer_products import MODEL, as_int8, byte_products, small_products
 
 cases = st.fixed_dictionaries({
     "vectors": st.integers(1, 40), "rows": st.integers(1, 600), "columns": st.integers(1, 40),
@@ -45,6 +45,18 @@ def test_small_products_are_exact_below_128(case):
     x, w = draw(case)
     x = np.minimum(x, 127)
     np.testing.assert_array_equal(small_products(x, w), x.astype(np.int64) @ w.astype(np.int64))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases, st.sampled_from(["uint8", "int64", "int16"]))
+def test_the_interpreters_mvm_product_is_exact_in_any_type(case, dtype):
+    """exact_product takes the integer kernel for bytes times int8, BLAS otherwise: int64 either way."""
+    from pimc.interp.xbar_ops import exact_product
+
+    x, w = draw(case)
+    got = exact_product(x.astype(dtype), w)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, x.astype(np.int64) @ w.astype(np.int64))
 
 
 def test_byte_products_of_a_strided_view():

@@ -1,4 +1,5 @@
-"""Exact integer matrix products on onnxruntime's 8-bit kernel (MatMulInteger), for the simulator's crossbars.
+"""Exact integer matrix products on onnxruntime's 8-bit kernel (MatMulInteger), for the simulator's crossbars and the
+interpreter's xbar.mvm.
 
     sums = small_products(a, b)   # a (P x K, uint8, every value <= 127) @ b (K x C, int8) -> P x C int32
     sums = byte_products(x, b)    # any uint8 x: its low seven bits and its top bit, two such products
