@@ -5,8 +5,9 @@
 
 The data file holds `x` (samples along the first axis) and `y` (integer labels). The program is
 compiled at batch size 1 and runs sample by sample, as the accelerator would, in shards of
-`--shard-size` samples spread over Dask workers (pimc/scaleout.py); the result does not depend on
-the number of workers or on the order shards finish in. Quantization calibrates on `--calib`, else on
+`--shard-size` samples spread over Dask workers (pimc/scaleout.py), or, with one worker, in this process
+with a sample per CPU at a time (pimc/threads.py); the result does not depend on the number of workers
+or on the order shards finish in. Quantization calibrates on `--calib`, else on
 the first `--calib-samples` samples of the data, which are then not scored. With `--noise SPEC`, the same
 program also runs on imperfect devices (docs/noise.md), once per seed of `--noise-trials`: its top-1 is
 given beside the noise-free one, with per layer the error noise adds and the saturations it causes.
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from pimc.scaleout import Cluster, shard_bounds
     from pimc.targets import load_config
     from pimc.targets.simulator import progress_bar
+    from pimc.threads import usable_cpus
 
     args.source_name = args.model
     check_model_path(args.model)
@@ -115,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
         # workers of a LocalCluster read their samples from the data file, rather than through the scheduler
         rows = stored_rows(args.data, "x") if runner.client and runner.local else None
         first = 0 if args.calib else args.calib_samples  # the scored samples' first row in the file
-        shards = [(inputs[0], rows.part(first + start, first + stop) if rows else x[start:stop], start, noise, seeds)
-                  for start, stop in bounds]
+        threads = usable_cpus() if runner.client is None else 1  # a cluster's workers fill the cores already
+        shards = [(inputs[0], rows.part(first + start, first + stop) if rows else x[start:stop], start, noise, seeds,
+                   threads) for start, stop in bounds]
         scored = runner.map(score_shard, program, shards, [b - a for a, b in bounds], progress_bar("samples"))
         seconds = time.perf_counter() - started
     got = np.concatenate([s.classes for s in scored])
@@ -154,16 +157,18 @@ def _limited(x: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarra
 
 
 def score_shard(program, shard: tuple) -> Scored:
-    """The simulated class of every sample of a shard (samples `start` on of the data), noise-free and with each
-    noise seed; runs on a worker, which keeps its simulators per program."""
+    """The simulated class of every sample of a shard (samples `start` on of the data), noise-free (`threads` samples
+    at a time) and with each noise seed; runs on a worker, which keeps its simulators per program."""
     from pimc.inputs import StoredRows
+    from pimc.targets.simulator import run_samples
 
-    name, x, start, noise, seeds = shard
+    name, x, start, noise, seeds, threads = shard
     x = x.read() if isinstance(x, StoredRows) else x
     sim = _simulator(program, outputs_only=not seeds)
     before = _counts(sim)
     if not seeds:
-        classes = np.array([int(np.argmax(sim.run({name: x[i : i + 1]})[0])) for i in range(len(x))], np.int64)
+        outputs = run_samples(sim, [{name: x[i : i + 1]} for i in range(len(x))], threads)
+        classes = np.array([int(np.argmax(output[0])) for output in outputs], np.int64)
         after = _counts(sim)
         return Scored(classes, after[0] - before[0], after[1] - before[1])
     from pimc.targets.noise_effect import NoiseEffect

@@ -1,9 +1,9 @@
 """`pimc run DIR --input x.npy -o y.npy`: execute a compiled program in the functional simulator.
 
 For a program compiled at batch size 1, an input of N samples along the first axis runs
-sample by sample, `--threads` of them at a time, and the outputs are joined along that axis. With `--noise SPEC` the program runs on
-imperfect devices (docs/noise.md), and a table on stderr gives per layer the error noise adds to its
-crossbars' outputs and the ADC saturations it causes.
+sample by sample, `--threads` of them at a time, and the outputs are joined along that axis. With
+`--noise SPEC` the program runs on imperfect devices (docs/noise.md), and a table on stderr gives per
+layer the error noise adds to its crossbars' outputs and the ADC saturations it causes.
 """
 
 from __future__ import annotations
