@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from pimc.compiler import compile_model
     from pimc.frontend.importer import host_ops
     from pimc.outputs import output_directory
@@ -57,16 +59,19 @@ def run(args: argparse.Namespace) -> int:
     check_target_inputs(args)
     config = load_config(args.target, args.target_config)
     shapes = parse_input_shapes(args.input_shape)
-    with one_blas_thread(), output_directory(args.output) as staging:  # BLAS threads contend on a busy machine
+    # BLAS threads contend on a busy machine; the program is written on another thread while the sample runs
+    with one_blas_thread(), output_directory(args.output) as staging, ThreadPoolExecutor(1) as writer:
         compiled = compile_model(args.model, config, shapes, args.calib, instrumentation(args), keep_stages=True,
                                  samples=args.calib_samples, calib_ranges=args.calib_ranges,
                                  save_ranges=os.path.join(staging, "calibration.json"))
+        written = writer.submit(write_program, staging, compiled)
         simulation, stats = (None, None) if args.estimate_only else simulate_sample(args.model, compiled, args.calib)
         recovery = {xbar: s.recovery_converts for xbar, s in stats.items() if s.recovery_converts} if stats is not None else None
         report = build_report(args.model, config, compiled, dict(host_ops(compiled.module)), recovery)
         if simulation is not None:
             report["simulation"] = simulation
-        write_outputs(staging, compiled, report)
+        written.result()
+        write_report(staging, report)
         if args.json:
             print(json.dumps(report, indent=1))
         else:
@@ -164,7 +169,8 @@ def _against_fp32(path: str, simulated: dict, inputs: dict) -> list[dict]:
             for c in [compare(tensor, fp32[tensor], simulated[tensor], 0.0, 0.0)]]
 
 
-def write_outputs(directory: str, compiled, report: dict) -> None:
+def write_program(directory: str, compiled) -> None:
+    """The program, each stage's IR and the weights they name."""
     compiled.program.write(directory)
     ir_dir = os.path.join(directory, "ir")
     os.makedirs(ir_dir)
@@ -172,6 +178,9 @@ def write_outputs(directory: str, compiled, report: dict) -> None:
         with open(os.path.join(ir_dir, f"{index}-{stage}.pimc"), "w") as file:
             file.write(text)
     compiled.module.weights.save(os.path.join(ir_dir, "weights.npz"))
+
+
+def write_report(directory: str, report: dict) -> None:
     with open(os.path.join(directory, "report.json"), "w") as file:
         json.dump(report, file, indent=1, allow_nan=False)  # strict JSON: a NaN here is a bug
         file.write("\n")
