@@ -16,6 +16,7 @@ from pimc.interp.integer_products import MODEL, as_int8, byte_products, small_pr
 cases = st.fixed_dictionaries({
     "vectors": st.integers(1, 40), "rows": st.integers(1, 600), "columns": st.integers(1, 40),
     "largest_input": st.sampled_from([1, 127, 128, 255]), "extremes": st.booleans(), "seed": st.integers(0, 2**16),
+    "top_columns": st.sampled_from([None, 0.1, 0.4]),  # None: wherever the values fall; else this share has top bits
 })
 
 
@@ -26,6 +27,10 @@ def draw(case: dict) -> tuple[np.ndarray, np.ndarray]:
     if case["extremes"]:  # every pair at the largest magnitude either sign reaches
         x[:] = case["largest_input"]
         w[:, ::2], w[:, 1::2] = 127, -128
+    if case["top_columns"] and case["largest_input"] > 127:  # top bits in a few columns: a product over those alone
+        x &= 127
+        columns = rng.random(case["rows"]) < case["top_columns"]
+        x[:, columns] |= 128 * rng.integers(0, 2, (case["vectors"], int(columns.sum())))
     return x.astype(np.uint8), w.astype(np.int8)
 
 
