@@ -238,8 +238,9 @@ def _mean_slice_value(program: Program, crossbars: list, hooks: Target) -> float
     for x in crossbars:
         maxima = np.array([(1 << w) - 1 for w in x.cell_widths], np.float64)
         levels = program.levels(x).reshape(x.rows, x.weights, x.planes, len(x.cell_widths))
-        values = hooks.datapath(x.encoding).slice_values(levels)
-        total += float((values.reshape(-1, len(x.cell_widths)).sum(axis=0, dtype=np.int64) / maxima).sum())
+        values = hooks.datapath(x.encoding).slice_values(levels).reshape(-1, len(x.cell_widths))
+        sums = [values[:, j].sum(dtype=np.int64) for j in range(values.shape[1])]  # by slice: 6x a sum over axis 0
+        total += float((np.array(sums, np.float64) / maxima).sum())
         count += values.size
     return total / count if count else 0.0
 
