@@ -59,10 +59,18 @@ def run(args: argparse.Namespace) -> int:
     check_target_inputs(args)
     config = load_config(args.target, args.target_config)
     shapes = parse_input_shapes(args.input_shape)
-    # BLAS threads contend on a busy machine; the program is written on another thread while the sample runs
+    last = config.stages(args.calib, args.calib_samples)[-1][0]
+
+    def save_weights(stage: str, module) -> None:  # the stages' weights, final after the last: written during emission
+        if stage == last:
+            writer.submit(module.weights.save, os.path.join(staging, "ir", "weights.npz"))
+
+    # BLAS threads contend on a busy machine; the outputs are written on another thread while emission and the
+    # sample run
     with one_blas_thread(), output_directory(args.output) as staging, ThreadPoolExecutor(1) as writer:
+        os.makedirs(os.path.join(staging, "ir"))
         compiled = compile_model(args.model, config, shapes, args.calib, instrumentation(args), keep_stages=True,
-                                 samples=args.calib_samples, calib_ranges=args.calib_ranges,
+                                 after_stage=save_weights, samples=args.calib_samples, calib_ranges=args.calib_ranges,
                                  save_ranges=os.path.join(staging, "calibration.json"))
         written = writer.submit(write_program, staging, compiled)
         simulation, stats = (None, None) if args.estimate_only else simulate_sample(args.model, compiled, args.calib)
@@ -170,14 +178,11 @@ def _against_fp32(path: str, simulated: dict, inputs: dict) -> list[dict]:
 
 
 def write_program(directory: str, compiled) -> None:
-    """The program, each stage's IR and the weights they name."""
+    """The program and each stage's IR (beside the weights they name, ir/weights.npz)."""
     compiled.program.write(directory)
-    ir_dir = os.path.join(directory, "ir")
-    os.makedirs(ir_dir)
     for index, (stage, text) in enumerate(compiled.stages):
-        with open(os.path.join(ir_dir, f"{index}-{stage}.pimc"), "w") as file:
+        with open(os.path.join(directory, "ir", f"{index}-{stage}.pimc"), "w") as file:
             file.write(text)
-    compiled.module.weights.save(os.path.join(ir_dir, "weights.npz"))
 
 
 def write_report(directory: str, report: dict) -> None:

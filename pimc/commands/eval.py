@@ -160,8 +160,10 @@ def score_shard(program, shard: tuple) -> Scored:
     """The simulated class of every sample of a shard (samples `start` on of the data), noise-free (`threads` samples
     at a time) and with each noise seed; runs on a worker, which keeps its simulators per program."""
     from pimc.inputs import StoredRows
+    from pimc.memory import reuse_freed_memory
     from pimc.targets.simulator import run_samples
 
+    reuse_freed_memory()  # sample after sample allocates the same arrays
     name, x, start, noise, seeds, threads = shard
     x = x.read() if isinstance(x, StoredRows) else x
     sim = _simulator(program, outputs_only=not seeds)

@@ -101,9 +101,11 @@ def simulate(program, inputs: dict, shapes: dict, noise=None, seed: int = 0, thr
     """(outputs, the simulator, the batch run sample by sample or None, the NoiseEffect or None): with `noise`,
     the noisy simulator's outputs, and the noise-free one runs beside it for the effect; without, a batch's
     samples run `threads` at a time."""
+    from pimc.memory import reuse_freed_memory
     from pimc.targets.noise_effect import NoiseEffect
     from pimc.targets.simulator import Simulator, one_blas_thread, progress_bar, run_samples
 
+    reuse_freed_memory()  # sample after sample allocates the same arrays
     batch = next(iter(inputs.values())).shape[0] if _batched(inputs, shapes) else None
     sim = Simulator(program, None if batch else progress_bar("simulating"), noise, seed, outputs_only=noise is None)
     exact = Simulator(program) if noise is not None else None

@@ -232,8 +232,10 @@ def _costs(totals: dict) -> dict:
 def _score(program, data: dict, noise, seed: int) -> dict:
     """Top-1 and agreement with onnxruntime of the program on the data, with `noise` (None: none) drawn from `seed`
     and each sample's index, as `pimc eval` draws it."""
+    from pimc.memory import reuse_freed_memory
     from pimc.targets.simulator import Simulator
 
+    reuse_freed_memory()  # sample after sample allocates the same arrays
     started = time.perf_counter()
     sim = Simulator(program, noise=noise, seed=seed, outputs_only=True)
     x, name = data["x"], data["name"]
