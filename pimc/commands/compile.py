@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pimc.compiler import compile_model
     from pimc.frontend.importer import host_ops
+    from pimc.memory import reuse_freed_memory
     from pimc.outputs import output_directory
     from pimc.targets import load_config
     from pimc.targets.simulator import one_blas_thread
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.target, args.target_config)
     shapes = parse_input_shapes(args.input_shape)
     last = config.stages(args.calib, args.calib_samples)[-1][0]
+    reuse_freed_memory()  # calibration, the passes and emission free and allocate arrays of the same sizes again
 
     def save_weights(stage: str, module) -> None:  # the stages' weights, final after the last: written during emission
         if stage == last:
