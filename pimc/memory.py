@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import gc
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
 def release_freed_memory() -> None:
@@ -30,11 +30,10 @@ def release_freed_memory() -> None:
 
 def reuse_freed_memory() -> None:
     """From now on freed blocks, large ones too, stay with the process for the next allocation: arrays up to
-    1 GB come from the heap, which glibc no longer trims by itself, and threads share one arena, so that a
-    block one thread frees another reuses. `release_freed_memory` still hands them back."""
+    1 GB come from the heap, which glibc no longer trims by itself. `release_freed_memory` still hands them
+    back. Threads keep their own arenas: sharing one would serialise their allocations."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return
     mallopt(M_MMAP_THRESHOLD, 1 << 30)
     mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
-    mallopt(M_ARENA_MAX, 1)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pimc.interp.integer_products import as_int8, byte_products
 from pimc.ir.types import parse_type
 from pimc.targets.datapath import CrossbarStats, Datapath
-from pimc.interp.integer_products import as_int8, byte_products
 from pimc.targets.program import Instruction
 
 

@@ -25,10 +25,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from pimc.interp.integer_products import as_int8, small_products
 from pimc.interp.xbar_ops import exact_product
 from pimc.passes.slice_weights import row_chunks
 from pimc.targets.datapath import CrossbarStats, shifts
-from pimc.interp.integer_products import as_int8, small_products
 from pimc.targets.noise import CrossbarNoise, column_maxima
 from pimc.targets.program import Crossbar, Program
 from pimc.targets.raella.centers import choose_centers, signed_slices
