@@ -2,6 +2,7 @@
 
     release_freed_memory()   # the compiled module is gone: its pages go before the simulator allocates
     reuse_freed_memory()     # sample after sample allocates the same arrays: keep them instead
+    reuse_freed_memory(32 << 20)   # the same, for blocks of up to 32 MB
 
 glibc keeps the pages of freed heap blocks for reuse (blocks up to its adaptive mmap threshold, up
 to 32 MB, live on the heap), and only trims the heap's top by itself. One phase's arrays, freed,
@@ -28,12 +29,13 @@ def release_freed_memory() -> None:
         trim(0)
 
 
-def reuse_freed_memory() -> None:
-    """From now on freed blocks, large ones too, stay with the process for the next allocation: arrays up to
-    1 GB come from the heap, which glibc no longer trims by itself. `release_freed_memory` still hands them
-    back. Threads keep their own arenas: sharing one would serialise their allocations."""
+def reuse_freed_memory(largest: int = 1 << 30) -> None:
+    """From now on freed blocks of up to `largest` bytes stay with the process for the next allocation: they come
+    from the heap, which glibc no longer trims by itself; larger ones are mapped and unmapped each time.
+    `release_freed_memory` still hands them back. Threads keep their own arenas: sharing one would serialise
+    their allocations."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return
-    mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    mallopt(M_MMAP_THRESHOLD, largest)
     mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
