@@ -10,8 +10,9 @@ machine's load hit all alike), medians reported:
     compile also against ORT session plus the calibration's onnxruntime runs (16 inferences, what
     `pimc compile` runs for its default 16 samples on a batch-1 model);
   - `pimc run` per image: (wall of --images + 1 images - wall of 1 image) / --images, start-up and
-    program loading cancelled out, against onnxruntime's fp32 inference of one image (default threads),
-    the median over the same images in one process after a warm-up run;
+    program loading cancelled out, the median over the repeats of that difference within each (the two runs
+    are neighbours in time, so a drift of the machine's speed hits both), against onnxruntime's fp32 inference
+    of one image (default threads), the median over the same images in one process after a warm-up run;
   - with --verify, `pimc verify MODEL --target T` as a whole process (its bit-exactness check against the
     integer reference and its tensors against onnxruntime);
   - the peak resident memory of each process (its own, from wait4).
@@ -100,7 +101,8 @@ def bench(model: str, target: str, folder: str, repeat: int, images: int, verify
                 inference.append(float(out))
     m = {name: statistics.median(values) for name, values in walls.items()}
     ort_image = statistics.median(inference)
-    pimc_image = (m["run_n"] - m["run_1"]) / images
+    # each repeat's two runs are neighbours in time: the median of their differences, not the difference of medians
+    pimc_image = statistics.median(n - one for n, one in zip(walls["run_n"], walls["run_1"])) / images
     session_and_calibration = m["ort_session"] + CALIBRATION_RUNS * ort_image
     timed = ("ort_session", "estimate_only", "compile", *(["verify"] if verify else []))
     return {

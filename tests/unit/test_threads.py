@@ -40,7 +40,10 @@ def test_an_error_stops_the_work_and_reaches_the_caller():
 
 
 def test_one_thread_runs_in_this_thread():
-    assert list(in_order(lambda item: threading.current_thread() is threading.main_thread(), [1, 2, 3], 1)) == [True] * 3
+    def here(item: int) -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    assert list(in_order(here, [1, 2, 3], 1)) == [True] * 3
 
 
 def test_there_is_a_cpu():
