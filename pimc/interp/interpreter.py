@@ -25,15 +25,18 @@ from pimc.ir.core import Operation, Value
 class Interpreter:
     """Runs functions of one module; `values` maps name hints to the arrays of the last run.
 
-    An `observer`, if given, sees every value computed, as calibration needs.
+    An `observer`, if given, sees every value computed, as calibration needs. `products` computes each
+    xbar.mvm's exact integer product (the reference's own, `exact_product`, by default).
     """
 
     def __init__(
-        self, module: ModuleOp, record: bool = True, observer: Callable[[Value, np.ndarray], None] | None = None
+        self, module: ModuleOp, record: bool = True, observer: Callable[[Value, np.ndarray], None] | None = None,
+        products: Callable[[np.ndarray, np.ndarray], np.ndarray] = xbar_ops.exact_product,
     ) -> None:
         self.module = module
         self.record = record
         self.observer = observer
+        self.products = products
         self.values: dict[str, np.ndarray] = {}
         self.cache: dict[Operation, object] = {}
 

@@ -38,22 +38,29 @@ def _padded(x: np.ndarray, pads, value) -> np.ndarray:
 @impl(xbar.MvmOp)
 def mvm(interp, op, x):
     (r0, r1), (c0, c1), offset = op.rows, op.cols, op.input_offset
-    return exact_product(x[:, offset + r0 : offset + r1], interp.weight(op.weights)[r0:r1, c0:c1])
+    return interp.products(x[:, offset + r0 : offset + r1], interp.weight(op.weights)[r0:r1, c0:c1])
 
 
 def exact_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x @ w in int64, exact. Bytes times int8 go through onnxruntime's 8-bit kernel (integer_products.py): its
-    int32 sums stay within 255 * 128 * rows < 2^31. Else through BLAS: every partial sum is an integer of
-    magnitude at most max|x| * max|w| * rows, exact in float32 below 2^24 (8-bit operands: up to 514 rows) and
-    in float64 below 2^53 (always, for 16-bit operands and fewer than 2^21 rows); numpy's integer matmul is tens of
-    times slower."""
-    if x.dtype == np.uint8 and w.dtype == np.int8 and 255 * 128 * x.shape[1] < 2**31:
-        return byte_products(x, w).astype(np.int64)
+    """x @ w in int64, through BLAS: every partial sum is an integer of magnitude at most
+    max|x| * max|w| * rows, exact in float32 below 2^24 (8-bit operands: up to 514 rows) and in float64 below
+    2^53 (always, for 16-bit operands and fewer than 2^21 rows); numpy's integer matmul is tens of times slower.
+    The integer reference's products: another library than the simulator's 8-bit kernel, so that a fault of
+    either shows as a mismatch."""
     bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0)) * x.shape[1]
     if bound >= 2.0**53:
         return x.astype(np.int64) @ w.astype(np.int64)
     exact = np.float32 if bound < 2.0**24 else np.float64
     return (x.astype(exact) @ w.astype(exact)).astype(np.int64)
+
+
+def kernel_product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """exact_product on onnxruntime's 8-bit kernel when bytes meet int8 weights (integer_products.py: its int32
+    sums stay within 255 * 128 * rows < 2^31), 4x BLAS here: for searches over the integer model (RAELLA's
+    adaptive slicing), not for the reference."""
+    if x.dtype == np.uint8 and w.dtype == np.int8 and 255 * 128 * x.shape[1] < 2**31:
+        return byte_products(x, w).astype(np.int64)
+    return exact_product(x, w)
 
 
 @impl(xbar.AddOp)

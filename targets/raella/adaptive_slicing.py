@@ -25,7 +25,7 @@ from pimc.calibrate import calibration_inputs
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.interp.interpreter import Interpreter
-from pimc.interp.xbar_ops import exact_product
+from pimc.interp.xbar_ops import kernel_product
 from pimc.ir.core import Value
 from pimc.options import param
 from pimc.pass_manager import ModulePass
@@ -80,7 +80,7 @@ class AdaptiveSlicing(ModulePass):
         for op in ops:
             (r0, r1), (c0, c1), offset = op.rows, op.cols, op.input_offset
             x, w = inputs[op.input][:, offset + r0 : offset + r1], matrix[r0:r1, c0:c1]
-            products.append((x, w, exact_product(x, w), (c0, c1)))
+            products.append((x, w, kernel_product(x, w), (c0, c1)))
         squared = sum(float(np.square(exact, dtype=np.float64).sum()) for _, _, exact, _ in products)
         for widths in candidates:
             centers = choose_centers(matrix, widths)
@@ -103,7 +103,7 @@ class AdaptiveSlicing(ModulePass):
             if value in wanted:
                 seen.setdefault(value, []).append(array)
 
-        interpreter = Interpreter(module, record=False, observer=keep)
+        interpreter = Interpreter(module, record=False, observer=keep, products=kernel_product)
         for sample in calibration_inputs(func, self.calib, self.samples, self.seed, self.name):
             interpreter.run(sample)
         recorded = {}

@@ -53,13 +53,14 @@ def test_small_products_are_exact_below_128(case):
 
 
 @settings(max_examples=100, deadline=None)
-@given(cases, st.sampled_from(["uint8", "int64", "int16"]))
-def test_the_interpreters_mvm_product_is_exact_in_any_type(case, dtype):
-    """exact_product takes the integer kernel for bytes times int8, BLAS otherwise: int64 either way."""
-    from pimc.interp.xbar_ops import exact_product
+@given(cases, st.sampled_from(["uint8", "int64", "int16"]), st.sampled_from(["exact_product", "kernel_product"]))
+def test_the_interpreters_mvm_products_are_exact_in_any_type(case, dtype, name):
+    """exact_product (the reference's, BLAS) and kernel_product (the integer kernel for bytes times int8, else
+    BLAS): int64 either way."""
+    from pimc.interp import xbar_ops
 
     x, w = draw(case)
-    got = exact_product(x.astype(dtype), w)
+    got = getattr(xbar_ops, name)(x.astype(dtype), w)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, x.astype(np.int64) @ w.astype(np.int64))
 
