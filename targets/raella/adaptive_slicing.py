@@ -96,18 +96,25 @@ class AdaptiveSlicing(ModulePass):
 
     def _recorded(self, module: ModuleOp, func, wanted: set[Value]) -> dict[Value, np.ndarray]:
         """Each wanted value over the calibration samples, stacked by rows, at most `vectors` rows of it, in its
-        integer type."""
-        seen: dict[Value, list[np.ndarray]] = {}
+        integer type; the samples run side by side."""
 
-        def keep(value: Value, array: np.ndarray) -> None:
-            if value in wanted:
-                seen.setdefault(value, []).append(array)
+        def run(sample: list[np.ndarray]) -> dict[Value, np.ndarray]:
+            seen: dict[Value, np.ndarray] = {}
 
-        interpreter = Interpreter(module, record=False, observer=keep, products=kernel_product)
-        for sample in calibration_inputs(func, self.calib, self.samples, self.seed, self.name):
-            interpreter.run(sample)
+            def keep(value: Value, array: np.ndarray) -> None:
+                if value in wanted:
+                    seen[value] = array
+
+            Interpreter(module, record=False, observer=keep, products=kernel_product).run(sample)
+            return seen
+
+        samples = calibration_inputs(func, self.calib, self.samples, self.seed, self.name)
+        runs = list(in_order(run, samples, usable_cpus()))
         recorded = {}
-        for value, arrays in seen.items():
+        for value in wanted:
+            arrays = [seen[value] for seen in runs if value in seen]
+            if not arrays:
+                continue
             starts = np.cumsum([0] + [len(a) for a in arrays])
             rows = np.linspace(0, starts[-1] - 1, min(starts[-1], self.vectors)).round().astype(np.int64)
             sample = np.searchsorted(starts, rows, side="right") - 1  # the rows of the samples stacked, not stacked
