@@ -116,9 +116,8 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
                 graph.node.append(helper.make_node(reduce, [tensor], [names[-1]], name=names[-1], keepdims=0))
                 graph.output.append(value_info(names[-1], onnx_type(TensorType((), value.type.element))))
             observed.append(value)
-    serialized = model.SerializeToString()
-    del model, graph  # onnxruntime reads the bytes: the proto's copy of every weight can go first
-    session = _session(serialized)
+    session = _session(model)
+    del model, graph
     if session is None:
         return None
     inputs = [exporter.names[arg] for arg in func.arguments]

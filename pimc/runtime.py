@@ -8,6 +8,8 @@ A model onnxruntime rejects, or a run it fails, is a one-line error.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from pimc.diagnostics import Diagnostic, DiagnosticError
@@ -32,10 +34,46 @@ def make_session(model, threads: int | None = None):
     if threads is not None:
         options.intra_op_num_threads = threads
     try:
-        serialized = model if isinstance(model, bytes) else model.SerializeToString()
-        return ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
+        if isinstance(model, bytes):
+            return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        with _initializers_beside(model, options, ort):
+            return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as failure:  # onnxruntime raises its own exception types
         raise _error(failure) from None
+
+
+@contextmanager
+def _initializers_beside(model, options, ort):
+    """While the session is made, the model's initializers of a kilobyte or more stored as raw little-endian data of
+    a numpy type are external data that `options` hands onnxruntime as arrays: the graph is serialized without their bytes, and
+    onnxruntime copies each array once instead of parsing it (ResNet-50's 100 MB: 0.23 s to 0.05 s). The model
+    is as it was afterwards."""
+    from onnx import TensorProto, helper
+
+    plain = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BOOL, TensorProto.INT8,
+             TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16, TensorProto.INT32, TensorProto.UINT32,
+             TensorProto.INT64, TensorProto.UINT64}  # not bfloat16, the 8-bit floats or 4-bit integers
+    moved = []
+    for tensor in model.graph.initializer:
+        if tensor.data_type not in plain or not tensor.HasField("raw_data") or tensor.HasField("data_location"):
+            continue
+        raw = tensor.raw_data
+        if len(raw) < 1024:  # shape inference reads small ones, such as a Reshape's shape, from the graph
+            continue
+        array = np.frombuffer(raw, helper.tensor_dtype_to_np_dtype(tensor.data_type).newbyteorder("<"))
+        moved.append((tensor, raw, ort.OrtValue.ortvalue_from_numpy(array.reshape(tuple(tensor.dims)))))
+        tensor.ClearField("raw_data")
+        tensor.data_location = TensorProto.EXTERNAL
+        tensor.external_data.add(key="location", value="memory")
+    try:
+        if moved:
+            options.add_external_initializers([t.name for t, _, _ in moved], [v for _, _, v in moved])
+        yield
+    finally:
+        for tensor, raw, _ in moved:
+            del tensor.external_data[:]
+            tensor.ClearField("data_location")
+            tensor.raw_data = raw
 
 
 def run(session, names: list[str], feeds: dict) -> list[np.ndarray]:
