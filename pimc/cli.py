@@ -74,6 +74,9 @@ def program() -> NoReturn:
     process ends with that status at once. Not through the interpreter's exit: a Ctrl-C that landed in
     code run by `exec` (dataclasses build their methods so) leaves CPython flagged to re-kill itself with
     SIGINT at exit even though pimc handled it."""
+    from pimc.memory import fewer_collections
+
+    fewer_collections()
     status = _command(sys.argv[1:], settled=ignore_signals)
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -1,8 +1,10 @@
-"""Freed memory and glibc: handed back between a command's phases, kept for reuse while samples repeat.
+"""Freed memory and glibc: handed back between a command's phases, kept for reuse while samples repeat; and the
+garbage collector, run less often.
 
     release_freed_memory()   # the compiled module is gone: its pages go before the simulator allocates
     reuse_freed_memory()     # sample after sample allocates the same arrays: keep them instead
     reuse_freed_memory(32 << 20)   # the same, for blocks of up to 32 MB
+    fewer_collections()      # a process of many long-lived objects: the garbage collector runs less often
 
 glibc keeps the pages of freed heap blocks for reuse (blocks up to its adaptive mmap threshold, up
 to 32 MB, live on the heap), and only trims the heap's top by itself. One phase's arrays, freed,
@@ -19,6 +21,13 @@ import ctypes
 import gc
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
+
+
+def fewer_collections() -> None:
+    """Collect the youngest objects after 10,000 new ones rather than 700: a compile makes hundreds of thousands of
+    IR objects that live to its end, and ResNet-50's `--estimate-only` spent 0.15 s in 466 collections (0.05 s
+    in 30 with this, at the same 740 MB peak). Reference cycles are still collected."""
+    gc.set_threshold(10_000, 10, 10)
 
 
 def release_freed_memory() -> None:
