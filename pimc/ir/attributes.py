@@ -51,8 +51,13 @@ def float_from_bits(bits: int) -> float:
     return struct.unpack("<d", struct.pack("<Q", bits))[0]
 
 
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII but `"` and `\`
+
+
 def escape_string(text: str) -> str:
     """Quote as MLIR does: printable ASCII kept, `"` and `\\` escaped, other bytes as `\\XX`."""
+    if _PLAIN.fullmatch(text):
+        return f'"{text}"'
     out = []
     for byte in text.encode():
         char = chr(byte)
@@ -95,5 +100,7 @@ def format_attr(value: Attr) -> str:
     if isinstance(value, str):
         return escape_string(value)
     if isinstance(value, tuple):
+        if all(type(v) is int for v in value):  # shapes, strides, rows: most of a module's attributes
+            return "[" + ", ".join(map(str, value)) + "]"
         return "[" + ", ".join(format_attr(v) for v in value) + "]"
     return str(value)

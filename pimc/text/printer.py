@@ -116,8 +116,11 @@ def _attr_dict(attrs: dict) -> str:
     return "{" + ", ".join(f"{_key(k)} = {format_attr(v)}" for k, v in attrs.items()) + "}"
 
 
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_$.-]*")
+
+
 def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$.-]*", key) else escape_string(key)
+    return key if _BARE_KEY.fullmatch(key) else escape_string(key)
 
 
 def _symbol(name: str) -> str:
