@@ -92,10 +92,14 @@ def _canonical(values: np.ndarray, floats: bool) -> np.ndarray:
         wide = narrow if np.array_equal(narrow, values, equal_nan=True) else values.astype(np.float64)
         return np.where(np.isnan(wide), wide.dtype.type(np.nan), wide + wide.dtype.type(0))
     low, high = int(values.min()), int(values.max())
-    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
-        if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+    for dtype, (smallest, largest) in _INTEGER_BOUNDS:
+        if smallest <= low and high <= largest:
             return values.astype(dtype, copy=False)
     return values.astype(np.int64, copy=False)
+
+
+_INTEGER_BOUNDS = [(t, (int(np.iinfo(t).min), int(np.iinfo(t).max)))
+                   for t in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)]
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
