@@ -272,10 +272,12 @@ class PairedCrossbar:
     @classmethod
     def load(cls, spec: Crossbar, program: Program) -> PairedCrossbar:
         count = len(spec.cell_widths)
-        devices = program.levels(spec).reshape(spec.rows, spec.weights, 2, count).astype(np.int64)
-        slices = (devices[:, :, 0] - devices[:, :, 1]).transpose(2, 0, 1)
-        stored = np.einsum("srn,s->rn", slices, np.array([1 << s for s in shifts(spec.cell_widths)], np.int64))
-        positive, negative = devices.sum(axis=0).max(axis=(0, 2), initial=0)
+        devices = program.levels(spec).reshape(spec.rows, spec.weights, 2, count)
+        slices = (devices[:, :, 0].astype(np.int16) - devices[:, :, 1]).transpose(2, 0, 1)
+        stored = np.zeros((spec.rows, spec.weights), np.int32)
+        for level, shift in zip(slices, shifts(spec.cell_widths)):
+            stored += level.astype(np.int32) << shift
+        positive, negative = devices.sum(axis=0, dtype=np.int64).max(axis=(0, 2), initial=0)
         return cls(spec, SlicedWeights.of(slices), stored.astype(np.float64), program.centers(spec),
                    (int(positive), int(negative)))
 
