@@ -43,9 +43,9 @@ class LoadedCrossbar:
     def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
         levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
         maxima, scale = _columns(spec.cell_widths, spec.planes, spec.weights)
-        true_levels = np.where(flipped, maxima - levels, levels).reshape(spec.rows, spec.weights, -1)
-        stored = true_levels @ scale  # each weight's slices shift-added
-        largest = float(levels.sum(axis=0, dtype=np.int64).max(initial=0))
+        true_levels = (levels ^ np.where(flipped, maxima, 0).astype(np.uint8)).reshape(spec.rows, spec.weights, -1)
+        stored = true_levels @ scale  # each weight's slices shift-added; max - level is max ^ level, max all ones
+        largest = float(levels.sum(axis=0, dtype=np.uint32).max(initial=0))
         return cls(spec, levels, flipped, maxima.astype(np.float64), scale, stored, largest, program.centers(spec))
 
     @classmethod
