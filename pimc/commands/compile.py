@@ -124,24 +124,24 @@ def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int,
 
 
 def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
-    """Run the program on one sample and, on another thread at the same time, the integer reference on the same;
-    report saturation and exactness, and return the simulator's counts per crossbar beside it. Tensors are
-    compared as they are made and then let go (as `pimc verify --target` does), so the two runs never hold all
-    of theirs at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Run the program on one sample, the integer reference alongside it (`Compiled.reference_alongside`); report
+    saturation and exactness, and return the simulator's counts per crossbar beside it. Tensors are compared as
+    they are made and then let go, so the two runs never hold all of theirs at once."""
     from pimc.commands.verify_target import Observed, real_value_plan
-    from pimc.compiler import differing
     from pimc.inputs import sample_input
     from pimc.targets.simulator import Simulator, progress_bar
 
     inputs = sample_input(calib, compiled.module.funcs()[0])
-    observed = Observed(set(compiled.buffers.values()), real_value_plan(compiled))
-    with ThreadPoolExecutor(1) as beside:
-        reference = beside.submit(compiled.reference_fingerprints, inputs)
-        sim = Simulator(compiled.program, progress_bar("simulating"), observer=observed)
-        sim.run(inputs)
-        mismatched = differing(reference.result(), observed.fingerprints)
+    observed = Observed(set(), real_value_plan(compiled))
+    reference = compiled.reference_alongside(inputs)
+
+    def look(name: str, array) -> None:
+        reference(name, array)
+        observed(name, array)
+
+    sim = Simulator(compiled.program, progress_bar("simulating"), observer=look)
+    sim.run(inputs)
+    mismatched = reference.mismatched()
     by_layer: dict = {}
     for x in compiled.program.crossbars:
         counts = sim.stats[x.id]

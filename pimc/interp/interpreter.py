@@ -1,6 +1,7 @@
 """The reference interpreter: runs a function on numpy arrays, one registered implementation per op class.
 
     outputs = Interpreter(module).run([x])        # .values: every array of the run, by name hint
+    for value, array in Interpreter(module, record=False).stepwise([x]): ...   # the same, a value at a time
 
 Implementations are registered in `pimc.interp.registry` by the dialects' op modules (`nn_ops`, `q_ops`, ...),
 which this module imports. The interpreter casts each result to its element type, checks its shape against
@@ -9,7 +10,7 @@ the result type, and records it under the value's name hint.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from pimc.dialects.func import FuncOp, ReturnOp
 from pimc.interp import ep_ops, mlg_ops, nn_ops, nn_tensor, onnx_ops, q_ops, snn_ops, xbar_ops  # noqa: F401  (they register implementations)
 from pimc.interp.registry import implementation
 from pimc.ir.core import Operation, Value
+
+Computed = tuple[Value, np.ndarray]  # a value and its array
 
 
 class Interpreter:
@@ -42,6 +45,16 @@ class Interpreter:
 
     def run(self, inputs: Sequence[np.ndarray], func_name: str = "main") -> list[np.ndarray]:
         """The results of `func_name` on `inputs`, which must match its argument types."""
+        steps = self.stepwise(inputs, func_name)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def stepwise(self, inputs: Sequence[np.ndarray], func_name: str = "main") -> Generator[Computed, None, list[np.ndarray]]:
+        """`run`, one value at a time: yields each value and its array as they are computed, in order (the
+        observer has seen them), and returns the results."""
         func = self._func(func_name)
         if len(inputs) != len(func.arguments):
             raise _error(f"@{func_name} takes {len(func.arguments)} inputs, but {len(inputs)} were given")
@@ -51,12 +64,14 @@ class Interpreter:
             if array.shape != arg.type.shape:
                 raise _error(f"input '{arg.name_hint}' has shape {array.shape}, but @{func_name} expects {arg.type}")
             self._store(env, arg, array.astype(arg.type.element.numpy_dtype(), copy=False))
+            yield arg, env[arg]
         ops = list(func.body.ops)
         last_use = {v: index for index, op in enumerate(ops) for v in op.operands}
         for index, op in enumerate(ops):
             if isinstance(op, ReturnOp):
                 return [env[v] for v in op.operands]
             self._step(op, env)
+            yield from ((result, env[result]) for result in op.results)
             for value in op.operands:  # only live values stay: memory of the widest point, not of every layer
                 if last_use[value] == index:
                     env.pop(value, None)

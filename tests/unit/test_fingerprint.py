@@ -1,4 +1,5 @@
-"""`fingerprint` stands in for `np.array_equal(a, b, equal_nan=True)` between two integer or two float tensors."""
+"""`fingerprint` stands in for `np.array_equal(a, b, equal_nan=True)` between two integer or two float tensors, and
+`same_values` finds directly what it finds."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pimc.interp.compare import FINGERPRINT_CHUNK, fingerprint
+from pimc.interp.compare import FINGERPRINT_CHUNK, fingerprint, same_values
 
 INTEGERS = ["int8", "uint8", "int16", "int32", "int64", "bool"]
 FLOATS = ["float16", "float32", "float64"]
@@ -35,6 +36,14 @@ def test_equal_fingerprints_are_equal_arrays(case):
     if case["floats"] and case["specials"]:
         b = np.where(b == 0, -b, b)  # -0.0 for 0.0: equal values
     assert (fingerprint(a) == fingerprint(b)) == (np.array_equal(a, b, equal_nan=True) and a.shape == b.shape)
+    assert same_values(a, b) == (fingerprint(a) == fingerprint(b))
+
+
+def test_integers_and_floats_of_equal_values_differ_both_ways():
+    a = np.arange(6, dtype=np.int32).reshape(2, 3)
+    for b in (a.astype(np.float32), a.astype(np.float64)):
+        assert fingerprint(a) != fingerprint(b) and not same_values(a, b) and not same_values(b, a)
+    assert same_values(a, a.astype(np.int64)) and same_values(a.astype(np.float32), a.astype(np.float64))
 
 
 def test_a_change_in_any_chunk_of_a_large_tensor_changes_the_fingerprint():
