@@ -29,7 +29,7 @@ from pimc.interp.xbar_ops import kernel_product
 from pimc.ir.core import Value
 from pimc.options import param
 from pimc.pass_manager import ModulePass
-from pimc.targets.raella.centers import choose_centers
+from pimc.targets.raella.centers import CenterSearch
 from pimc.targets.raella.datapath import crossbar_product, slicing_candidates
 from pimc.threads import in_order, usable_cpus
 
@@ -82,8 +82,9 @@ class AdaptiveSlicing(ModulePass):
             x, w = inputs[op.input][:, offset + r0 : offset + r1], matrix[r0:r1, c0:c1]
             products.append((x, w, kernel_product(x, w), (c0, c1)))
         squared = sum(float(np.square(exact, dtype=np.float64).sum()) for _, _, exact, _ in products)
+        search = CenterSearch.of(matrix, sum(candidates[0]))  # every candidate slices the same bits
         for widths in candidates:
-            centers = choose_centers(matrix, widths)
+            centers = search.centers(widths)
             error = 0.0
             for x, w, exact, (c0, c1) in products:
                 y = crossbar_product(w, x, centers[c0:c1], widths, self.adc_bits, self.spec_widths,

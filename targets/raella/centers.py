@@ -1,12 +1,14 @@
 """Center+Offset's arithmetic (domain.md §2.2): sign-magnitude slices of weight - center, and each filter's center.
 
     centers = choose_centers(w, (4, 2, 2))                 # per column of w (K x N integers)
+    CenterSearch.of(w, 8).centers((4, 2, 2))               # the same, the search kept for other 8-bit slicings
     slices = signed_slices(w - centers, (4, 2, 2))         # S x K x N, most significant first
     slice_cost(w - centers, (4, 2, 2))                     # per column: what an all-ones input drives
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -64,21 +66,45 @@ def choose_centers(w: np.ndarray, widths: tuple[int, ...], radius: int = 8) -> n
 
     choose_centers(np.array([[10], [12], [14]]), (4, 2, 2))  ->  [12]
     """
-    w = np.asarray(w, np.int64)
-    limit = (1 << sum(widths)) - 1
-    low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
-    if np.any(low > high):
-        raise ValueError(f"a filter spans more than the {sum(widths)}-bit offsets can reach from any center")
-    values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
-    columns = np.arange(w.shape[1])
-    counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
-    counts = counts.reshape(w.shape[1], len(values))
-    window = np.arange(-radius, radius + 1)
-    middle = [np.rint(w.mean(axis=0)), np.rint(_median(counts, values))]
-    candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
-    candidates = np.clip(candidates, low, high)
-    costs = _center_costs(counts.astype(np.float64), values, np.arange(candidates.min(), candidates.max() + 1), widths)
-    return candidates[np.argmin(costs[columns, candidates - candidates.min()], axis=0), columns]
+    return CenterSearch.of(w, sum(widths), radius).centers(widths)
+
+
+@dataclass(frozen=True)
+class CenterSearch:
+    """What `choose_centers` finds of a matrix whatever the slicing of its `bits`-bit offsets: each column's
+    histogram of values and its candidate centers (adaptive-slicing tries several slicings of one matrix).
+
+    search = CenterSearch.of(w, 8); search.centers((4, 4)); search.centers((4, 2, 2))
+    """
+
+    counts: np.ndarray  # filters x values: how often each column holds each value
+    values: np.ndarray  # from the smallest weight to the largest
+    candidates: np.ndarray  # candidates x filters, in choose_centers' order of preference
+    bits: int
+
+    @classmethod
+    def of(cls, w: np.ndarray, bits: int, radius: int = 8) -> CenterSearch:
+        w = np.asarray(w, np.int64)
+        limit = (1 << bits) - 1
+        low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
+        if np.any(low > high):
+            raise ValueError(f"a filter spans more than the {bits}-bit offsets can reach from any center")
+        values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
+        columns = np.arange(w.shape[1])
+        counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
+        counts = counts.reshape(w.shape[1], len(values))
+        window = np.arange(-radius, radius + 1)
+        middle = [np.rint(w.mean(axis=0)), np.rint(_median(counts, values))]
+        candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
+        return cls(counts.astype(np.float64), values, np.clip(candidates, low, high), bits)
+
+    def centers(self, widths: tuple[int, ...]) -> np.ndarray:
+        """choose_centers(w, widths), for widths of `bits` bits in all."""
+        if sum(widths) != self.bits:
+            raise ValueError(f"slices {list(widths)} do not make the search's {self.bits} bits")
+        candidates, columns = self.candidates, np.arange(self.counts.shape[0])
+        costs = _center_costs(self.counts, self.values, np.arange(candidates.min(), candidates.max() + 1), widths)
+        return candidates[np.argmin(costs[columns, candidates - candidates.min()], axis=0), columns]
 
 
 def _median(counts: np.ndarray, values: np.ndarray) -> np.ndarray:

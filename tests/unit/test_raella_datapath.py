@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pimc.targets.datapath import shifts
-from pimc.targets.raella.centers import choose_centers, signed_slices, slice_cost
+from pimc.targets.raella.centers import CenterSearch, choose_centers, signed_slices, slice_cost
 from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, slicing_candidates, slicing_error,
                                           speculative_mvm, SlicedWeights, SpeculationStats)
 
@@ -222,6 +222,20 @@ def test_centers_follow_the_criterion_column_by_column(case, radius):
         candidates = np.clip(candidates, column.max() - limit, column.min() + limit)
         costs = [slice_cost(column[:, None] - c, widths)[0] for c in candidates]
         assert centers[n] == candidates[int(np.argmin(costs))]
+
+
+@settings(max_examples=50, deadline=None)
+@given(cases)
+def test_one_center_search_serves_every_slicing_of_its_bits(case):
+    """(d) A search kept across slicings, as adaptive-slicing keeps one per layer, gives each slicing the centers that
+    choose_centers (checked against the criterion above) gives it."""
+    _, w, _ = draw(case)
+    bits = sum(case["widths"])
+    search = CenterSearch.of(w, bits)
+    for widths in slicing_candidates(bits, max(case["widths"])):
+        np.testing.assert_array_equal(search.centers(widths), choose_centers(w, widths))
+    with pytest.raises(ValueError, match="do not make"):
+        search.centers((1,) * (bits + 1))
 
 
 def test_centers_shrink_column_sums_of_gaussian_weights():
