@@ -23,7 +23,6 @@ import numpy as np
 
 from pimc.compiler import compile_model
 from pimc.targets import load_config
-from pimc.targets.fast_path import plan_groups
 from pimc.targets.noise import parse_noise
 from pimc.targets.noise_effect import NoiseEffect
 from pimc.targets.simulator import Simulator, one_blas_thread
@@ -125,8 +124,7 @@ def sliced(sim: Simulator) -> Simulator:
     """The noise-free simulator with every MVM through its sliced datapath, as a noisy run takes it."""
     for model in sim.crossbars.values():
         model.__class__ = type(f"Sliced{type(model).__name__}", (type(model),), {"never_clips": lambda *_: False})
-    sim.groups = plan_groups(sim.program.instructions, sim.crossbars, sim.adc)
-    sim._skipped = set()
+    sim.plan()
     return sim
 
 

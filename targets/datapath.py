@@ -50,13 +50,14 @@ class CrossbarStats:
     flagged: int = 0  # speculative conversions at a rail
     fast: bool = True  # every MVM took the provably exact path
 
-    def add(self, events: CrossbarStats) -> None:
-        """Add the counts of `events` (a fast path's, counted once when its group is planned; another run's)."""
-        self.activations += events.activations
-        self.adc_converts += events.adc_converts
-        self.saturated += events.saturated
-        self.recovery_converts += events.recovery_converts
-        self.flagged += events.flagged
+    def add(self, events: CrossbarStats, times: int = 1) -> None:
+        """Add the counts of `events` `times` over (a fast group's, counted once when it is planned, times its runs;
+        another simulator's)."""
+        self.activations += events.activations * times
+        self.adc_converts += events.adc_converts * times
+        self.saturated += events.saturated * times
+        self.recovery_converts += events.recovery_converts * times
+        self.flagged += events.flagged * times
         self.fast &= events.fast
 
 

@@ -59,3 +59,22 @@ def test_a_noisy_simulator_does_not_fork(program):
 
     with pytest.raises(ValueError, match="cannot fork"):
         Simulator(program, noise=parse_noise("read=0.05")).fork()
+
+
+def test_counts_add_up_over_runs_however_often_they_are_read(program):
+    """A fast group's counts are added when `stats` is read: three runs count three times one run's, read in
+    between or not."""
+    from pimc.targets.simulator import Simulator
+
+    sample = samples(program, 1)[0]
+    once = Simulator(program, outputs_only=True)
+    once.run(sample)
+    read, unread = Simulator(program, outputs_only=True), Simulator(program, outputs_only=True)
+    for _ in range(3):
+        read.run(sample)
+        assert read.stats.keys() == once.stats.keys()  # read between runs
+        unread.run(sample)
+    for counts in (read.stats, unread.stats):
+        for xbar, one in once.stats.items():
+            tripled = {k: v * 3 if k != "fast" else v for k, v in vars(one).items()}
+            assert vars(counts[xbar]) == tripled, xbar
