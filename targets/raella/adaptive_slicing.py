@@ -17,7 +17,7 @@ the centers for the chosen slices.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from pimc.ir.core import Value
 from pimc.options import param
 from pimc.pass_manager import ModulePass
 from pimc.targets.raella.centers import CenterSearch
-from pimc.targets.raella.datapath import crossbar_product, slicing_candidates
+from pimc.targets.raella.datapath import CrossbarProduct, slicing_candidates
 from pimc.threads import in_order, usable_cpus
 
 
@@ -51,6 +51,8 @@ class AdaptiveSlicing(ModulePass):
     samples: int = param(4, "-", "how many inputs to record layer inputs on", 1, 1_000_000)
     vectors: int = param(256, "-", "at most this many input vectors per layer, evenly spaced", 1, 1_000_000_000)
     seed: int = param(0, "-", "seed of the normal samples")
+
+    FIRST: ClassVar[int] = 64  # vectors of a first product: most candidates over budget show it there, and stop
 
     def apply(self, module: ModuleOp) -> None:
         (func,) = module.funcs()
@@ -84,16 +86,30 @@ class AdaptiveSlicing(ModulePass):
         squared = sum(float(np.square(exact, dtype=np.float64).sum()) for _, _, exact, _ in products)
         search = CenterSearch.of(matrix, sum(candidates[0]))  # every candidate slices the same bits
         for widths in candidates:
-            centers = search.centers(widths)
-            error = 0.0
-            for x, w, exact, (c0, c1) in products:
-                y = crossbar_product(w, x, centers[c0:c1], widths, self.adc_bits, self.spec_widths,
-                                     self.speculation, self.rows)
-                error += float(np.square(y - exact, dtype=np.float64).sum())
+            ys = self._products(products, search.centers(widths), widths, squared if widths != candidates[-1] else 0.0)
+            if ys is None:
+                continue
+            error = sum(float(np.square(y - exact, dtype=np.float64).sum()) for y, (_, _, exact, _) in zip(ys, products))
             relative = float(np.sqrt(error / squared)) if squared else (0.0 if error == 0 else 1.0)
             if relative <= self.budget:
                 break
         return widths, round(relative, 6)
+
+    def _products(self, products: list, centers: np.ndarray, widths: tuple[int, ...],
+                  squared: float) -> list[np.ndarray] | None:
+        """Each MVM's product as RAELLA's crossbars compute it with `widths`, its first vectors, then the others;
+        None as soon as the error so far exceeds the budget (a little over it, so that the whole error would too,
+        whatever its rounding) when `squared`, the exact products' squared norm, is given."""
+        limit, error, ys = (self.budget * (1 + 1e-6)) ** 2 * squared, 0.0, []
+        for x, w, exact, (c0, c1) in products:
+            product, blocks = CrossbarProduct.of(w, centers[c0:c1], widths, self.rows), []
+            for part in (slice(0, self.FIRST), slice(self.FIRST, None)):
+                blocks.append(product(x[part], self.adc_bits, self.spec_widths, self.speculation))
+                error += float(np.square(blocks[-1] - exact[part], dtype=np.float64).sum())
+                if squared and error > limit:
+                    return None
+            ys.append(np.concatenate(blocks))
+        return ys
 
     def _recorded(self, module: ModuleOp, func, wanted: set[Value]) -> dict[Value, np.ndarray]:
         """Each wanted value over the calibration samples, stacked by rows, at most `vectors` rows of it, in its

@@ -216,12 +216,30 @@ def crossbar_product(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: 
     """x @ w as RAELLA's crossbars compute it: w (K x N) cut into balanced chunks of at most `rows` rows (one
     crossbar each, their outputs added digitally), each chunk's offsets w - centers through speculative_mvm,
     plus centers * sum(x). It equals x @ w unless a recovery conversion clipped."""
-    x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
-    slices = signed_slices(w - centers, widths)
-    y = centers * x.sum(axis=1, keepdims=True)
-    for chunk in row_chunks(w.shape[0], rows):
-        y = y + speculative_mvm(x[:, chunk], slices[:, chunk], shifts(widths), spec_widths, adc_bits, speculation)[0]
-    return y
+    return CrossbarProduct.of(w, centers, widths, rows)(x, adc_bits, spec_widths, speculation)
+
+
+@dataclass(frozen=True)
+class CrossbarProduct:
+    """`crossbar_product` with its weights sliced once, for several blocks of vectors (each vector's product is
+    its own): product = CrossbarProduct.of(w, centers, (4, 4)); product(x[:64], 7, (3, 3, 2))."""
+
+    centers: np.ndarray
+    chunks: list[tuple[slice, SlicedWeights]]  # each crossbar's rows and its slices
+    cell_shifts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, w: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], rows: int = 512) -> CrossbarProduct:
+        slices = signed_slices(np.asarray(w, np.int64) - centers, widths)
+        return cls(centers, [(chunk, SlicedWeights.of(slices[:, chunk])) for chunk in row_chunks(len(w), rows)],
+                   shifts(widths))
+
+    def __call__(self, x: np.ndarray, adc_bits: int, spec_widths: tuple[int, ...], speculation: bool = True) -> np.ndarray:
+        x = np.asarray(x, np.int64)
+        y = self.centers * x.sum(axis=1, keepdims=True)
+        for chunk, weights in self.chunks:
+            y = y + weights.mvm(x[:, chunk], self.cell_shifts, spec_widths, adc_bits, speculation)[0]
+        return y
 
 
 def slicing_error(w: np.ndarray, x: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], adc_bits: int,

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from pimc.targets.datapath import shifts
 from pimc.targets.raella.centers import CenterSearch, choose_centers, signed_slices, slice_cost
-from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, slicing_candidates, slicing_error,
-                                          speculative_mvm, SlicedWeights, SpeculationStats)
+from pimc.targets.raella.adaptive_slicing import AdaptiveSlicing
+from pimc.targets.raella.datapath import (adaptive_slicing, adc_range, crossbar_product, slicing_candidates,
+                                          slicing_error, speculative_mvm, SlicedWeights, SpeculationStats)
 
 WEIGHT_SLICINGS = slicing_candidates(8, 4)
 INPUT_SLICINGS = [(3, 3, 2), (4, 2, 2), (2, 2, 2, 2), (4, 4), (1,) * 8, (8,)]
@@ -269,3 +270,22 @@ def test_adaptive_slicing_takes_the_fewest_slices_within_budget(case, budget, ow
     assert all(e > budget for e in errors[:index])
     assert error <= budget or index == len(WEIGHT_SLICINGS) - 1
     assert slicing_error(w, x, centers_of[chosen], chosen, 20, spec_widths, rows=16) == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases, st.integers(1, 130), st.sampled_from([0.0, 0.005, 0.02, 0.09]))
+def test_the_pass_drops_a_candidate_early_only_when_its_whole_error_is_over_budget(case, vectors, budget):
+    """(e) adaptive-slicing computes a candidate's first vectors, then the others, and drops it as soon as the error
+    so far is over budget: only when the whole error is, and otherwise with the products crossbar_product gives."""
+    x, w, _ = draw({**case, "vectors": vectors})
+    x, exact, widths, adc_bits = x.astype(np.uint8), x @ w, case["widths"], case["adc_bits"]
+    search = AdaptiveSlicing(budget=budget, adc_bits=adc_bits, spec_widths=case["spec_widths"], rows=16)
+    products, centers = [(x, w, exact, (0, w.shape[1]))], choose_centers(w, widths)
+    squared = float(np.square(exact, dtype=np.float64).sum())
+    (whole,) = search._products(products, centers, widths, 0.0)
+    np.testing.assert_array_equal(whole, crossbar_product(w, x, centers, widths, adc_bits, case["spec_widths"], rows=16))
+    early = search._products(products, centers, widths, squared)
+    if early is None:
+        assert squared and np.sqrt(float(np.square(whole - exact, dtype=np.float64).sum()) / squared) > budget
+    else:
+        np.testing.assert_array_equal(early[0], whole)
