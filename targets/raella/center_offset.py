@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from pimc.dialects import xbar
 from pimc.dialects.builtin import ModuleOp
 from pimc.options import param
 from pimc.pass_manager import ModulePass
 from pimc.targets.raella.centers import choose_centers
+from pimc.threads import in_order, usable_cpus
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,15 @@ class CenterOffset(ModulePass):
     cell_bits: int = param(4, "bits", "weight slice width where the MVM has no weight_slices", 1, 8)
 
     def apply(self, module: ModuleOp) -> None:
-        chosen: dict[tuple, str] = {}  # (weights, slices) -> centers ref, shared by a layer's MVMs
-        for op in module.walk():
-            if not isinstance(op, xbar.MvmOp):
-                continue
-            widths = op.weight_slices or xbar.even_slices(op.weight_bits, self.cell_bits)
-            key = (op.weights, widths)
-            if key not in chosen:
-                centers = choose_centers(module.weights[op.weights], widths).astype("int32")
-                chosen[key] = module.weights.add(f"{op.weights}_centers", centers)
+        mvms = [op for op in module.walk() if isinstance(op, xbar.MvmOp)]
+        slicings = [(op.weights, op.weight_slices or xbar.even_slices(op.weight_bits, self.cell_bits)) for op in mvms]
+        layers = list(dict.fromkeys(slicings))  # (weights, slices), shared by a layer's MVMs
+
+        def centers(layer: tuple[str, tuple[int, ...]]) -> np.ndarray:
+            return choose_centers(module.weights[layer[0]], layer[1]).astype(np.int32)
+
+        chosen = {layer: module.weights.add(f"{layer[0]}_centers", found)  # layers side by side, added in order
+                  for layer, found in zip(layers, in_order(centers, layers, usable_cpus()))}
+        for op, (weights, widths) in zip(mvms, slicings):
             op.attributes["weight_slices"] = widths
-            op.attributes["centers"] = chosen[key]
+            op.attributes["centers"] = chosen[weights, widths]
