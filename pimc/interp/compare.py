@@ -58,7 +58,7 @@ def compare(name: str, reference: np.ndarray, computed: np.ndarray, rtol: float,
     reference, computed = np.asarray(reference), np.asarray(computed)
     if reference.shape != computed.shape:
         return Comparison(name, computed.shape, math.inf, math.inf, 0.0, None, False)
-    ref, got = reference.astype(np.float64).ravel(), computed.astype(np.float64).ravel()
+    ref, got = reference.astype(np.float64, order="C").ravel(), computed.astype(np.float64, order="C").ravel()
     finite = bool(np.isfinite(ref).all() and np.isfinite(got).all())  # the usual case: fewer passes, same numbers
     diff = np.abs(got - ref)
     if finite:  # equal values differ by 0 already; an infinite difference (an overflow) counts as the largest float
