@@ -116,7 +116,7 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
                 graph.node.append(helper.make_node(reduce, [tensor], [names[-1]], name=names[-1], keepdims=0))
                 graph.output.append(value_info(names[-1], onnx_type(TensorType((), value.type.element))))
             observed.append(value)
-    session = _session(model)
+    session = _session(model, keep=False)
     del model, graph
     if session is None:
         return None
@@ -227,9 +227,9 @@ def _exported_with_weight_inputs(module: ModuleOp, refs: set[str]):
     return model, exporter, weights
 
 
-def _session(model):
+def _session(model, keep: bool = True):
     try:
-        return runtime.make_session(model)
+        return runtime.make_session(model, keep=keep)
     except Exception:  # a graph onnxruntime rejects: the interpreter runs everything pimc has
         return None
 

@@ -25,8 +25,10 @@ def onnxruntime():
     return onnxruntime
 
 
-def make_session(model, threads: int | None = None):
-    """A CPU session of `model` (a ModelProto or its bytes), quiet (on `threads` intra-op threads if given)."""
+def make_session(model, threads: int | None = None, keep: bool = True):
+    """A CPU session of `model` (a ModelProto or its bytes), quiet (on `threads` intra-op threads if given). A
+    ModelProto's weights go to onnxruntime beside its graph (`_initializers_beside`); with `keep=False`, for a
+    caller done with the model, they are not put back into it (putting back copies them once more)."""
     ort = onnxruntime()
     ort.set_default_logger_severity(4)  # only fatal: an error is raised as well as logged
     options = ort.SessionOptions()
@@ -36,18 +38,18 @@ def make_session(model, threads: int | None = None):
     try:
         if isinstance(model, bytes):
             return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        with _initializers_beside(model, options, ort):
+        with _initializers_beside(model, options, ort, keep):
             return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as failure:  # onnxruntime raises its own exception types
         raise _error(failure) from None
 
 
 @contextmanager
-def _initializers_beside(model, options, ort):
+def _initializers_beside(model, options, ort, keep: bool):
     """While the session is made, the model's initializers of a kilobyte or more stored as raw little-endian data of
-    a numpy type are external data that `options` hands onnxruntime as arrays: the graph is serialized without their bytes, and
-    onnxruntime copies each array once instead of parsing it (ResNet-50's 100 MB: 0.23 s to 0.05 s). The model
-    is as it was afterwards."""
+    a numpy type are external data that `options` hands onnxruntime as arrays: the graph is serialized without their
+    bytes, and onnxruntime copies each array once instead of parsing it (ResNet-50's 100 MB: 0.23 s to 0.05 s). The
+    model is as it was afterwards, or, without `keep`, lacks those initializers' data."""
     from onnx import TensorProto, helper
 
     plain = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BOOL, TensorProto.INT8,
@@ -70,7 +72,7 @@ def _initializers_beside(model, options, ort):
             options.add_external_initializers([t.name for t, _, _ in moved], [v for _, _, v in moved])
         yield
     finally:
-        for tensor, raw, _ in moved:
+        for tensor, raw, _ in moved if keep else ():
             del tensor.external_data[:]
             tensor.ClearField("data_location")
             tensor.raw_data = raw
@@ -85,11 +87,12 @@ def run(session, names: list[str], feeds: dict) -> list[np.ndarray]:
 
 
 def run_model(model, feeds: dict, extra: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-    """The model's outputs and the `extra` (node, tensor) intermediates, typed as onnxruntime infers them."""
+    """The model's outputs and the `extra` (node, tensor) intermediates, typed as onnxruntime infers them. The model
+    is used up: the intermediates become its outputs, and its weights go to the session, not back into it."""
     from onnx import helper
 
     model.graph.output.extend(helper.make_empty_tensor_value_info(tensor) for _, tensor in extra)
-    session = make_session(model)
+    session = make_session(model, keep=False)
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, run(session, names, feeds)))
 

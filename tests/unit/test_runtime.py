@@ -45,3 +45,11 @@ def test_a_rejected_proto_is_left_as_it_was():
         make_session(model)
     assert model.SerializeToString() == before
     assert model.graph.initializer[0].data_location == TensorProto.DEFAULT
+
+
+def test_a_session_that_keeps_nothing_of_the_proto_computes_the_same():
+    model = _model(np.float32, True)
+    x = np.random.default_rng(2).integers(-5, 6, (2, 64)).astype(np.float32)
+    (kept,) = run(make_session(model.SerializeToString()), ["y"], {"x": x})
+    (used_up,) = run(make_session(model, keep=False), ["y"], {"x": x})
+    assert np.array_equal(kept, used_up)
