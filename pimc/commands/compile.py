@@ -124,23 +124,31 @@ def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int,
 
 
 def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
-    """Run the program on one sample, the integer reference alongside it (`Compiled.reference_alongside`); report
-    saturation and exactness, and return the simulator's counts per crossbar beside it. Tensors are compared as
-    they are made and then let go, so the two runs never hold all of theirs at once."""
-    from pimc.commands.verify_target import Observed, real_value_plan
+    """Run the program on one sample, the integer reference alongside it (`Compiled.reference_alongside`) and
+    onnxruntime's fp32 run on another thread; report saturation, exactness and the tensors against fp32, and
+    return the simulator's counts per crossbar beside it. Tensors are compared with the reference's as they are
+    made and then let go, so the two runs never hold all of theirs at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pimc.commands.verify_target import Observed, real_tensor, real_value_plan
     from pimc.inputs import sample_input
     from pimc.targets.simulator import Simulator, progress_bar
 
     inputs = sample_input(calib, compiled.module.funcs()[0])
-    observed = Observed(set(), real_value_plan(compiled))
+    plan = real_value_plan(compiled)
+    observed = Observed(set(), plan)
     reference = compiled.reference_alongside(inputs)
 
     def look(name: str, array) -> None:
         reference(name, array)
         observed(name, array)
 
-    sim = Simulator(compiled.program, progress_bar("simulating"), observer=look)
-    sim.run(inputs)
+    floats = {name: value.type.element.is_float for value, name in compiled.buffers.items()}  # as simulated
+    tensors = {real_tensor(hint, scaling, floats[name]) for name, entries in plan.items() for _, hint, scaling in entries}
+    with ThreadPoolExecutor(1) as beside:  # onnxruntime's fp32 run of the tensors the simulator will give
+        fp32 = beside.submit(_fp32_tensors, model, tensors - {None}, inputs)
+        sim = Simulator(compiled.program, progress_bar("simulating"), observer=look)
+        sim.run(inputs)
     mismatched = reference.mismatched()
     by_layer: dict = {}
     for x in compiled.program.crossbars:
@@ -154,9 +162,9 @@ def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
     for entry in by_layer.values():
         entry["saturation_rate"] = entry["saturated"] / entry["adc_converts"] if entry["adc_converts"] else 0.0
     stats = sim.stats
-    del sim  # its crossbars and buffers, before onnxruntime loads the model
+    del sim  # its crossbars and buffers, before the comparisons
     return {
-        "tensors_vs_fp32": _against_fp32(model, observed.real_values(), inputs),
+        "tensors_vs_fp32": _against_fp32(*fp32.result(), observed.real_values()),
         "input": f"first sample of {calib}" if calib else "seeded normal (seed 0)",
         "bit_exact_vs_integer_reference": not mismatched,
         "mismatched_tensors": mismatched[:10],
@@ -165,17 +173,22 @@ def simulate_sample(model: str, compiled, calib: str) -> tuple[dict, dict]:
     }, stats
 
 
-def _against_fp32(path: str, simulated: dict, inputs: dict) -> list[dict]:
-    """Every tensor of the model that the program computes (`simulated`, real values by ONNX name), against
-    onnxruntime fp32 on the same input."""
+def _fp32_tensors(path: str, tensors: set[str], inputs: dict) -> tuple[list[tuple[str, str]], dict]:
+    """(node, tensor) of the model's outputs and of each of `tensors` that a node computes, and their values in
+    onnxruntime fp32 on `inputs`."""
     from pimc.frontend.load import load_inlined
-    from pimc.interp.compare import compare
     from pimc.runtime import intermediate_names, run_model
 
     model = load_inlined(path)
-    extra = intermediate_names(model, simulated)
-    compared = extra + [("output", o.name) for o in model.graph.output]
-    fp32 = run_model(model, inputs, extra)
+    extra = intermediate_names(model, tensors)
+    return extra + [("output", o.name) for o in model.graph.output], run_model(model, inputs, extra)
+
+
+def _against_fp32(compared: list[tuple[str, str]], fp32: dict, simulated: dict) -> list[dict]:
+    """Every tensor of the model that the program computes (`simulated`, real values by ONNX name), against
+    onnxruntime fp32 (`_fp32_tensors`) on the same input."""
+    from pimc.interp.compare import compare
+
     return [{"node": node, "tensor": tensor, "cosine": c.cosine, "max_rel_error": c.max_rel_error}
             for node, tensor in compared if tensor in simulated
             for c in [compare(tensor, fp32[tensor], simulated[tensor], 0.0, 0.0)]]

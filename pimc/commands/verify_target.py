@@ -148,11 +148,14 @@ class Observed:
         if name in self.fingerprinted:
             self.fingerprints[name] = fingerprint(array)
         for order, hint, scaling in self.plan.get(name, ()):
+            tensor = real_tensor(hint, scaling, array.dtype.kind == "f")
+            if tensor is None:
+                continue
             if array.dtype.kind == "f":
-                self._keep(hint, order, array)
-            elif scaling is not None:
+                self._keep(tensor, order, array)
+            else:
                 scale, zero_point = scaling
-                self._keep(hint.removesuffix("_q"), order, (scale * (array.astype(np.float64) - zero_point)).astype(np.float32))
+                self._keep(tensor, order, (scale * (array.astype(np.float64) - zero_point)).astype(np.float32))
 
     def _keep(self, tensor: str, order: int, array: np.ndarray) -> None:
         """The value of the last buffer in plan order wins, whichever order the buffers come in."""
@@ -173,6 +176,14 @@ def real_value_plan(compiled) -> dict[str, list[tuple[int, str, Scaling | None]]
             scaling = _scaling(value) if value.name_hint.endswith("_q") else None
             plan.setdefault(name, []).append((order, value.name_hint, scaling))
     return plan
+
+
+def real_tensor(hint: str, scaling: Scaling | None, floats: bool) -> str | None:
+    """The ONNX tensor whose real values a buffer of `real_value_plan` holds: its values are those of `hint` when
+    they are floats, of `hint` without its `_q` when they are integers with a scaling, else of none."""
+    if floats:
+        return hint
+    return hint.removesuffix("_q") if scaling is not None else None
 
 
 def _scaling(value) -> Scaling | None:
