@@ -147,11 +147,12 @@ class Observed:
     def __call__(self, name: str, array: np.ndarray) -> None:
         if name in self.fingerprinted:
             self.fingerprints[name] = fingerprint(array)
+        floats = array.dtype.kind == "f"
         for order, hint, scaling in self.plan.get(name, ()):
-            tensor = real_tensor(hint, scaling, array.dtype.kind == "f")
+            tensor = real_tensor(hint, scaling, floats)
             if tensor is None:
                 continue
-            if array.dtype.kind == "f":
+            if floats:
                 self._keep(tensor, order, array)
             else:
                 scale, zero_point = scaling
