@@ -126,6 +126,22 @@ class Program:
         start, stop = x.cells
         return self.cells["levels"][start:stop].reshape(x.rows, -1)
 
+    def cell_runs(self, crossbars: list[Crossbar]) -> list[tuple[Crossbar, np.ndarray]]:
+        """The levels of `crossbars` in as few arrays as their cells allow, each (stored weights, planes, slices)
+        beside a crossbar of its layout: crossbars of one encoding and slicing whose cells lie side by side share one
+        (ResNet-50's 6,260 crossbars: 54 arrays).
+
+            for x, levels in program.cell_runs(layer_crossbars): levels[..., 0]   # every most significant slice"""
+        spans: list[tuple[Crossbar, list[int]]] = []
+        for x in sorted(crossbars, key=lambda x: x.cells):
+            last = spans[-1] if spans else None
+            if last and last[1][1] == x.cells[0] and (last[0].encoding, last[0].cell_widths) == (x.encoding, x.cell_widths):
+                last[1][1] = x.cells[1]
+            else:
+                spans.append((x, list(x.cells)))
+        levels = self.cells["levels"]
+        return [(x, levels[start:stop].reshape(-1, x.planes, len(x.cell_widths))) for x, (start, stop) in spans]
+
     def flipped(self, x: Crossbar) -> np.ndarray:
         start, stop = x.flipped
         return self.cells["flipped"][start:stop]
@@ -239,12 +255,40 @@ def _check_arrays(program: Program, path: str) -> None:
             span, array = getattr(crossbar, field), program.cells.get(field if field != "cells" else "levels")
             if span and (array is None or not 0 <= span[0] <= span[1] <= array.size):
                 raise UserError(f"{path}: crossbar {crossbar.id}'s {field} {list(span)} lie outside cells.npz")
-        if (crossbar.cells[1] - crossbar.cells[0]) % max(crossbar.rows, 1):
-            raise UserError(f"{path}: crossbar {crossbar.id}'s cells {list(crossbar.cells)} are not {crossbar.rows} whole rows")
+        if crossbar.cells[1] - crossbar.cells[0] != crossbar.rows * crossbar.cell_columns:
+            raise UserError(f"{path}: crossbar {crossbar.id}'s cells {list(crossbar.cells)} are not its {crossbar.rows} "
+                            f"rows of {crossbar.cell_columns} cell columns")
+    _check_levels(program, path)
     for instruction in program.instructions:
         if instruction.op == "const" and instruction.args["key"] not in program.constants:
             raise UserError(f"{path}: instruction {instruction.seq} loads constant '{instruction.args['key']}', "
                             "which constants.npz does not hold")
+
+
+def _check_levels(program: Program, path: str) -> None:
+    """No cell holds a level above its slice's largest, 2^width - 1 (a hand-edited cells.npz): the datapaths'
+    arithmetic, ISAAC's inverted columns among it, holds only for levels a cell can store."""
+    for x, levels in program.cell_runs(program.crossbars):
+        if levels.max(initial=0) <= min((1 << w) - 1 for w in x.cell_widths):
+            continue  # every slice's range holds the run's largest level: one pass over it
+        for j, width in enumerate(x.cell_widths):
+            if levels[..., j].max(initial=0) >> width:
+                raise UserError(_level_error(program, x.cell_widths, j, os.path.join(os.path.dirname(path), "cells.npz")))
+
+
+def _level_error(program: Program, widths: tuple[int, ...], j: int, cells: str) -> str:
+    """Where the first cell of slice j that holds too high a level is, among the crossbars sliced `widths`."""
+    for x in program.crossbars:
+        if x.cell_widths != widths:
+            continue
+        levels = program.levels(x).reshape(x.rows, -1, len(widths))[..., j]  # rows x (weight, plane) columns
+        high = np.argwhere(levels >> widths[j])
+        if len(high):
+            row, column = (int(v) for v in high[0])
+            return (f"{cells}: crossbar {x.id} (layer {x.layer}) row {row} cell column {column * len(widths) + j} "
+                    f"holds level {levels[row, column]}, above the largest a {widths[j]}-bit cell stores "
+                    f"({(1 << widths[j]) - 1})")
+    raise AssertionError("a level too high in a run but in none of its crossbars")
 
 
 def destinations(args: dict) -> list[str]:

@@ -182,6 +182,10 @@ CASES: list[tuple[str, list[str], int, str]] = [
      r"program.json: inconsistent pimc program \(KeyError: 'buffers'\)"),
     ("run-cells-outside", ["run", "{in}/program_cells_outside", "--input", "{in}/x.npy"], 1,
      r"program.json: crossbar 0's cells \[0, \d+\] lie outside cells.npz"),
+    ("run-cells-short", ["run", "{in}/program_cells_short", "--input", "{in}/x.npy"], 1,
+     r"program.json: crossbar 0's cells \[0, \d+\] are not its \d+ rows of \d+ cell columns"),
+    ("run-level-too-high", ["run", "{in}/program_level_too_high", "--input", "{in}/x.npy"], 1,
+     r"cells.npz: crossbar 0 \(layer [^)]+\) row 1 cell column 2 holds level 9, above the largest a 2-bit cell stores \(3\)"),
     # ---- calibration ranges
     ("calib-ranges-missing", ["compile", MLP, "--target", "isaac", "--calib-ranges", "{in}/nothing.json", "-o", "out"], 2,
      r"cannot read --calib-ranges '.*nothing.json': no such file"),

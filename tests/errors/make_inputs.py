@@ -204,6 +204,9 @@ def programs(folder: str) -> None:
         "program_no_buffers": lambda d: _rewrite(d, "program.json", lambda t: t.replace('"buffers":', '"buffets":', 1)),
         "program_cells_outside": lambda d: _rewrite(d, "program.json", lambda t: re.sub(
             r'"cells":\[(\d+),(\d+)\]', lambda m: f'"cells":[{m[1]},{int(m[2]) + 10**6}]', t, count=1)),
+        "program_cells_short": lambda d: _rewrite(d, "program.json", lambda t: re.sub(
+            r'"cells":\[(\d+),(\d+)\]', lambda m: f'"cells":[{m[1]},{int(m[2]) - 1}]', t, count=1)),
+        "program_level_too_high": _raise_a_level,
     }
     for name, damage in damaged.items():
         copy = os.path.join(folder, name)
@@ -218,6 +221,18 @@ def _rewrite(directory: str, name: str, change) -> None:
         text = file.read()
     with open(path, "w") as file:
         file.write(change(text))
+
+
+def _raise_a_level(directory: str) -> None:
+    """Crossbar 0's cell in row 1, cell column 2 (a 2-bit cell of the digits MLP on isaac) at level 9."""
+    from pimc.targets.program import read_program
+
+    program = read_program(directory)
+    crossbar = program.crossbars[0]
+    assert crossbar.cell_widths[2] == 2, "crossbar 0's third slice is no longer 2 bits wide"
+    levels = program.cells["levels"].copy()
+    levels[crossbar.cells[0] + crossbar.cell_columns + 2] = 9
+    np.savez(os.path.join(directory, "cells.npz"), **{**program.cells, "levels": levels})
 
 
 def _truncate(path: str) -> None:
