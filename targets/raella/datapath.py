@@ -20,7 +20,8 @@ as is each recovery bit's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -283,7 +284,6 @@ class PairedCrossbar:
 
     spec: Crossbar
     slices: SlicedWeights  # the signed levels, positive device minus negative device, slices side by side
-    stored: np.ndarray  # rows x weights: the offsets the pairs hold, slices recombined
     correction: np.ndarray  # per weight: its center, times the input sum
     largest: tuple[int, int]  # the largest positive and negative column sum of one slice over all rows
 
@@ -292,12 +292,19 @@ class PairedCrossbar:
         count = len(spec.cell_widths)
         devices = program.levels(spec).reshape(spec.rows, spec.weights, 2, count)
         slices = (devices[:, :, 0].astype(np.int16) - devices[:, :, 1]).transpose(2, 0, 1)
-        stored = np.zeros((spec.rows, spec.weights), np.int32)
-        for level, shift in zip(slices, shifts(spec.cell_widths)):
-            stored += level.astype(np.int32) << shift
         positive, negative = devices.sum(axis=0, dtype=np.int64).max(axis=(0, 2), initial=0)
-        return cls(spec, SlicedWeights.of(slices), stored.astype(np.float64), program.centers(spec),
-                   (int(positive), int(negative)))
+        return cls(spec, SlicedWeights.of(slices), program.centers(spec), (int(positive), int(negative)))
+
+    @cached_property
+    def stored(self) -> np.ndarray:
+        """rows x weights: the offsets the pairs hold, slices recombined (float64), made when first read: only a
+        crossbar that cannot clip and signed input planes read it, and most of RAELLA's crossbars can clip
+        (VGG-16: 1.1 GB that a run never reads)."""
+        matrix, weights = self.slices.matrix, self.spec.weights
+        stored = np.zeros((self.spec.rows, weights), np.int32)
+        for j, shift in enumerate(shifts(self.spec.cell_widths)):
+            stored += matrix[:, j * weights : (j + 1) * weights].astype(np.int32) << shift
+        return stored.astype(np.float64)
 
     @classmethod
     def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise):
@@ -363,7 +370,8 @@ class NoisyPairs(PairedCrossbar):
         programmed = levels.reshape(shape).astype(np.int64)
         currents = SlicedWeights.of((programmed[:, :, 0] + programmed[:, :, 1]).transpose(2, 0, 1)) \
             if noise.config.read else None
-        return cls(**vars(exact), devices=devices if noise.config.frozen else None, currents=currents, noise=noise)
+        return cls(**{f.name: getattr(exact, f.name) for f in fields(exact)},
+                   devices=devices if noise.config.frozen else None, currents=currents, noise=noise)
 
     def never_clips(self, input_widths: tuple[int, ...], speculate: bool, adc_bits: int, adc_step: int) -> bool:
         return False
