@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import ClassVar
 
 import numpy as np
 
@@ -82,19 +83,27 @@ class CenterSearch:
     candidates: np.ndarray  # candidates x filters, in choose_centers' order of preference
     bits: int
 
+    WEIGHTS_AT_ONCE: ClassVar[int] = 1 << 20  # weights whose histogram index (int64) is held at once: VGG-16's
+    # 103-million-weight classifier in 8 MB pieces, not four 822 MB arrays
+
     @classmethod
     def of(cls, w: np.ndarray, bits: int, radius: int = 8) -> CenterSearch:
-        w = np.asarray(w, np.int64)
+        w = np.asarray(w)
         limit = (1 << bits) - 1
-        low, high = w.max(axis=0) - limit, w.min(axis=0) + limit  # |w - c| <= limit for every row
+        top, bottom = w.max(axis=0).astype(np.int64), w.min(axis=0).astype(np.int64)
+        low, high = top - limit, bottom + limit  # |w - c| <= limit for every row
         if np.any(low > high):
             raise ValueError(f"a filter spans more than the {bits}-bit offsets can reach from any center")
-        values = np.arange(w.min(initial=0), w.max(initial=0) + 1)  # slice_cost over each column's histogram of values
-        columns = np.arange(w.shape[1])
-        counts = np.bincount((columns * len(values) + (w - values[0])).ravel(), minlength=w.shape[1] * len(values))
+        values = np.arange(int(bottom.min(initial=0)), int(top.max(initial=0)) + 1)  # 0 among them
+        counts = np.zeros(w.shape[1] * len(values), np.int64)  # slice_cost over each column's histogram of values
+        index = np.arange(w.shape[1]) * len(values) - values[0]
+        step = max(1, cls.WEIGHTS_AT_ONCE // max(w.shape[1], 1))
+        for start in range(0, len(w), step):
+            counts += np.bincount((index + w[start : start + step].astype(np.int64)).ravel(), minlength=len(counts))
         counts = counts.reshape(w.shape[1], len(values))
         window = np.arange(-radius, radius + 1)
-        middle = [np.rint(w.mean(axis=0)), np.rint(_median(counts, values))]
+        mean = (counts @ values) / len(w)  # the sum of integers, exact, over the rows: np.mean's float64
+        middle = [np.rint(mean), np.rint(_median(counts, values))]
         candidates = np.concatenate([np.zeros((1, w.shape[1]))] + [m + window[:, None] for m in middle]).astype(np.int64)
         return cls(counts.astype(np.float64), values, np.clip(candidates, low, high), bits)
 

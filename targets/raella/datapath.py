@@ -231,9 +231,9 @@ class CrossbarProduct:
 
     @classmethod
     def of(cls, w: np.ndarray, centers: np.ndarray, widths: tuple[int, ...], rows: int = 512) -> CrossbarProduct:
-        slices = signed_slices(np.asarray(w, np.int64) - centers, widths)
-        return cls(centers, [(chunk, SlicedWeights.of(slices[:, chunk])) for chunk in row_chunks(len(w), rows)],
-                   shifts(widths))
+        chunks = [(chunk, SlicedWeights.of(signed_slices(np.asarray(w[chunk], np.int64) - centers, widths)))
+                  for chunk in row_chunks(len(w), rows)]  # one crossbar's rows at a time: no copy of w in int64
+        return cls(centers, chunks, shifts(widths))
 
     def __call__(self, x: np.ndarray, adc_bits: int, spec_widths: tuple[int, ...], speculation: bool = True) -> np.ndarray:
         x = np.asarray(x, np.int64)

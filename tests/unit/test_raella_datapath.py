@@ -239,6 +239,19 @@ def test_one_center_search_serves_every_slicing_of_its_bits(case):
         search.centers((1,) * (bits + 1))
 
 
+@settings(max_examples=100, deadline=None)
+@given(cases, st.integers(1, 64), st.sampled_from([np.int8, np.int16, np.int64]))
+def test_a_search_counts_its_weights_a_block_of_rows_at_a_time(case, weights_at_once, dtype):
+    """(d) A search whose histograms are counted a few weights at a time, on weights of any integer type, is the
+    search of the whole matrix at once (VGG-16's classifier goes in blocks)."""
+    _, w, _ = draw(case)
+    bits = sum(case["widths"])
+    whole = CenterSearch.of(w, bits)
+    blocks = type("Blocks", (CenterSearch,), {"WEIGHTS_AT_ONCE": weights_at_once}).of(w.astype(dtype), bits)
+    for field in ("counts", "values", "candidates"):
+        np.testing.assert_array_equal(getattr(blocks, field), getattr(whole, field))
+
+
 def test_centers_shrink_column_sums_of_gaussian_weights():
     """(d) Near-gaussian filters with nonzero means: centering cuts the mean |slice column sum| several times."""
     rng = np.random.default_rng(7)
