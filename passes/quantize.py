@@ -202,9 +202,18 @@ def _activation(observed: list[float], bits: int) -> tuple[float, int]:
 
 
 def _per_channel(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel (axis 0) scales and the integer weights, in [-(2^(b-1)-1), 2^(b-1)-1]."""
+    """Symmetric per-output-channel (axis 0) scales and the integer weights, in [-(2^(b-1)-1), 2^(b-1)-1], in the
+    narrowest integer type; rint(w / scale) in float64, a block of channels at a time (VGG-16's classifier: 103
+    million weights, 8 MB of float64 at once rather than four 822 MB arrays)."""
     limit = (1 << (bits - 1)) - 1
-    peak = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1).astype(np.float64)
+    flat = weight.reshape(weight.shape[0], -1)
+    peak = np.maximum(flat.max(axis=1, initial=0), -flat.min(axis=1, initial=0)).astype(np.float64)  # max |w|
     scale = np.where(peak > 0, peak / limit, 1.0)
     shaped = scale.reshape((-1,) + (1,) * (weight.ndim - 1))
-    return scale, np.clip(np.rint(weight / shaped), -limit, limit).astype(np.int64)
+    integers = np.empty(weight.shape, np.min_scalar_type(-limit))
+    step = max(1, (1 << 20) // max(flat.shape[1], 1))
+    for start in range(0, len(weight), step):
+        block = np.divide(weight[start : start + step], shaped[start : start + step], dtype=np.float64)
+        np.clip(np.rint(block, out=block), -limit, limit, out=block)
+        integers[start : start + step] = block
+    return scale, integers

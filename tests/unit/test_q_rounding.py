@@ -1,5 +1,6 @@
 """q.quantize and q.requantize against their definition, clip(rint(v) + zero point) in float64 (ties to even), for
-every integer element type, ties, values far outside the range, 0-d inputs and channels-last layouts."""
+every integer element type, ties, values far outside the range, 0-d inputs and channels-last layouts; and the
+quantize pass's per-channel weights against theirs."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from pimc.interp.q_ops import quantize, requantize
 from pimc.ir.core import Value
 from pimc.ir.location import UnknownLoc
 from pimc.ir.types import parse_type
+from pimc.passes.quantize import _per_channel
 from pimc.text.parser import parse_attr_dict
 
 ELEMENTS = ["ui8", "i8", "ui4", "i4", "i16", "i32", "ui1"]
@@ -49,3 +51,23 @@ def test_quantize_and_requantize_are_their_definition(data, element, channels_la
            f"{{scale = 1.0, zero_point = {zero_point}}}")
     expected = defined(acc * multiplier.reshape(1, -1, 1, 1), zero_point, kind)
     np.testing.assert_array_equal(requantize(None, r, acc, multiplier), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), bits=st.sampled_from([2, 4, 8, 16]), dtype=st.sampled_from([np.float32, np.float64]))
+def test_per_channel_weights_are_their_definition(data, bits, dtype):
+    """quantize's weights, rint(w / scale) clipped to +-(2^(b-1) - 1) with scale = max|w| / that per output channel,
+    whatever blocks of channels it computes them in (a classifier of over a million weights takes several)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    shape = data.draw(st.sampled_from([(5, 3, 3, 3), (7, 2), (3, 700_000), (1, 4)]))
+    w = (rng.standard_normal(shape) * data.draw(st.sampled_from([1e-3, 1.0, 40.0]))).astype(dtype)
+    w[0] = 0.0  # a channel of zeros: scale 1
+    w.reshape(len(w), -1)[-1, :2] = [w.max() * 2, -w.max() * 2]  # ties of the largest magnitude, both signs
+    limit = (1 << (bits - 1)) - 1
+    peak = np.abs(w.reshape(len(w), -1)).max(axis=1).astype(np.float64)
+    scale = np.where(peak > 0, peak / limit, 1.0)
+    expected = np.clip(np.rint(w / scale.reshape((-1,) + (1,) * (w.ndim - 1))), -limit, limit)
+    got_scale, got = _per_channel(w, bits)
+    np.testing.assert_array_equal(got_scale, scale)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype.itemsize <= (1 if bits <= 8 else 2)
