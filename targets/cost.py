@@ -231,7 +231,7 @@ def _mvm_cost(layer: Layer, x, a: dict, c: dict, fetched: set, ima: tuple, hooks
     layer.latency_ns = max(layer.latency_ns, activations * read_ns)
 
 
-WEIGHTS_AT_ONCE = 1 << 16  # the cells _mean_slice_value reads at once: its temporaries stay in cache
+WEIGHTS_AT_ONCE = 1 << 16  # stored weights whose cells _mean_slice_value reads at once: its temporaries stay in cache
 
 
 def _mean_slice_value(program: Program, crossbars: list, hooks: Target) -> float:
@@ -239,8 +239,8 @@ def _mean_slice_value(program: Program, crossbars: list, hooks: Target) -> float
     sets column sums (RAELLA's artifact: typically 0.06 with Center+Offset, 0.5 with ISAAC's offsets)."""
     total, count = 0.0, 0
     for x, levels in program.cell_runs(crossbars):
-        for start in range(0, len(levels), WEIGHTS_AT_ONCE):  # stored weights x 1 x planes x slices: slice_values
-            part = levels[start : start + WEIGHTS_AT_ONCE, None]
+        for start in range(0, len(levels), WEIGHTS_AT_ONCE):
+            part = levels[start : start + WEIGHTS_AT_ONCE, None]  # (weights, 1, planes, slices), as slice_values takes
             values = hooks.datapath(x.encoding).slice_values(part).reshape(-1, len(x.cell_widths))
             sums = [values[:, j].sum(dtype=np.int64) for j in range(values.shape[1])]  # by slice: 6x a sum over axis 0
             total += float((np.array(sums, np.float64) / [(1 << w) - 1 for w in x.cell_widths]).sum())

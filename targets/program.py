@@ -135,7 +135,8 @@ class Program:
         spans: list[tuple[Crossbar, list[int]]] = []
         for x in sorted(crossbars, key=lambda x: x.cells):
             last = spans[-1] if spans else None
-            if last and last[1][1] == x.cells[0] and (last[0].encoding, last[0].cell_widths) == (x.encoding, x.cell_widths):
+            layout = (x.encoding, x.cell_widths)
+            if last and last[1][1] == x.cells[0] and (last[0].encoding, last[0].cell_widths) == layout:
                 last[1][1] = x.cells[1]
             else:
                 spans.append((x, list(x.cells)))
@@ -256,8 +257,8 @@ def _check_arrays(program: Program, path: str) -> None:
             if span and (array is None or not 0 <= span[0] <= span[1] <= array.size):
                 raise UserError(f"{path}: crossbar {crossbar.id}'s {field} {list(span)} lie outside cells.npz")
         if crossbar.cells[1] - crossbar.cells[0] != crossbar.rows * crossbar.cell_columns:
-            raise UserError(f"{path}: crossbar {crossbar.id}'s cells {list(crossbar.cells)} are not its {crossbar.rows} "
-                            f"rows of {crossbar.cell_columns} cell columns")
+            raise UserError(f"{path}: crossbar {crossbar.id}'s cells {list(crossbar.cells)} are not its "
+                            f"{crossbar.rows} rows of {crossbar.cell_columns} cell columns")
     _check_levels(program, path)
     for instruction in program.instructions:
         if instruction.op == "const" and instruction.args["key"] not in program.constants:
@@ -268,12 +269,13 @@ def _check_arrays(program: Program, path: str) -> None:
 def _check_levels(program: Program, path: str) -> None:
     """No cell holds a level above its slice's largest, 2^width - 1 (a hand-edited cells.npz): the datapaths'
     arithmetic, ISAAC's inverted columns among it, holds only for levels a cell can store."""
+    cells = os.path.join(os.path.dirname(path), "cells.npz")
     for x, levels in program.cell_runs(program.crossbars):
         if levels.max(initial=0) <= min((1 << w) - 1 for w in x.cell_widths):
             continue  # every slice's range holds the run's largest level: one pass over it
         for j, width in enumerate(x.cell_widths):
             if levels[..., j].max(initial=0) >> width:
-                raise UserError(_level_error(program, x.cell_widths, j, os.path.join(os.path.dirname(path), "cells.npz")))
+                raise UserError(_level_error(program, x.cell_widths, j, cells))
 
 
 def _level_error(program: Program, widths: tuple[int, ...], j: int, cells: str) -> str:
