@@ -52,7 +52,7 @@ class Emitter:
     _plan: dict[Value, int] = field(default_factory=dict)
     _copies: dict[tuple, str] = field(default_factory=dict)
     _cells: dict[tuple, tuple] = field(default_factory=dict)
-    _levels: list[np.ndarray] = field(default_factory=list)  # every crossbar's cells, raveled, in order
+    _levels: list[np.ndarray] = field(default_factory=list)  # every crossbar's cells, views of its chunk's, in order
     _flips: list[np.ndarray] = field(default_factory=list)
     _centers: list[np.ndarray] = field(default_factory=list)
     _sizes: tuple[int, int, int] = (0, 0, 0)  # of the three lists, added up
@@ -200,7 +200,7 @@ class Emitter:
         levels, flipped, per_weight, offset = self._chunk_cells(op, widths)
         columns = slice(c0 * per_weight, c1 * per_weight)
         index = len(self.program.crossbars)
-        cells = np.ascontiguousarray(levels[:, columns]).ravel()
+        cells = levels[:, columns]  # copied once, when the program's cells are joined
         start, first_flip, first_center = self._sizes
         self._levels.append(cells)
         self._flips.append(flipped[columns])
@@ -208,10 +208,10 @@ class Emitter:
         if op.centers is not None:
             self._centers.append(self.module.weights[op.centers][c0:c1].astype(np.int32))
             centers = (first_center, first_center + c1 - c0)
-        self._sizes = (start + len(cells), first_flip + len(self._flips[-1]), centers[1] if centers else first_center)
+        self._sizes = (start + cells.size, first_flip + len(self._flips[-1]), centers[1] if centers else first_center)
         chip, tile, ima, slot = place if len(place) == 4 else (0, *place)
         crossbar = Crossbar(index, layer_name(op), chip, tile, ima, slot, r1 - r0, c1 - c0, widths, config.signed_encoding,
-                            offset, (start, start + len(cells)), (first_flip, first_flip + len(self._flips[-1])), centers,
+                            offset, (start, start + cells.size), (first_flip, first_flip + len(self._flips[-1])), centers,
                             op.block_groups)
         self.program.crossbars.append(crossbar)
         self._add(_tile_of(place, config), "program", xbar=index, cells=list(crossbar.cells))
@@ -236,12 +236,13 @@ class Emitter:
 
 
 def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
-    """The parts end to end, each let go once copied, so that the whole and the parts are never all held at once."""
-    joined = np.empty(sum(len(p) for p in parts), dtype)
+    """The parts end to end, each raveled and let go once copied, so that the whole and the parts are never all held
+    at once (a crossbar's cells are a view of its chunk's, which goes with its last crossbar's)."""
+    joined = np.empty(sum(p.size for p in parts), dtype)
     start = 0
     for index, part in enumerate(parts):
-        joined[start : start + len(part)] = part
-        start += len(part)
+        joined[start : start + part.size].reshape(part.shape)[...] = part
+        start += part.size
         parts[index] = None
     return joined
 
