@@ -10,6 +10,8 @@ import zipfile
 
 import numpy as np
 
+from pimc.ir.irdl import WEIGHT_REF
+
 
 class WeightStore:
     """Arrays by name, loaded from an `.npz` only when first read."""
@@ -64,9 +66,20 @@ class WeightStore:
 
 
 def used_refs(module) -> set[str]:
-    """Every store entry the module names: the string attribute `ref` of any op, and an MVM's `weights`."""
-    refs = {op.attributes["ref"] for op in module.walk() if isinstance(op.attributes.get("ref"), str)}
-    return refs | {op.attributes["weights"] for op in module.walk() if op.op_name == "xbar.mvm"}
+    """Every store entry the module names: its ops' attributes declared `WEIGHT_REF`."""
+    return {ref for op in module.walk() for _, ref in weight_refs(op)}
+
+
+def weight_refs(op) -> list[tuple[str, str]]:
+    """(attribute, store entry) for each attribute of `op` declared `WEIGHT_REF` and set.
+
+    %m = xbar.mvm(%p) {weights = "fc.matrix", centers = "fc.matrix_centers", ...}   # two entries
+    """
+    declared = getattr(type(op), "definition", None)
+    if declared is None:
+        return []
+    return [(key, op.attributes[key]) for key, d in declared.attributes.items()
+            if d.kind is WEIGHT_REF and isinstance(op.attributes.get(key), str)]
 
 
 def store_beside(ir_path: str, reference: str | None) -> WeightStore:
@@ -96,13 +109,10 @@ def check_store(module) -> None:
     store, reference = module.weights, module.attributes.get("weights")
     if store.path is None:
         return
-    for op in module.walk():
-        ref = op.attributes.get("ref") if op.op_name != "xbar.mvm" else op.attributes.get("weights")
-        if not isinstance(ref, str):
-            continue
+    for op, key, ref in ((op, key, ref) for op in module.walk() for key, ref in weight_refs(op)):
         if ref not in store:
             raise op_error(op, f"needs array '{ref}', but the weight store '{reference}' has none of that name")
-        declared = op.results[0].type if len(op.results) == 1 and op.op_name != "xbar.mvm" else None
+        declared = op.results[0].type if key == "ref" and len(op.results) == 1 else None
         try:
             shape = tuple(store[ref].shape)
         except Exception as failure:  # a damaged member: zipfile and numpy raise many types

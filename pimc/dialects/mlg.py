@@ -23,8 +23,8 @@ import numpy as np
 
 from pimc.dialects.nn_base import fmt
 from pimc.dialects.nn_conv import WeightOp
-from pimc.ir.irdl import FLOAT, FLOATS, FLOAT_TENSOR, INT_TENSOR, INTS, STR, DeclaredOp, VerifyError, attr, irdl_op
-from pimc.ir.irdl import one_of, result, variadic_operand
+from pimc.ir.irdl import FLOAT, FLOATS, FLOAT_TENSOR, INT_TENSOR, INTS, WEIGHT_REF, DeclaredOp, VerifyError, attr
+from pimc.ir.irdl import irdl_op, one_of, result, variadic_operand
 
 LEVELS = {"intra-cross": ("basis", "coeff_in", "coeff_out"), "intra": ("basis", "coeff_in"),
           "cross": ("basis", "coeff_out")}
@@ -140,7 +140,7 @@ class IntegerWeightOp(Factored, WeightOp):
 
     factors = variadic_operand(INT_TENSOR)
     output = result(INT_TENSOR)
-    ref = attr(STR)
+    ref = attr(WEIGHT_REF)
     levels, bits, scales = LEVELS_ATTR, BITS_ATTR, SCALES_ATTR
     weight_error, output_error = WEIGHT_ERROR, OUTPUT_ERROR
 

@@ -13,7 +13,7 @@ from pimc.dialects.nn_base import (
     NnOp, broadcast, broadcasts_to, check_lengths, fmt, require_rank, same_element, tensor_of, window_output,
 )
 from pimc.ir.irdl import (
-    ANY_TENSOR, BOOL, FLOAT, FLOAT_TENSOR, INT, INTS, STR, VerifyError, attr, irdl_op, operand,
+    ANY_TENSOR, BOOL, FLOAT, FLOAT_TENSOR, INT, INTS, WEIGHT_REF, VerifyError, attr, irdl_op, operand,
     optional_operand, result,
 )
 from pimc.ir.types import TensorType
@@ -26,7 +26,7 @@ class WeightOp(NnOp):
     %w = nn.weight() {ref = "conv1.weight"} : () -> tensor<4x2x3x3xf32>
     """
 
-    ref = attr(STR)
+    ref = attr(WEIGHT_REF)
     output = result(ANY_TENSOR)
 
     def verify_(self) -> None:

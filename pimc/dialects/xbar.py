@@ -25,7 +25,8 @@ from collections import Counter
 
 from pimc.dialects.nn_base import window_output
 from pimc.ir.irdl import (
-    BOOL, FLOAT, INT, INT_TENSOR, INTS, STR, AttrKind, DeclaredOp, VerifyError, attr, irdl_op, operand, result, variadic_operand,
+    BOOL, FLOAT, INT, INT_TENSOR, INTS, WEIGHT_REF, AttrKind, DeclaredOp, VerifyError, attr, irdl_op, operand, result,
+    variadic_operand,
 )
 from pimc.ir.types import ScalarType, TensorType
 
@@ -91,7 +92,7 @@ class MvmOp(DeclaredOp):
 
     input = operand(INT_TENSOR)
     output = result(INT_TENSOR)
-    weights = attr(STR)
+    weights = attr(WEIGHT_REF)
     rows = attr(INTS)
     cols = attr(INTS)
     weight_bits = attr(INT)
@@ -103,7 +104,7 @@ class MvmOp(DeclaredOp):
                          "adaptive-slicing or center-offset; else even slices of the target's cell bits")
     slicing_error = attr(FLOAT, default=None, doc="the layer's ||y - x.w|| / ||x.w|| on calibration inputs with "
                          "weight_slices, y as the ADCs compute it, set by adaptive-slicing")
-    centers = attr(STR, default=None, doc="weight ref of the per-column integer centers the cells' signed offsets "
+    centers = attr(WEIGHT_REF, default=None, doc="weight ref of the per-column integer centers the cells' signed offsets "
                    "are taken from, set by center-offset; the product is unchanged")
     chip = attr(INT, default=None, doc="set by place-tiles when the model spans several chips")
     tile = attr(INT, default=None, doc="set by place-tiles")

@@ -78,6 +78,7 @@ INT = AttrKind("integer", _is_int)
 FLOAT = AttrKind("float", _is_float, _to_float)
 BOOL = AttrKind("boolean", lambda v: isinstance(v, bool))
 STR = AttrKind("string", lambda v: isinstance(v, str))
+WEIGHT_REF = AttrKind("string", lambda v: isinstance(v, str))  # names an array of the module's weight store
 TYPE = AttrKind("type", lambda v: isinstance(v, (ScalarType, TensorType)))
 SYMBOL = AttrKind("symbol reference", lambda v: isinstance(v, SymbolRef))
 INTS = AttrKind("list of integers", _tuple_of(_is_int), lambda v: tuple(v) if isinstance(v, list) else v)
