@@ -52,6 +52,10 @@ class WeightStore:
         self.changed = True
         return name
 
+    def keep_only(self, names: set[str]) -> None:
+        """Let go of every array held but `names`: a compile's earlier stages' weights, once they are saved."""
+        self._arrays = {name: array for name, array in self._arrays.items() if name in names}
+
     def save(self, path: str, names: set[str] | None = None) -> None:
         """Write the arrays named (all by default); identical contents give identical bytes."""
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:

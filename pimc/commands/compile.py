@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from pimc.outputs import output_directory
     from pimc.targets import load_config
     from pimc.targets.simulator import one_blas_thread
+    from pimc.weights import used_refs
 
     args.source_name = args.model
     if args.model.endswith(".nir"):  # NIR spiking networks: the flexspim target
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     reuse_freed_memory(32 << 20)
 
     def save_weights(stage: str, module) -> None:  # the stages' weights, final after the last: written during emission
-        if stage == last:
-            writer.submit(module.weights.save, os.path.join(staging, "ir", "weights.npz"))
+        if stage == last:  # then only the last stage's are held (VGG-16's float weights are not, through the sample)
+            writer.submit(save_then_keep, module.weights, os.path.join(staging, "ir", "weights.npz"), used_refs(module))
 
     # BLAS threads contend on a busy machine; the outputs are written on another thread while emission and the
     # sample run
@@ -102,6 +103,12 @@ def check_target_inputs(args: argparse.Namespace) -> None:
     check_input(args.calib_ranges or None, "--calib-ranges")
     if args.calib_samples < 1:
         raise UsageError(f"--calib-samples {args.calib_samples}: give a positive number of samples")
+
+
+def save_then_keep(store, path: str, used: set[str]) -> None:
+    """Save every array of `store` to `path`, then hold only those `used`."""
+    store.save(path)
+    store.keep_only(used)
 
 
 def build_report(model: str, config, compiled, hosted: dict, recovery: dict[int, int] | None = None) -> dict:
