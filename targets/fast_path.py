@@ -66,10 +66,13 @@ class FastGroup:
 
     @classmethod
     def build(cls, run: list[Member], crossbars: dict[int, Datapath]) -> FastGroup:
-        first, folded = run[0].parts, [_weights(m, crossbars) for m in run]
-        matrix, bits = np.hstack(folded), sum(first[0].args["input_slices"])
-        weights = as_int8(matrix) if bits <= 8 else None
-        if weights is None:
+        first = run[0].parts
+        bits = sum(first[0].args["input_slices"])
+        folded = [_weights(m, crossbars, narrow=bits <= 8) for m in run]
+        if all(f.dtype == np.int8 for f in folded):
+            weights = np.hstack(folded)
+        else:
+            matrix = np.hstack(folded).astype(np.float64, copy=False)
             bound = ((1 << bits) - 1) * float(np.abs(matrix).max(initial=0)) * len(matrix)
             weights = matrix.astype(np.float32 if bound < 2**24 else np.float64)
         bounds = np.cumsum([0] + [f.shape[1] for f in folded]).tolist()
@@ -79,9 +82,15 @@ class FastGroup:
         return cls(replaced, (first[0].args["src_cols"][0], first[-1].args["src_cols"][1]), weights, outputs, events)
 
 
-def _weights(m: Member, crossbars: dict[int, Datapath]) -> np.ndarray:
-    """A member's weights, digital corrections folded in: its parts' rows, in the order of their input columns."""
-    parts = [crossbars[i.args["xbar"]].stored + crossbars[i.args["xbar"]].correction for i in m.parts]
+def _weights(m: Member, crossbars: dict[int, Datapath], narrow: bool) -> np.ndarray:
+    """A member's weights, digital corrections folded in: its parts' rows, in the order of their input columns;
+    `narrow`ed to int8 a crossbar at a time where every value fits (VGG-16's first classifier layer is 822 MB in
+    float64, 103 MB in int8)."""
+    parts = []
+    for i in m.parts:
+        part = crossbars[i.args["xbar"]].stored + crossbars[i.args["xbar"]].correction
+        narrowed = as_int8(part) if narrow else None
+        parts.append(part if narrowed is None else narrowed)
     return parts[0] if len(parts) == 1 else np.vstack(parts)
 
 

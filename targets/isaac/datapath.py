@@ -35,7 +35,6 @@ class LoadedCrossbar:
     flipped: np.ndarray  # bool per cell column
     maxima: np.ndarray  # largest level of each cell column
     column_scale: np.ndarray  # per cell column of one weight: +-2^shift of its slice
-    stored: np.ndarray  # rows x weights: the (offset) weights the cells hold
     largest_column: float  # the largest sum of one cell column's levels
     correction: np.ndarray  # per weight: times the input sum, added digitally (-offset)
 
@@ -43,10 +42,16 @@ class LoadedCrossbar:
     def load(cls, spec: Crossbar, program: Program) -> LoadedCrossbar:
         levels, flipped = program.levels(spec), program.flipped(spec).astype(bool)
         maxima, scale = _columns(spec.cell_widths, spec.planes, spec.weights)
-        true_levels = (levels ^ np.where(flipped, maxima, 0).astype(np.uint8)).reshape(spec.rows, spec.weights, -1)
-        stored = true_levels @ scale  # each weight's slices shift-added; max - level is max ^ level, max all ones
         largest = float(levels.sum(axis=0, dtype=np.uint32).max(initial=0))
-        return cls(spec, levels, flipped, maxima.astype(np.float64), scale, stored, largest, program.centers(spec))
+        return cls(spec, levels, flipped, maxima.astype(np.float64), scale, largest, program.centers(spec))
+
+    @property
+    def stored(self) -> np.ndarray:
+        """Rows x weights: the (offset) weights the cells hold, made when read and not held (the fast path reads
+        them once, to plan; VGG-16's would hold 1 GB)."""
+        maxima = _columns(self.spec.cell_widths, self.spec.planes, self.spec.weights)[0]
+        true_levels = self.levels ^ np.where(self.flipped, maxima, 0).astype(np.uint8)  # max - level: max ^ level
+        return true_levels.reshape(self.spec.rows, self.spec.weights, -1) @ self.column_scale  # slices shift-added
 
     @classmethod
     def load_noisy(cls, spec: Crossbar, program: Program, noise: CrossbarNoise) -> NoisyCrossbar:

@@ -77,6 +77,30 @@ def test_a_fast_group_computes_exact_products_in_every_weight_type(case, rows, s
     np.testing.assert_array_equal(group.product(x.astype(np.uint8 if input_bits <= 8 else np.uint16)), x @ matrix)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([(8, 127), (12, 2000)]), st.sampled_from([(8, 127), (12, 2000)]), st.booleans(),
+       st.integers(1, 100), st.integers(0, 2**16))
+def test_a_fast_group_of_two_crossbars_is_int8_only_when_both_fit(first, second, stacked, rows, seed):
+    """Crossbars side by side (two members) or one above the other (one member: an xbar.add's parts), narrowed a
+    crossbar at a time: int8 exactly when both fit, and exact products either way."""
+    rng = np.random.default_rng(seed)
+    a, b = (rng.integers(-largest, largest + 1, (rows, 5)) for _, largest in (first, second))
+    crossbars = {0: crossbar(a, first[0], 4, "offset", flip=False), 1: crossbar(b, second[0], 4, "offset", flip=False)}
+
+    def mvm(xbar: int, columns: list[int]) -> Instruction:
+        return Instruction(xbar, 0, "mvm", {"xbar": xbar, "dst": f"y{xbar}", "vectors": [0, 4], "src_cols": columns,
+                                            "input_slices": [8]})
+
+    if stacked:
+        run, matrix = [Member((mvm(0, [0, rows]), mvm(1, [rows, 2 * rows])))], np.vstack([a, b])
+    else:
+        run, matrix = [Member((mvm(0, [0, rows]),)), Member((mvm(1, [0, rows]),))], np.hstack([a, b])
+    group = FastGroup.build(run, crossbars)
+    x = rng.integers(0, 256, (4, len(matrix)))
+    assert (group.weights.dtype == np.int8) == (first[0] == second[0] == 8)
+    np.testing.assert_array_equal(group.product(x.astype(np.uint8)), x @ matrix)
+
+
 def test_saturation_is_counted_and_changes_the_result():
     matrix = np.full((128, 2), 127)  # stored as 255: every 2-bit cell at level 3, columns sum to 384
     xb = crossbar(matrix, 8, 2, "offset", flip=False)
