@@ -116,7 +116,7 @@ def _onnxruntime_runner(module: ModuleOp, func: FuncOp, inner: set[Value], obser
                 graph.node.append(helper.make_node(reduce, [tensor], [names[-1]], name=names[-1], keepdims=0))
                 graph.output.append(value_info(names[-1], onnx_type(TensorType((), value.type.element))))
             observed.append(value)
-    session = _session(model, keep=False)
+    session = _session(model, exporter.arrays)
     del model, graph
     if session is None:
         return None
@@ -145,7 +145,7 @@ class Trials:
     def __init__(self, module: ModuleOp, func: FuncOp, refs: set[str]) -> None:
         self.module, self.func = module, func
         self.exported = _exported_with_weight_inputs(module, refs)
-        self.session = None if self.exported is None else _session(self.exported[0])
+        self.session = None if self.exported is None else _session(self.exported[0], self.exported[1].arrays)
         self._observer = None  # (the observed tensors' names, the session that returns them too)
 
     def run(self, inputs: Sequence[np.ndarray], replaced: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -176,7 +176,7 @@ class Trials:
             observer = type(model)()
             observer.CopyFrom(model)
             observer.graph.output.extend(value_info(n, onnx_type(v.type)) for n, v in zip(names, values) if n not in results)
-            self._observer = (names, runtime.make_session(observer))
+            self._observer = (names, runtime.make_session(observer, arrays=exporter.arrays))
         arrays = runtime.run(self._observer[1], [*results, *names], self._feeds(inputs, {}))
         return arrays[: len(results)], arrays[len(results) :]
 
@@ -196,11 +196,9 @@ def _exported(module: ModuleOp):
         return None
     exporter = QdqExporter(module)
     try:
-        model = exporter.model()
+        return exporter.model(beside=True), exporter  # the weights stay the exporter's arrays, not copied
     except UserError:
         return None
-    exporter.initializers.clear()  # the model holds its own copies
-    return model, exporter
 
 
 def _exported_with_weight_inputs(module: ModuleOp, refs: set[str]):
@@ -227,9 +225,9 @@ def _exported_with_weight_inputs(module: ModuleOp, refs: set[str]):
     return model, exporter, weights
 
 
-def _session(model, keep: bool = True):
+def _session(model, arrays: dict[str, np.ndarray]):
     try:
-        return runtime.make_session(model, keep=keep)
+        return runtime.make_session(model, arrays=arrays)
     except Exception:  # a graph onnxruntime rejects: the interpreter runs everything pimc has
         return None
 

@@ -68,10 +68,13 @@ class QdqExporter:
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set()
         self.real: set[str] = set()  # tensors of integers wider than 16 bits, held as their real values
-        self.nodes, self.initializers = [], []
+        self.nodes: list = []
+        self.arrays: dict[str, np.ndarray] = {}  # the initializers, by name
 
-    def model(self):
-        from onnx import helper
+    def model(self, beside: bool = False):
+        """The ONNX model; `beside`, its initializers of a kilobyte or more are external data "in memory", for
+        `runtime.make_session(model, arrays=exporter.arrays)`: no copy of the weights goes into the graph."""
+        from onnx import helper, numpy_helper
 
         from pimc.frontend.types import value_info
 
@@ -85,7 +88,9 @@ class QdqExporter:
         graph = helper.make_graph(self.nodes, self.module.sym_name or "model", inputs, outputs)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
                                   producer_name="pimc")
-        model.graph.initializer.extend(self.initializers)  # once: make_model copies the graph it is given
+        model.graph.initializer.extend(  # once: make_model copies the graph it is given
+            _in_memory(name, array) if beside and array.nbytes >= 1024 else numpy_helper.from_array(array, name)
+            for name, array in self.arrays.items())
         return model
 
     # ------------------------------------------------------------------ names, constants, nodes
@@ -106,10 +111,8 @@ class QdqExporter:
         return name
 
     def constant(self, array: np.ndarray, hint: str) -> str:
-        from onnx import numpy_helper
-
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.arrays[name] = np.ascontiguousarray(array)
         return name
 
     def tensor(self, value: Value) -> str:
@@ -168,6 +171,16 @@ class QdqExporter:
         inputs = [source, self.constant(np.asarray(scale, dtype=np.float32), f"{out}_scale"), self.constant(zeros, f"{out}_zero_point")]
         self.node("DequantizeLinear", inputs, [out], axis=axis if np.ndim(scale) else None)
         return out
+
+
+def _in_memory(name: str, array: np.ndarray):
+    """An initializer whose data is external, "in memory": its name, type and shape."""
+    from onnx import TensorProto, helper
+
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape,
+                         data_location=TensorProto.EXTERNAL)
+    tensor.external_data.add(key="location", value="memory")
+    return tensor
 
 
 def onnx_type(type_: TensorType) -> TensorType:

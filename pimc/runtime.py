@@ -25,10 +25,11 @@ def onnxruntime():
     return onnxruntime
 
 
-def make_session(model, threads: int | None = None, keep: bool = True):
+def make_session(model, threads: int | None = None, keep: bool = True, arrays: dict[str, np.ndarray] | None = None):
     """A CPU session of `model` (a ModelProto or its bytes), quiet (on `threads` intra-op threads if given). A
     ModelProto's weights go to onnxruntime beside its graph (`_initializers_beside`); with `keep=False`, for a
-    caller done with the model, they are not put back into it (putting back copies them once more)."""
+    caller done with the model, they are not put back into it (putting back copies them once more). `arrays` hold
+    the data of the initializers the model has "in memory" (`QdqExporter.model(beside=True)`), by name."""
     ort = onnxruntime()
     ort.set_default_logger_severity(4)  # only fatal: an error is raised as well as logged
     options = ort.SessionOptions()
@@ -38,23 +39,25 @@ def make_session(model, threads: int | None = None, keep: bool = True):
     try:
         if isinstance(model, bytes):
             return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        with _initializers_beside(model, options, ort, keep):
+        with _initializers_beside(model, options, ort, keep, arrays or {}):
             return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as failure:  # onnxruntime raises its own exception types
         raise _error(failure) from None
 
 
 @contextmanager
-def _initializers_beside(model, options, ort, keep: bool):
+def _initializers_beside(model, options, ort, keep: bool, arrays: dict[str, np.ndarray]):
     """While the session is made, the model's initializers of a kilobyte or more stored as raw little-endian data of
     a numpy type are external data that `options` hands onnxruntime as arrays: the graph is serialized without their
     bytes, and onnxruntime copies each array once instead of parsing it (ResNet-50's 100 MB: 0.23 s to 0.05 s). The
-    model is as it was afterwards, or, without `keep`, lacks those initializers' data."""
+    model is as it was afterwards, or, without `keep`, lacks those initializers' data. Those the model has "in
+    memory" already are handed over from `arrays`, not copied at all."""
     from onnx import TensorProto, helper
 
     plain = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BOOL, TensorProto.INT8,
              TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16, TensorProto.INT32, TensorProto.UINT32,
              TensorProto.INT64, TensorProto.UINT64}  # not bfloat16, the 8-bit floats or 4-bit integers
+    given = {t.name: arrays[t.name] for t in model.graph.initializer if t.HasField("data_location") and t.name in arrays}
     moved = []
     for tensor in model.graph.initializer:
         if tensor.data_type not in plain or not tensor.HasField("raw_data") or tensor.HasField("data_location"):
@@ -67,9 +70,11 @@ def _initializers_beside(model, options, ort, keep: bool):
         tensor.ClearField("raw_data")
         tensor.data_location = TensorProto.EXTERNAL
         tensor.external_data.add(key="location", value="memory")
+    values = {**{name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in given.items()},
+              **{tensor.name: value for tensor, _, value in moved}}
     try:
-        if moved:
-            options.add_external_initializers([t.name for t, _, _ in moved], [v for _, _, v in moved])
+        if values:
+            options.add_external_initializers(list(values), list(values.values()))
         yield
     finally:
         for tensor, raw, _ in moved if keep else ():

@@ -60,7 +60,7 @@ def test_trials_in_onnxruntime_are_the_interpreters(name, monkeypatch):
     replaced = {ref: rng.standard_normal(module.weights[ref].shape).astype(np.float32) for ref in refs}
     values = [op.operands[0] for op in func.body.ops if op.op_name.startswith(("nn.conv2d", "ep.conv2d"))]
     trials = calibrate.Trials(module, func, refs)
-    monkeypatch.setattr(calibrate, "_session", lambda model: None)  # as for a module onnxruntime rejects
+    monkeypatch.setattr(calibrate, "_session", lambda model, arrays: None)  # as for a module onnxruntime rejects
     interpreted = calibrate.Trials(module, func, refs)
     assert trials.session is not None and interpreted.session is None
     for x in inputs:
