@@ -33,7 +33,7 @@ from pimc.interp import nn_ops, snn_ops
 from pimc.ir.types import ScalarType, TensorType
 from pimc.options import param
 from pimc.pass_manager import ModulePass
-from pimc.weights import WeightStore
+from pimc.weights import WeightStore, used_refs
 
 SPIKES, CURRENT = ScalarType("i8"), ScalarType("i32")
 
@@ -278,8 +278,7 @@ def rewrite(module: ModuleOp, layers: list[Layer], results: list[IntegerLayer], 
     block.append(ReturnOp([x]))
     old.erase()
     module.body.append(func)
-    used = {op.ref for op in module.walk() if isinstance(op, WeightOp)}
-    module.weights = WeightStore({ref: module.weights[ref] for ref in sorted(used)})
+    module.weights = WeightStore({ref: module.weights[ref] for ref in sorted(used_refs(module))})
     module.attributes["stage"] = "snn-int"
     module.attributes["layer_scales"] = tuple(float(r.scale) for r in results)
     module.attributes["spike_agreement"] = tuple(float(r.agreement) for r in results)

@@ -38,7 +38,7 @@ from pimc.ir.core import Operation, Value
 from pimc.ir.irdl import VerifyError
 from pimc.ir.location import NameLoc, UnknownLoc
 from pimc.ir.types import TensorType
-from pimc.weights import WeightStore
+from pimc.weights import WeightStore, used_refs
 
 
 class Tensor:
@@ -80,8 +80,7 @@ def import_model(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]
         unsigned_activations(list(func.body.ops))
     if any(isinstance(op, (q.Conv2dOp, q.GemmOp)) for op in module.walk()):
         module.attributes["stage"] = "quant"  # the model arrived quantized
-    used = {op.ref for op in module.walk() if isinstance(op, WeightOp)}
-    module.weights = WeightStore({ref: module.weights[ref] for ref in sorted(used)})
+    module.weights = WeightStore({ref: module.weights[ref] for ref in sorted(used_refs(module))})
     return module
 
 
