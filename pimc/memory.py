@@ -2,6 +2,7 @@
 garbage collector, run less often.
 
     release_freed_memory()   # the compiled module is gone: its pages go before the simulator allocates
+    return_freed_pages()     # the same without a collection: emission, as it joins the crossbars' cells
     reuse_freed_memory()     # sample after sample allocates the same arrays: keep them instead
     reuse_freed_memory(32 << 20)   # the same, for blocks of up to 32 MB
     fewer_collections()      # a process of many long-lived objects: the garbage collector runs less often
@@ -33,6 +34,11 @@ def fewer_collections() -> None:
 def release_freed_memory() -> None:
     """Free what only reference cycles hold, then return the free pages."""
     gc.collect()
+    return_freed_pages()
+
+
+def return_freed_pages() -> None:
+    """Return the heap's free pages to the system (no collection first: cheap enough to call as a phase frees)."""
     trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
     if trim is not None:
         trim(0)

@@ -25,12 +25,14 @@ from pimc.dialects.func import ReturnOp
 from pimc.dialects.onnx import OnnxOp
 from pimc.ir.core import Operation, Value
 from pimc.ir.location import names_of
+from pimc.memory import return_freed_pages
 from pimc.text.printer import attr_text, value_names
 from pimc.targets import target
 from pimc.targets.datapath import Datapath, shifts
 from pimc.targets.program import Buffer, Crossbar, Instruction, Program
 
 HOST = -1
+RETURN_EVERY = 64 << 20  # cells joined between handing the freed chunks' pages back
 
 
 def layer_name(op: Operation) -> str:
@@ -237,13 +239,18 @@ class Emitter:
 
 def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
     """The parts end to end, each raveled and let go once copied, so that the whole and the parts are never all held
-    at once (a crossbar's cells are a view of its chunk's, which goes with its last crossbar's)."""
+    at once (a crossbar's cells are a view of its chunk's, which goes with its last crossbar's). The chunks are heap
+    blocks, which glibc keeps once freed (`reuse_freed_memory`), so their pages are handed back as the copy goes:
+    RAELLA's VGG-16, 2.07 → 1.79 GB at its `--estimate-only` peak."""
     joined = np.empty(sum(p.size for p in parts), dtype)
-    start = 0
+    start = returned = 0
     for index, part in enumerate(parts):
         joined[start : start + part.size].reshape(part.shape)[...] = part
         start += part.size
         parts[index] = None
+        if start - returned >= RETURN_EVERY:
+            return_freed_pages()
+            returned = start
     return joined
 
 
