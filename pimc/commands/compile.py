@@ -184,11 +184,11 @@ def _fp32_tensors(path: str, tensors: set[str], inputs: dict) -> tuple[list[tupl
     """(node, tensor) of the model's outputs and of each of `tensors` that a node computes, and their values in
     onnxruntime fp32 on `inputs`."""
     from pimc.frontend.load import load_inlined
-    from pimc.runtime import intermediate_names, run_model
+    from pimc.runtime import intermediate_names, run_model, weights_apart
 
-    model = load_inlined(path)
+    model, weights = weights_apart(load_inlined(path))  # the loaded protobuf goes before the session copies them
     extra = intermediate_names(model, tensors)
-    return extra + [("output", o.name) for o in model.graph.output], run_model(model, inputs, extra)
+    return extra + [("output", o.name) for o in model.graph.output], run_model(model, inputs, extra, weights)
 
 
 def _against_fp32(compared: list[tuple[str, str]], fp32: dict, simulated: dict) -> list[dict]:

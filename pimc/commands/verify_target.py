@@ -23,7 +23,7 @@ from pimc.commands.run import noise_of
 from pimc.frontend.load import load_inlined
 from pimc.inputs import feeds_for, read_inputs
 from pimc.interp.compare import fingerprint
-from pimc.runtime import intermediate_names, run_model
+from pimc.runtime import intermediate_names, run_model, weights_apart
 
 
 def verify_target(args: argparse.Namespace) -> int:
@@ -47,11 +47,11 @@ def target_report(args: argparse.Namespace, qdq_file: str | None = None) -> dict
     simulated = _simulate(args, qdq_file)
     release_freed_memory()  # the simulators' buffers and the program
     feeds, outputs, differing, saturated = simulated.feeds, simulated.outputs, simulated.differing, simulated.saturated
-    model = load_inlined(args.model)
+    model, weights = weights_apart(load_inlined(args.model))  # the loaded protobuf goes before the session copies them
     extra = intermediate_names(model, simulated.layers) if args.all_ops else []
     names = [o.name for o in model.graph.output]
-    fp32 = run_model(model, feeds, extra)
-    del model
+    fp32 = run_model(model, feeds, extra, weights)
+    del model, weights
     against_fp32 = [compare(n, fp32[n], o, 0.0, 0.0) for n, o in zip(names, outputs)]
     layers = [{"node": node, **compare(t, fp32[t], simulated.layers[t], 0.0, 0.0).as_json()} for node, t in extra]
     report = {

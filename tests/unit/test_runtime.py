@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pimc.runtime import make_session, run
+from pimc.runtime import make_session, run, weights_apart
 
 
 def _model(dtype: np.dtype, raw: bool):
@@ -53,3 +53,17 @@ def test_a_session_that_keeps_nothing_of_the_proto_computes_the_same():
     (kept,) = run(make_session(model.SerializeToString()), ["y"], {"x": x})
     (used_up,) = run(make_session(model, keep=False), ["y"], {"x": x})
     assert np.array_equal(kept, used_up)
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_weights_apart_leave_a_graph_that_computes_the_same_with_them(raw):
+    """The large raw initializer leaves the graph for the arrays; the small ones and typed fields stay in it."""
+    model = _model(np.float32, raw)
+    x = np.random.default_rng(3).integers(-5, 6, (2, 64)).astype(np.float32)
+    before = model.SerializeToString()
+    (whole,) = run(make_session(before), ["y"], {"x": x})
+    graph, arrays = weights_apart(model)
+    assert sorted(arrays) == (["w"] if raw else [])
+    assert len(graph.SerializeToString()) < 1024 if raw else graph.SerializeToString() == before
+    (apart,) = run(make_session(graph, arrays=arrays), ["y"], {"x": x})
+    assert np.array_equal(whole, apart)
