@@ -177,9 +177,10 @@ def _in_memory(name: str, array: np.ndarray):
     """An initializer whose data is external, "in memory": its name, type and shape."""
     from onnx import TensorProto, helper
 
-    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape,
-                         data_location=TensorProto.EXTERNAL)
-    tensor.external_data.add(key="location", value="memory")
+    from pimc.runtime import mark_in_memory
+
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape)
+    mark_in_memory(tensor)
     return tensor
 
 

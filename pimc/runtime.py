@@ -98,9 +98,17 @@ def _moved_out(model) -> list[tuple[Any, bytes, np.ndarray]]:
         array = np.frombuffer(raw, helper.tensor_dtype_to_np_dtype(tensor.data_type).newbyteorder("<"))
         moved.append((tensor, raw, array.reshape(tuple(tensor.dims))))
         tensor.ClearField("raw_data")
-        tensor.data_location = TensorProto.EXTERNAL
-        tensor.external_data.add(key="location", value="memory")
+        mark_in_memory(tensor)
     return moved
+
+
+def mark_in_memory(tensor) -> None:
+    """Mark an initializer's data as external, "in memory": `make_session` hands onnxruntime its array beside the
+    graph."""
+    from onnx import TensorProto
+
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="memory")
 
 
 def run(session, names: list[str], feeds: dict) -> list[np.ndarray]:
